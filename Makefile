@@ -1,0 +1,12 @@
+# gosmith developer entry points. `make test` installs everything the suite needs and runs it.
+.PHONY: test install tools lint demo
+test: ## Install Python deps and tools, then run the whole test suite
+	bash scripts/test.sh
+install: ## Create .venv and install gosmith with its test dependencies
+	bash scripts/bootstrap.sh
+tools: ## Build/cache the external tools (helm, golangci-lint, ...) in .tools/
+	bash scripts/tools.sh
+lint: install ## ruff over the Python code
+	.venv/bin/ruff check src hooks tests
+demo: install ## Generate a service with defaults into ./my-service
+	.venv/bin/gosmith new my-service --defaults

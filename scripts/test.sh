@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything the suite needs (Python deps, Go modules, tools), then run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+if [ -f scripts/tools.sh ]; then bash scripts/tools.sh; fi
+export PATH="$PWD/.tools/bin:$PATH"
+echo "==> ruff" >&2
+.venv/bin/ruff check src hooks tests
+echo "==> pytest" >&2
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "error: pytest collected no tests; the suite must run tests" >&2
+  exit 1
+fi
+exit "$rc"

@@ -1,0 +1,80 @@
+"""Parse and check answers given on the command line or in an answers file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gosmith.errors import UserError
+from gosmith.template import questions, rules
+
+
+def parse_data(pairs: list[str]) -> dict[str, str]:
+    """Turn ["key=value", ...] into a dict; a pair without '=' is an error."""
+    data: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--data {pair!r}: expected key=value")
+        data[key.strip()] = value
+    return data
+
+
+def load_answers_file(path: Path) -> dict[str, Any]:
+    """Read a YAML answers file (copier's `.copier-answers.yml` works too); private keys are dropped."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"--answers-file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise UserError(f"--answers-file {path}: not valid YAML ({exc.__class__.__name__})") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"--answers-file {path}: expected a mapping of question: answer")
+    return {str(k): v for k, v in loaded.items() if not str(k).startswith("_")}
+
+
+def check(answers: dict[str, Any]) -> None:
+    """Raise UserError naming the first unknown key or rule violation in `answers`."""
+    known = questions()
+    unknown = sorted(set(answers) - set(known))
+    if unknown:
+        raise UserError(f"unknown answer {unknown[0]!r}; known answers: {', '.join(known)}")
+    errors = rules().validate.check_answers(answers)
+    if errors:
+        raise UserError(errors[0])
+
+
+def resolve(answers: dict[str, Any]) -> dict[str, Any]:
+    """Return `answers` completed with every question's default (Jinja defaults rendered in order)."""
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    full: dict[str, Any] = {}
+    for name, spec in questions().items():
+        if name in answers:
+            full[name] = answers[name]
+            continue
+        default = spec.get("default") if isinstance(spec, dict) else spec
+        if isinstance(default, str) and "{" in default:
+            default = env.from_string(default).render(**full)
+        full[name] = default
+    full.update({k: v for k, v in answers.items() if k not in full})
+    return full
+
+
+def check_all(answers: dict[str, Any]) -> dict[str, Any]:
+    """Validate `answers` with defaults filled in, including the tuning rules; return the full set."""
+    check(answers)
+    full = resolve(answers)
+    errors = rules().validate.check_answers(full)
+    if errors:
+        raise UserError(errors[0])
+    try:
+        rules().tuning.derive(full)
+    except rules().tuning.TuningError as exc:
+        raise UserError(str(exc)) from exc
+    return full

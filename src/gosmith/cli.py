@@ -1,0 +1,103 @@
+"""Command-line interface: thin typer commands over gosmith's pure API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gosmith import __version__
+from gosmith.answers import parse_data
+from gosmith.errors import UserError
+from gosmith.generate import NewRequest, new
+
+app = typer.Typer(
+    name="gosmith",
+    help="Generate production-grade Go HTTP services for Kubernetes, and keep them current.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gosmith {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Generate production-grade Go HTTP services for Kubernetes, and keep them current."""
+
+
+@app.command("new")
+def new_cmd(
+    name: Annotated[str, typer.Argument(help="Service name (DNS-1123 label, at most 63 characters).")],
+    module: Annotated[
+        str | None, typer.Option("--module", "-m", help="Go module path (default: example.com/NAME).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Directory to create (default: ./NAME).")
+    ] = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Use the default for every question not given; never prompt.")
+    ] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", help="Answer a question: key=value (repeatable).", metavar="KEY=VALUE"),
+    ] = None,
+    answers_file: Annotated[
+        Path | None, typer.Option("--answers-file", help="YAML file of answers (question: value).")
+    ] = None,
+    pretend: Annotated[bool, typer.Option("--pretend", help="Show what would be written; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty output directory.")] = False,
+) -> None:
+    """Generate a new Go service from the gosmith template."""
+    interactive = not defaults and sys.stdin.isatty() and sys.stdout.isatty()
+    req = NewRequest(
+        name=name,
+        output=output,
+        module=module,
+        data=parse_data(data or []),
+        answers_file=answers_file,
+        defaults=not interactive,
+        pretend=pretend,
+        force=force,
+        quiet=not interactive and not pretend,
+    )
+    dst = req.output or Path(name)
+    typer.echo(f"Generating {name} into {dst} ...", err=True)
+    out = new(req)
+    if pretend:
+        typer.echo("Pretend mode: nothing was written.", err=True)
+        return
+    typer.echo(f"Created {out}", err=True)
+    typer.echo(f"Next: cd {dst} && go mod tidy && make test", err=True)
+
+
+def main() -> None:
+    """Entry point: run the app and turn a UserError into its one-line message and exit code."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
