@@ -45,5 +45,17 @@ def derive(answers: dict[str, Any]) -> Tuning:
         },
         "termination_grace_period_seconds": 30,
         "prestop_sleep_seconds": 0,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "", "memory": "256Mi"},
+        },
+        "probes": {
+            "startup": {"periodSeconds": 2, "timeoutSeconds": 1, "failureThreshold": 15},
+            "readiness": {"periodSeconds": 5, "timeoutSeconds": 1, "failureThreshold": 2, "successThreshold": 1},
+            "liveness": {"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
+        },
+        "replicas": 2,
+        "hpa": {"enabled": False, "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 80},
+        "pdb": {"enabled": True, "maxUnavailable": 1},
     }
     return Tuning(values=values)

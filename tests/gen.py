@@ -1,0 +1,99 @@
+"""Shared helpers for tests: render the template with real copier and run Go in the result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+import copier
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Answer sets that every "generated project" test family should cover.
+ANSWER_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {"service_name": "demo-svc"},
+    "custom": {
+        "service_name": "orders-api",
+        "module_path": "github.com/acme/orders-api",
+        "description": "Orders API for the shop",
+        "owner": "@acme/orders",
+        "go_version": "1.25",
+        "http_port": 8181,
+        "admin_port": 9191,
+    },
+}
+
+
+def render(dst: Path, answers: dict[str, Any], *, defaults: bool = True) -> Path:
+    """Render the working-tree template into `dst` with real copier (answers validated as `data=`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(
+            str(ROOT),
+            str(dst),
+            data=answers,
+            defaults=defaults,
+            unsafe=True,
+            quiet=True,
+            vcs_ref="HEAD",
+        )
+    return dst
+
+
+def run(cmd: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 900) -> str:
+    """Run `cmd` in `cwd`; raise AssertionError with its output when it fails; return stdout."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}) in {cwd}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc.stdout
+
+
+def go_build(project: Path, out: Path, *, tags: str = "", ldflags: str = "", env: dict[str, str] | None = None) -> Path:
+    """Build the service binary of `project` into `out` (CGO off, -trimpath, like the Dockerfile)."""
+    name = next((project / "cmd").iterdir()).name
+    cmd = ["go", "build", "-trimpath", "-o", str(out)]
+    if tags:
+        cmd += ["-tags", tags]
+    if ldflags:
+        cmd += ["-ldflags", ldflags]
+    cmd.append(f"./cmd/{name}")
+    run(cmd, project, env={"CGO_ENABLED": "0", **(env or {})})
+    return out
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, *, timeout: float = 15.0, status: int = 200) -> None:
+    """Poll `url` until it answers `status` or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == status:
+                    return
+                last = resp.status
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer {status} within {timeout}s (last: {last})")
+
+
+def have(tool: str) -> bool:
+    """Return whether `tool` is on PATH."""
+    return shutil.which(tool) is not None
