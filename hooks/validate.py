@@ -126,7 +126,8 @@ def check(field: str, value: object) -> str:
 def check_answers(answers: dict[str, object]) -> list[str]:
     """Return every single-field and cross-field error in `answers`."""
     errors = [msg for field, value in answers.items() if (msg := check(field, value))]
-    if "http_port" in answers and "admin_port" in answers:
-        if msg := distinct_ports(answers["http_port"], answers["admin_port"]):
-            errors.append(msg)
+    if "http_port" in answers and "admin_port" in answers and (
+        msg := distinct_ports(answers["http_port"], answers["admin_port"])
+    ):
+        errors.append(msg)
     return errors

@@ -7,13 +7,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from gosmith import __version__
 from gosmith.answers import parse_data
 from gosmith.errors import UserError
 from gosmith.generate import NewRequest, new
 
+
+class _Group(TyperGroup):
+    """Command group that turns a UserError into its one-line message and exit code (the one place)."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="gosmith",
     help="Generate production-grade Go HTTP services for Kubernetes, and keep them current.",
     no_args_is_help=True,
@@ -39,7 +53,7 @@ def _root(
 
 @app.command("new")
 def new_cmd(
-    name: Annotated[str, typer.Argument(help="Service name (DNS-1123 label, at most 63 characters).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Service name (DNS-1123 label, at most 63 characters).")],
     module: Annotated[
         str | None, typer.Option("--module", "-m", help="Go module path (default: example.com/NAME).")
     ] = None,
@@ -56,7 +70,9 @@ def new_cmd(
     answers_file: Annotated[
         Path | None, typer.Option("--answers-file", help="YAML file of answers (question: value).")
     ] = None,
-    pretend: Annotated[bool, typer.Option("--pretend", help="Show what would be written; write nothing.")] = False,
+    pretend: Annotated[
+        bool, typer.Option("--pretend", help="Show what would be written; write nothing.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty output directory.")] = False,
 ) -> None:
     """Generate a new Go service from the gosmith template."""
@@ -83,21 +99,5 @@ def new_cmd(
 
 
 def main() -> None:
-    """Entry point: run the app and turn a UserError into its one-line message and exit code."""
-    try:
-        app(standalone_mode=False)
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    """Console-script entry point."""
+    app()
