@@ -12,7 +12,7 @@ import copier
 
 from gosmith import answers as answers_mod
 from gosmith.errors import UserError
-from gosmith.template import is_git_checkout, template_root
+from gosmith.source import copy_source
 
 
 @dataclass
@@ -52,12 +52,12 @@ def new(req: NewRequest) -> Path:
     existed = dst.exists()
     if existed and any(dst.iterdir()) and not req.force:
         raise UserError(f"output directory {dst} is not empty (use --force to write into it)")
-    root = template_root()
+    src_path, vcs_ref = copy_source()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             copier.run_copy(
-                str(root),
+                src_path,
                 str(dst),
                 data=data,
                 defaults=req.defaults,
@@ -65,7 +65,7 @@ def new(req: NewRequest) -> Path:
                 overwrite=req.force,
                 pretend=req.pretend,
                 quiet=req.quiet,
-                vcs_ref="HEAD" if is_git_checkout(root) else None,
+                vcs_ref=vcs_ref,
             )
     except (ValueError, copier.errors.CopierError) as exc:
         if not existed and dst.exists():
