@@ -116,6 +116,11 @@ FIELDS = {
     "owner": owner,
 }
 
+# RESOURCES AND TIMING answers: their validators live next to the tuning rules that read them.
+from .tuning import FIELDS as _TUNING_FIELDS  # noqa: E402
+
+FIELDS.update(_TUNING_FIELDS)
+
 
 def check(field: str, value: object) -> str:
     """Return the error message for `field` = `value`, or "" when valid or when no rule applies."""
