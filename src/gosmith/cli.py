@@ -98,6 +98,50 @@ def new_cmd(
     typer.echo(f"Next: cd {dst} && go mod tidy && make test", err=True)
 
 
+@app.command("update")
+def update_cmd(
+    path: Annotated[Path, typer.Argument(help="Project directory (default: the current one).")] = Path("."),
+    to: Annotated[
+        str | None, typer.Option("--to", help="Template version to move to (default: the one this gosmith ships).")
+    ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", help="Change an answer: key=value (repeatable).", metavar="KEY=VALUE"),
+    ] = None,
+    conflict: Annotated[
+        str, typer.Option("--conflict", help="How to leave conflicts: inline (markers) or rej (.rej files).")
+    ] = "inline",
+    pretend: Annotated[bool, typer.Option("--pretend", help="Report what would change; write nothing.")] = False,
+) -> None:
+    """Update a generated project to a newer template version, keeping local edits (works offline)."""
+    from gosmith.update import UpdateRequest, update
+
+    if conflict not in ("inline", "rej"):
+        raise UserError(f"--conflict {conflict!r}: expected inline or rej")
+    result = update(
+        UpdateRequest(path=path, to=to, data=parse_data(data or []), conflict=conflict,  # type: ignore[arg-type]
+                      pretend=pretend)
+    )
+    typer.echo(result.summary())
+    if result.conflicts:
+        hint = "markers <<<<<<< / >>>>>>>" if conflict == "inline" else "the .rej files"
+        typer.echo(f"Resolve the conflicts ({hint}), then commit.", err=True)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("check")
+def check_cmd(
+    path: Annotated[Path, typer.Argument(help="Project directory (default: the current one).")] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of a sentence.")] = False,
+) -> None:
+    """Tell whether a project is behind the template version this gosmith ships (exit 1 when behind)."""
+    from gosmith.check import check
+
+    result = check(path)
+    typer.echo(result.to_json() if as_json else result.human())
+    raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -147,6 +147,8 @@ class UpdateResult:
         verb = "would update" if self.pretend else "updated"
         head = f"{verb} from template {self.from_version} to {self.to_version}"
         if not (self.added or self.changed or self.removed or self.conflicts):
+            if self.from_version == self.to_version:
+                return f"already at template {self.to_version}: nothing to do"
             return f"{head}: no changes"
         lines = [f"{head}: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed"]
         lines += [f"  added    {p}" for p in self.added]
