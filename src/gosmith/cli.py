@@ -142,6 +142,46 @@ def check_cmd(
     raise typer.Exit(result.exit_code)
 
 
+@app.command("tune")
+def tune_cmd(
+    ctx: typer.Context,
+    answers_file: Annotated[
+        Path | None,
+        typer.Option("--answers-file", help="YAML answers (a .copier-answers.yml works); options override it."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (inputs, values, reasons, warnings).")] = False,
+    go_version: Annotated[str | None, typer.Option(help="Go version of the go.mod line (e.g. 1.26).")] = None,
+    cpu_request: Annotated[str | None, typer.Option(help="CPU request, e.g. 250m ('' = none).")] = None,
+    cpu_limit: Annotated[str | None, typer.Option(help="CPU limit, e.g. 500m ('' = none).")] = None,
+    gomaxprocs_policy: Annotated[str | None, typer.Option(help="floor, ceil or go.")] = None,
+    memory_request: Annotated[str | None, typer.Option(help="Memory request, e.g. 256Mi.")] = None,
+    memory_limit: Annotated[str | None, typer.Option(help="Memory limit, e.g. 512Mi ('' = none).")] = None,
+    gomemlimit_ratio: Annotated[float | None, typer.Option(help="GOMEMLIMIT / memory limit (0.5-0.95).")] = None,
+    slowest_request_seconds: Annotated[float | None, typer.Option(help="Slowest normal request (s).")] = None,
+    proxy_idle_timeout_seconds: Annotated[int | None, typer.Option(help="Idle timeout of the proxy (s).")] = None,
+    endpoint_propagation_seconds: Annotated[float | None, typer.Option(help="Endpoint removal delay (s).")] = None,
+    drain_mode: Annotated[str | None, typer.Option(help="app or prestop.")] = None,
+    probe_timeout_seconds: Annotated[int | None, typer.Option(help="timeoutSeconds of every probe.")] = None,
+    readiness_period_seconds: Annotated[int | None, typer.Option(help="readinessProbe periodSeconds.")] = None,
+    readiness_failure_threshold: Annotated[int | None, typer.Option(help="readinessProbe failureThreshold.")] = None,
+    liveness_period_seconds: Annotated[int | None, typer.Option(help="livenessProbe periodSeconds.")] = None,
+    liveness_failure_threshold: Annotated[int | None, typer.Option(help="livenessProbe failureThreshold.")] = None,
+    startup_seconds: Annotated[int | None, typer.Option(help="Expected startup time (s).")] = None,
+    termination_grace_period_seconds: Annotated[int | None, typer.Option(help="0 = derive.")] = None,
+    replicas: Annotated[int | None, typer.Option(help="Replica count without HPA.")] = None,
+    hpa_enabled: Annotated[bool | None, typer.Option("--hpa/--no-hpa", help="Scale with an HPA.")] = None,
+    hpa_min_replicas: Annotated[int | None, typer.Option(help="HPA minReplicas.")] = None,
+    hpa_max_replicas: Annotated[int | None, typer.Option(help="HPA maxReplicas.")] = None,
+    hpa_cpu_target_percent: Annotated[int | None, typer.Option(help="HPA CPU target (% of request).")] = None,
+) -> None:
+    """Show the GOMAXPROCS, GOMEMLIMIT, timeouts, drain, probes and scaling the template derives, with formulas."""
+    from gosmith.tune import table, to_json, tune
+
+    options = {k: v for k, v in ctx.params.items() if k not in ("answers_file", "as_json")}
+    result = tune(options, answers_file)
+    typer.echo(to_json(result) if as_json else table(result))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
