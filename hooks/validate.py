@@ -105,6 +105,59 @@ def description(value: object) -> str:
     return ""
 
 
+#: Licenses the generated repository can ship (conditional LICENSE files); "none" ships no LICENSE.
+LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "none")
+#: Dependency update bots the generated repository can be configured for.
+DEPENDENCY_BOTS = ("dependabot", "renovate")
+_REGISTRY_HOST = re.compile(r"^(localhost|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+)(:\d{1,5})?$")
+_REGISTRY_PATH = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$")
+
+
+def license_id(value: object) -> str:
+    """Return why `value` is not one of the supported license choices."""
+    if str(value) not in LICENSES:
+        return f"license {value!r} must be one of {', '.join(LICENSES)}"
+    return ""
+
+
+def dependency_bot(value: object) -> str:
+    """Return why `value` is not a supported dependency update bot."""
+    if str(value) not in DEPENDENCY_BOTS:
+        return f"dependency_bot {value!r} must be one of {', '.join(DEPENDENCY_BOTS)}"
+    return ""
+
+
+def container_registry(value: object) -> str:
+    """Return why `value` is not a registry prefix like ghcr.io/acme (host[:port][/namespace...], no tag)."""
+    s = str(value)
+    if not s:
+        return "container_registry must not be empty"
+    if s != s.lower():
+        return f"container_registry {s!r} must be lowercase (image references are)"
+    host, _, rest = s.partition("/")
+    if not _REGISTRY_HOST.match(host):
+        return (
+            f"container_registry {s!r} must start with a registry host such as ghcr.io, "
+            "registry.example.com:5000 or localhost:5000"
+        )
+    if rest and not all(_REGISTRY_PATH.match(part) for part in rest.split("/")):
+        return (
+            f"container_registry {s!r}: each path element must be lowercase letters and digits "
+            "separated by '.', '_' or '-' (no tag, no trailing '/')"
+        )
+    return ""
+
+
+def copyright_holder(value: object) -> str:
+    """Return why `value` is not a one-line copyright holder name."""
+    s = str(value)
+    if not s.strip():
+        return "copyright_holder must not be empty"
+    if len(s) > 120 or any(not c.isprintable() for c in s):
+        return "copyright_holder must be one printable line of at most 120 characters"
+    return ""
+
+
 #: Field name -> validator for every answer that a single-value rule checks.
 FIELDS = {
     "service_name": service_name,
@@ -114,6 +167,10 @@ FIELDS = {
     "http_port": lambda v: port(v, "http_port"),
     "admin_port": lambda v: port(v, "admin_port"),
     "owner": owner,
+    "license": license_id,
+    "dependency_bot": dependency_bot,
+    "container_registry": container_registry,
+    "copyright_holder": copyright_holder,
 }
 
 # RESOURCES AND TIMING answers: their validators live next to the tuning rules that read them.
