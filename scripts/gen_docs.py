@@ -1,0 +1,413 @@
+"""Generate the parts of the docs that must not drift: the answers and CLI references, and facts from a real render.
+
+Used two ways:
+
+* as an mkdocs hook (`hooks: [scripts/gen_docs.py]` in mkdocs.yml): adds `answers.md` and `cli.md` to the
+  site at build time and fills `<!-- gosmith:... -->` placeholders in the hand-written pages;
+* as a script: `python scripts/gen_docs.py --out DIR` writes `answers.md` and `cli.md` into DIR for reading.
+
+Placeholders (each replaced by content computed from `gosmith new my-service --defaults` or the sources):
+
+* `<!-- gosmith:tree -->` the file tree of the generated project;
+* `<!-- gosmith:values KEY -->` a table of the Helm values under KEY (path, default, `# --` description);
+* `<!-- gosmith:file PATH -->` a rendered file of the generated project, verbatim in a code block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import inspect
+import re
+import shutil
+import sys
+import tempfile
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Name of the sample service rendered for the docs (the quickstart uses the same name).
+SAMPLE_NAME = "my-service"
+_PLACEHOLDER = re.compile(r"<!--\s*gosmith:(\w+)\s*([^>]*?)\s*-->")
+_SECTION = re.compile(r"^# --- ([A-Z][A-Z &/]*?)\s*-*\s*$")
+_QUESTION = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):")
+_CHECK_CALL = re.compile(r"gosmith_check\(\s*['\"](\w+)['\"]\s*\)")
+
+for _p in (ROOT, ROOT / "src"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+
+# ----------------------------------------------------------------------------- helpers
+def _cell(text: object) -> str:
+    """Return `text` safe for one Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _code(text: object) -> str:
+    """Return `text` as an inline code span that survives backticks and table pipes."""
+    s = str(text).replace("|", "\\|")
+    fence = "``" if "`" in s else "`"
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def _yaml_inline(value: object) -> str:
+    """Return `value` as one line of YAML flow style (how it would be written in an answers file)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value if value and value == value.strip() else f'"{value}"'
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+# ----------------------------------------------------------------------------- answers reference
+def questions(root: Path = ROOT) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return `(section, name, spec)` for every question of copier.yml, in file order."""
+    path = root / "copier.yml"
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    section = "GENERAL"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if m := _SECTION.match(line):
+            section = m.group(1).strip()
+        elif (m := _QUESTION.match(line)) and not m.group(1).startswith("_") and m.group(1) in spec:
+            q = spec[m.group(1)]
+            out.append((section, m.group(1), q if isinstance(q, dict) else {"default": q}))
+    return out
+
+
+def _rule_text(field: str) -> str:
+    """Return a sentence describing the pure rule behind `gosmith_check(field)`, with an example rejection."""
+    try:
+        from hooks import validate
+    except ImportError:  # the rules are not importable: document the call only
+        return ""
+    rule = validate.FIELDS.get(field)
+    if rule is None:
+        return "no single-field rule (accepted as given)"
+    doc = inspect.getdoc(rule)
+    if doc is None and rule.__name__ == "<lambda>":
+        # `lambda v: port(v, "http_port")`: describe the function the lambda calls.
+        for name in rule.__code__.co_names:
+            target = rule.__globals__.get(name)
+            if callable(target) and inspect.getdoc(target):
+                doc = inspect.getdoc(target)
+                break
+    parts = []
+    if doc:
+        first = doc.splitlines()[0].rstrip(".")
+        first = re.sub(r"^Return why `value` (is|are) not ", "must be ", first)
+        first = re.sub(r"^Return why ", "rejects when ", first)
+        parts.append(first)
+    for probe in ("?", "-1", ""):
+        try:
+            msg = rule(probe)
+        except Exception:  # a rule that raises on odd input still documents itself by its docstring
+            continue
+        if msg:
+            parts.append(f"e.g. `{probe or '(empty)'}` is rejected with: “{msg}”")
+            break
+    return "; ".join(parts)
+
+
+def answers_markdown(root: Path = ROOT) -> str:
+    """Return the answers reference page: every copier.yml question with type, default, help and validator."""
+    qs = questions(root)
+    lines = [
+        "# Answers reference",
+        "",
+        "Every question `gosmith new` (and `copier copy`) asks, generated from `copier.yml` when the docs are",
+        "built, so this page cannot drift from the template. Pass answers with `--data key=value`, an",
+        "`--answers-file` (YAML `question: value`), or interactively. Defaults written as `{{ ... }}` are",
+        "Jinja expressions evaluated against earlier answers.",
+        "",
+        f"{len(qs)} questions:",
+        "",
+        "| Question | Section | Type | Default |",
+        "| --- | --- | --- | --- |",
+    ]
+    for section, name, q in qs:
+        default = _yaml_inline(q.get("default"))
+        shown = "computed from earlier answers" if "{%" in default else _code(default)
+        lines.append(
+            f"| [{_code(name)}](#{name}) | {_cell(section.title())} | {_cell(q.get('type', 'yaml'))} | {shown} |"
+        )
+    current = None
+    for section, name, q in qs:
+        if section != current:
+            current = section
+            lines += ["", f"## {section.title()}", ""]
+        lines += [f"### `{name}` {{ #{name} }}", ""]
+        if q.get("help"):
+            lines += [str(q["help"]).strip(), ""]
+        rows = [("Type", _code(q.get("type", "yaml")) + (" (several choices)" if q.get("multiselect") else ""))]
+        rows.append(("Default", _code(_yaml_inline(q.get("default")))))
+        if "choices" in q:
+            choices = q["choices"]
+            items = choices.items() if isinstance(choices, dict) else [(c, c) for c in choices]
+            rows.append(("Choices", ", ".join(_code(_yaml_inline(v)) for _, v in items)))
+        if "when" in q:
+            when = q["when"]
+            rows.append(("Asked", "never (computed)" if when is False else f"when {_code(when)}"))
+        if q.get("secret"):
+            rows.append(("Secret", "yes (not stored in the answers file)"))
+        validator = q.get("validator")
+        if validator:
+            rules = [f"{_code(f)}: {_cell(_rule_text(f))}" for f in _CHECK_CALL.findall(str(validator))]
+            rows.append(("Validation", "<br>".join(rules) if rules else "inline rule, below"))
+        else:
+            rows.append(("Validation", "none (any value of the type is accepted)"))
+        lines += ["| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in rows], ""]
+        if validator:
+            lines += ["??? note \"Validator expression\"", "", "    ```jinja", *[
+                f"    {ln}" for ln in str(validator).strip().splitlines()
+            ], "    ```", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ----------------------------------------------------------------------------- CLI reference
+def _walk(cmd: Any, path: list[str]) -> list[tuple[list[str], Any]]:
+    """Return `(command path, click command)` for `cmd` and every subcommand, depth first."""
+    out = [(path, cmd)]
+    if getattr(cmd, "commands", None):
+        for name in sorted(cmd.commands):
+            sub = cmd.commands[name]
+            if not getattr(sub, "hidden", False):
+                out += _walk(sub, [*path, name])
+    return out
+
+
+def cli_commands() -> list[tuple[str, Any]]:
+    """Return `(full command name, click command)` for the gosmith CLI and all its subcommands."""
+    import typer
+
+    from gosmith.cli import app
+
+    root = typer.main.get_command(app)
+    return [(" ".join(p), c) for p, c in _walk(root, ["gosmith"])]
+
+
+def _type_name(p: Any) -> str:
+    """Return a short type name of a click/typer parameter (e.g. TEXT, PATH, INTEGER)."""
+    t = getattr(p, "type", None)
+    if t is not None and getattr(t, "name", None):
+        return str(t.name).upper()
+    desc = getattr(p, "type_descriptor", None)
+    ann = getattr(desc, "annotation", None)
+    while typing.get_args(ann):
+        ann = next((a for a in typing.get_args(ann) if a is not type(None)), None)
+    names = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN", "Path": "PATH"}
+    name = getattr(ann, "__name__", "") or str(ann or "")
+    return names.get(name, name.upper() or "TEXT")
+
+
+def _param_rows(cmd: Any) -> tuple[list[str], list[str]]:
+    """Return the Markdown table rows of the arguments and of the options of `cmd`."""
+    args, opts = [], []
+    for p in cmd.params:
+        if getattr(p, "hidden", False):
+            continue
+        help_text = _cell(getattr(p, "help", "") or "")
+        if p.param_type_name == "argument":
+            name = (p.metavar or p.name or "").upper()
+            req = "required" if p.required else "optional"
+            args.append(f"| {_code(name)} | {_type_name(p)} | {req} | {help_text} |")
+            continue
+        names = ", ".join(_code(o) for o in [*p.opts, *p.secondary_opts])
+        if getattr(p, "is_flag", False):
+            kind = "flag"
+        else:
+            kind = p.metavar or _type_name(p)
+            if p.multiple:
+                kind += " (repeatable)"
+        default = p.default
+        if callable(default) or default is None or default == () or default is False:
+            shown = "" if p.required else "—"
+        else:
+            shown = _code(default)
+        if p.required:
+            shown = "required"
+        opts.append(f"| {names} | {_cell(kind)} | {shown} | {help_text} |")
+    return args, opts
+
+
+def _usage_pieces(cmd: Any) -> list[str]:
+    """Return the usage line pieces of `cmd` after its name: [OPTIONS], arguments, COMMAND."""
+    pieces = ["[OPTIONS]"] if any(p.param_type_name == "option" for p in cmd.params) else []
+    for p in cmd.params:
+        if p.param_type_name == "argument":
+            name = (p.metavar or p.name or "").upper() + ("..." if p.nargs == -1 or p.multiple else "")
+            pieces.append(name if p.required else f"[{name}]")
+    if getattr(cmd, "commands", None):
+        pieces.append("COMMAND [ARGS]...")
+    return pieces
+
+
+def cli_markdown() -> str:
+    """Return the CLI reference page generated from the typer app's click command tree."""
+    lines = [
+        "# CLI reference",
+        "",
+        "Generated from the `gosmith` command tree when the docs are built (`gosmith COMMAND --help` prints",
+        "the same). A problem you can fix (bad input, a refused operation) prints one `error:` line on stderr",
+        "and exits non-zero; usage errors exit 2.",
+        "",
+    ]
+    for full, cmd in cli_commands():
+        usage = " ".join([full, *_usage_pieces(cmd)])
+        lines += [f"## `{full}`", ""]
+        if cmd.help:
+            lines += [inspect.cleandoc(cmd.help).replace("\b\n", ""), ""]
+        lines += ["```text", usage, "```", ""]
+        args, opts = _param_rows(cmd)
+        if args:
+            lines += ["| Argument | Type | | Description |", "| --- | --- | --- | --- |", *args, ""]
+        if opts:
+            lines += ["| Option | Value | Default | Description |", "| --- | --- | --- | --- |", *opts, ""]
+        if getattr(cmd, "commands", None):
+            lines += ["| Command | Summary |", "| --- | --- |"]
+            for name in sorted(cmd.commands):
+                sub = cmd.commands[name]
+                lines.append(f"| [`{name}`](#{full.replace(' ', '-')}-{name}) | {_cell(sub.get_short_help_str(200))} |")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ----------------------------------------------------------------------------- facts from a real render
+_SAMPLE: dict[str, Path] = {}
+
+
+def sample_project() -> Path:
+    """Render `gosmith new my-service --defaults` once per process and return the project directory."""
+    if "dir" not in _SAMPLE:
+        from gosmith.generate import NewRequest, new
+
+        tmp = Path(tempfile.mkdtemp(prefix="gosmith-docs-"))
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        _SAMPLE["dir"] = new(NewRequest(name=SAMPLE_NAME, output=tmp / SAMPLE_NAME, defaults=True))
+    return _SAMPLE["dir"]
+
+
+def tree_markdown(project: Path) -> str:
+    """Return the file tree of `project` as a text code block (like `tree -a`)."""
+    lines = [f"{project.name}/"]
+
+    def walk(d: Path, prefix: str) -> None:
+        entries = sorted(d.iterdir(), key=lambda p: p.name)
+        for i, e in enumerate(entries):
+            last = i == len(entries) - 1
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{e.name}{'/' if e.is_dir() else ''}")
+            if e.is_dir():
+                walk(e, prefix + ("    " if last else "│   "))
+
+    walk(project, "")
+    return "```text\n" + "\n".join(lines) + "\n```"
+
+
+def values_knobs(values_file: Path, key: str) -> str:
+    """Return a Markdown table of every value under `key` in a helm-docs commented values.yaml."""
+    text = values_file.read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    rows: list[tuple[str, str]] = []
+    stack: list[tuple[int, str]] = []
+    pending: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if stripped.startswith("# --"):
+            pending = [stripped[4:].strip()]
+            continue
+        if stripped.startswith("#") and pending:
+            pending.append(stripped[1:].strip())
+            continue
+        m = re.match(r"^([A-Za-z0-9_.\-\"']+):", stripped)
+        if not m or stripped.startswith("- "):
+            if stripped:
+                pending = []
+            continue
+        name = m.group(1).strip("\"'")
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, name))
+        path = ".".join(n for _, n in stack)
+        if pending and (path == key or path.startswith(key + ".")):
+            rows.append((path, " ".join(pending)))
+        pending = []
+    if not rows:
+        raise ValueError(f"{values_file.name}: no `# --` documented values under {key!r}")
+    out = ["| Value | Default | Description |", "| --- | --- | --- |"]
+    for path, desc in rows:
+        node: Any = data
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        out.append(f"| {_code(path)} | {_code(_yaml_inline(node))} | {_cell(desc)} |")
+    return "\n".join(out)
+
+
+def file_block(project: Path, rel: str) -> str:
+    """Return the rendered file `rel` of `project` in a fenced code block."""
+    path = project / rel
+    if not path.is_file():
+        raise ValueError(f"the generated project has no {rel}")
+    lang = {".yaml": "yaml", ".yml": "yaml", ".go": "go", ".json": "json"}.get(path.suffix, "text")
+    if path.name in {"Makefile", "Dockerfile"}:
+        lang = path.name.lower()
+    return f"```{lang}\n{path.read_text(encoding='utf-8').rstrip()}\n```"
+
+
+def fill_placeholders(markdown: str) -> str:
+    """Replace every `<!-- gosmith:KIND ARG -->` in `markdown` by generated content."""
+
+    def repl(m: re.Match[str]) -> str:
+        kind, arg = m.group(1), m.group(2).strip()
+        project = sample_project()
+        if kind == "tree":
+            return tree_markdown(project)
+        if kind == "values":
+            return values_knobs(project / "deploy" / "helm" / SAMPLE_NAME / "values.yaml", arg)
+        if kind == "file":
+            return file_block(project, arg.replace("SERVICE", SAMPLE_NAME))
+        raise ValueError(f"unknown docs placeholder gosmith:{kind}")
+
+    return _PLACEHOLDER.sub(repl, markdown)
+
+
+# ----------------------------------------------------------------------------- mkdocs hook entry points
+GENERATED = {"answers.md": answers_markdown, "cli.md": cli_markdown}
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """mkdocs hook: add the generated reference pages to the site."""
+    from mkdocs.structure.files import File
+
+    for name, make in GENERATED.items():
+        if files.get_file_from_path(name) is not None:
+            raise ValueError(f"docs/{name} is generated by scripts/gen_docs.py: delete the hand-written file")
+        files.append(File.generated(config, name, content=make()))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """mkdocs hook: fill the gosmith placeholders of a page."""
+    return fill_placeholders(markdown) if "gosmith:" in markdown else markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the generated pages into a directory for reading or diffing."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="directory to write answers.md and cli.md into")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, make in GENERATED.items():
+        (args.out / name).write_text(make(), encoding="utf-8")
+        print(args.out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

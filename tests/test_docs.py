@@ -1,0 +1,170 @@
+"""The documentation site builds strictly, and its generated references cover every question and CLI option."""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import typer
+import yaml
+
+from gosmith.cli import app
+from gosmith.generate import NewRequest, new
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_gen_docs() -> ModuleType:
+    """Import scripts/gen_docs.py (the mkdocs hook) as a module."""
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _text(page: Path) -> str:
+    """Return the visible text of an HTML page with whitespace collapsed."""
+    raw = page.read_text(encoding="utf-8")
+    raw = re.sub(r"<(script|style)\b.*?</\1>", " ", raw, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
+
+
+def _norm(s: str) -> str:
+    """Collapse whitespace in `s`."""
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _squash(s: str) -> str:
+    """Remove all whitespace from `s`."""
+    return re.sub(r"\s+", "", s)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the site with `mkdocs build --strict` into a temporary directory; fail on any warning."""
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"mkdocs build --strict failed\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def _copier_questions() -> dict[str, dict]:
+    """Return every question of copier.yml (keys not starting with '_')."""
+    spec = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    return {k: (v if isinstance(v, dict) else {"default": v}) for k, v in spec.items() if not k.startswith("_")}
+
+
+def test_every_nav_page_is_built(site: Path) -> None:
+    """Each page listed in mkdocs.yml's nav exists as a source (or is generated) and is built."""
+    nav = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=yaml.BaseLoader)["nav"]
+    pages = [next(iter(item.values())) for item in nav]
+    assert {"answers.md", "cli.md", "quickstart.md", "operations.md", "benchmarks.md"} <= set(pages)
+    for page in pages:
+        built = site / ("index.html" if page == "index.md" else f"{page[:-3]}/index.html")
+        assert built.is_file(), f"{page} was not built"
+
+
+def test_answers_page_lists_every_question(site: Path) -> None:
+    """Every copier.yml question has an anchor, its help text and its type on the answers page."""
+    page = site / "answers" / "index.html"
+    raw = page.read_text(encoding="utf-8")
+    text = _text(page)
+    questions = _copier_questions()
+    assert questions, "copier.yml has no questions"
+    # Markdown turns `code` into tags and highlighting splits code into tokens: compare without whitespace.
+    squashed = _squash(text)
+    for name, q in questions.items():
+        assert f'id="{name}"' in raw, f"question {name} has no section on the answers page"
+        if q.get("help"):
+            assert _squash(str(q["help"]).replace("`", "")) in squashed, f"help text of {name} missing"
+        assert str(q.get("type", "yaml")) in text
+        if q.get("validator"):
+            assert _squash(str(q["validator"])) in squashed, f"validator of {name} missing from the answers page"
+
+
+def test_answers_generator_follows_copier_yml(tmp_path: Path) -> None:
+    """A question added to copier.yml appears in the generated page with its type, default and validator."""
+    gen = _load_gen_docs()
+    text = (ROOT / "copier.yml").read_text(encoding="utf-8")
+    text += (
+        "\n# --- EXTRA -----\n"
+        "brand_new_question:\n  type: int\n  help: A question the docs have never seen\n  default: 4242\n"
+        "  validator: \"{% if brand_new_question < 0 %}must be positive{% endif %}\"\n"
+    )
+    (tmp_path / "copier.yml").write_text(text, encoding="utf-8")
+    page = gen.answers_markdown(tmp_path)
+    assert "### `brand_new_question` { #brand_new_question }" in page
+    assert "A question the docs have never seen" in page
+    assert "`4242`" in page
+    assert "must be positive" in page
+    assert "## Extra" in page
+
+
+def test_cli_page_lists_every_command_and_option(site: Path) -> None:
+    """Every command of the typer app, each of its options and arguments, appears on the CLI page."""
+    text = _text(site / "cli" / "index.html")
+    root = typer.main.get_command(app)
+    stack = [("gosmith", root)]
+    seen = 0
+    while stack:
+        full, cmd = stack.pop()
+        seen += 1
+        assert f"{full} [OPTIONS]" in text or full == "gosmith", f"usage of {full!r} missing from the CLI page"
+        for p in cmd.params:
+            if p.param_type_name == "option":
+                for opt in [*p.opts, *p.secondary_opts]:
+                    assert opt in text, f"{full} option {opt} missing from the CLI page"
+            else:
+                assert (p.metavar or p.name).upper() in text
+            if getattr(p, "help", None):
+                assert _norm(p.help) in text, f"help of {full} {p.name} missing from the CLI page"
+        for name, sub in getattr(cmd, "commands", {}).items():
+            stack.append((f"{full} {name}", sub))
+    assert seen >= 2
+
+
+def test_quickstart_tree_matches_a_real_render(site: Path, tmp_path: Path) -> None:
+    """The quickstart's file tree lists every file and directory `gosmith new my-service --defaults` writes."""
+    project = new(NewRequest(name="my-service", output=tmp_path / "my-service", defaults=True))
+    text = _text(site / "quickstart" / "index.html")
+    tree = text[text.index("my-service/ ├──") :]
+    names = {p.name for p in project.rglob("*")}
+    assert names
+    for name in sorted(names):
+        assert re.search(rf"[├└]── {re.escape(name)}/? ", tree), f"{name} missing from the quickstart tree"
+
+
+def test_generated_pages_are_not_committed() -> None:
+    """answers.md and cli.md exist only at build time, so nobody can hand-edit them out of date."""
+    assert not (ROOT / "docs" / "answers.md").exists()
+    assert not (ROOT / "docs" / "cli.md").exists()
+
+
+def test_values_knobs_table_reads_helm_docs_comments(tmp_path: Path) -> None:
+    """The values table generator takes each `# --` description and the default under a key."""
+    gen = _load_gen_docs()
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "# -- Top-level switch\nfoo:\n  # -- Turn foo on\n  enabled: true\n  # -- Extra peers\n  # (CIDRs)\n"
+        "  peers: []\nbar:\n  # -- Not foo\n  baz: 1\n",
+        encoding="utf-8",
+    )
+    table = gen.values_knobs(values, "foo")
+    assert "| `foo.enabled` | `true` | Turn foo on |" in table
+    assert "| `foo.peers` | `[]` | Extra peers (CIDRs) |" in table
+    assert "bar.baz" not in table
+    with pytest.raises(ValueError):
+        gen.values_knobs(values, "missing")
