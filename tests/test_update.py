@@ -1,0 +1,470 @@
+"""`gosmith update` on real git repos: user edits survive, template changes land, conflicts are reported.
+
+Every test builds its own template history: a gosmith source tree in a tmp dir whose
+`releases/0.0.9.tar.gz` is the working template as it is today (the "previous release") and whose
+working template (version 0.1.0) carries a change made by the test. gosmith is pointed at that
+tree with GOSMITH_TEMPLATE_ROOT and at a fresh cache with GOSMITH_CACHE_DIR.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from gen import ROOT, run
+from typer.testing import CliRunner
+
+from gosmith import source
+from gosmith.cli import app
+
+OLD, NEW = "0.0.9", "0.1.0"
+TEMPLATE_LINE = "// Template change introduced in 0.1.0: keep main small, logic lives in internal/."
+USER_LINE = "// Local note: this service is owned by the orders team."
+HANDLER = '''// Package hello is a handler added by the service team after generation.
+package hello
+
+import "net/http"
+
+// Handler answers every request with a greeting.
+func Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("hello\\n"))
+	})
+}
+'''
+HANDLER_TEST = '''package hello
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestHandler(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if got := rec.Body.String(); got != "hello\\n" {
+		t.Fatalf("body = %q", got)
+	}
+}
+'''
+USER_FUNC = '''
+// localBanner is a helper the service team added at the end of main.go.
+func localBanner() string { return "orders" }
+'''
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Give git an identity (copier commits in temp dirs) and gosmith a private cache."""
+    for key, value in {
+        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def copy_template(dst: Path) -> Path:
+    """Copy the working template (copier.yml, template/, hooks/) into `dst`."""
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "copier.yml", dst / "copier.yml")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "template", dst / "template", ignore=ignore)
+    shutil.copytree(ROOT / "hooks", dst / "hooks", ignore=ignore)
+    return dst
+
+
+def main_go(template_dir: Path) -> Path:
+    """Return the template's cmd/<service>/main.go.jinja."""
+    return next((template_dir / "template" / "cmd").glob("*/main.go.jinja"))
+
+
+def add_template_line(template_dir: Path, line: str = TEMPLATE_LINE) -> None:
+    """Template change: a comment right after `package main` in main.go."""
+    path = main_go(template_dir)
+    text = path.read_text()
+    assert re.search(r"(?m)^package main$", text)
+    path.write_text(re.sub(r"(?m)^package main$", f"package main\n\n{line}", text, count=1))
+
+
+def add_template_file(template_dir: Path) -> None:
+    """Template change: a new Go file in the new version."""
+    (template_dir / "template" / "internal" / "buildnote").mkdir(parents=True, exist_ok=True)
+    (template_dir / "template" / "internal" / "buildnote" / "note.go").write_text(
+        "// Package buildnote was added to the template in 0.1.0.\npackage buildnote\n\n"
+        "// Note describes the template version that added this package.\nconst Note = \"0.1.0\"\n"
+    )
+
+
+def make_root(
+    base: Path,
+    change: Callable[[Path], None] | None = None,
+    old_change: Callable[[Path], None] | None = None,
+) -> Path:
+    """Build a gosmith source tree: release OLD = today's template (+old_change), working NEW = +change."""
+    root = copy_template(base / "gosmith-src")
+    (root / "pyproject.toml").write_text(f'[project]\nname = "gosmith"\nversion = "{OLD}"\n')
+    if old_change:
+        old_change(root)
+    source.write_snapshot(root, OLD)
+    if old_change:  # the working template is today's again, plus the new change
+        shutil.rmtree(root / "template")
+        shutil.rmtree(root / "hooks")
+        copy_template(root)
+    if change:
+        change(root)
+    (root / "pyproject.toml").write_text(f'[project]\nname = "gosmith"\nversion = "{NEW}"\n')
+    return root
+
+
+def generate_old(root: Path, dst: Path, answers: dict[str, Any]) -> Path:
+    """Generate a project at template OLD (from the release repository) and commit it."""
+    built = source.materialise(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(built.repo), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
+                        vcs_ref=source.tag(OLD))
+    recorded = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert recorded["_commit"] == f"v{OLD}"
+    git(dst, "init", "--quiet")
+    commit(dst, "generated")
+    return dst
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd` and return stdout."""
+    return run(["git", *args], cwd)
+
+
+def commit(cwd: Path, message: str) -> None:
+    """Commit everything in `cwd`."""
+    git(cwd, "add", "--all")
+    git(cwd, "commit", "--quiet", "-m", message)
+
+
+def cli(*args: str) -> Any:
+    """Invoke gosmith in-process; exit codes match the console script."""
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def values_yaml(project: Path) -> Path:
+    """Return the project's Helm values.yaml."""
+    return next((project / "deploy" / "helm").glob("*/values.yaml"))
+
+
+def user_edits(project: Path) -> None:
+    """A new handler package, a function at the end of main.go, a values.yaml override; committed."""
+    pkg = project / "internal" / "hello"
+    pkg.mkdir(parents=True)
+    (pkg / "hello.go").write_text(HANDLER)
+    (pkg / "hello_test.go").write_text(HANDLER_TEST)
+    main = next((project / "cmd").glob("*/main.go"))
+    main.write_text(main.read_text() + USER_FUNC)
+    values = values_yaml(project)
+    text = values.read_text()
+    assert re.search(r"(?m)^replicaCount: \d+$", text)
+    values.write_text(re.sub(r"(?m)^replicaCount: \d+$", "replicaCount: 7", text, count=1))
+    commit(project, "local work")
+
+
+def has_markers(project: Path) -> list[str]:
+    """Return files (outside .git) that contain conflict markers."""
+    found = []
+    for path in project.rglob("*"):
+        if ".git" in path.parts or not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        if re.search(r"(?m)^(<<<<<<<|>>>>>>>) ", text):
+            found.append(str(path.relative_to(project)))
+    return found
+
+
+def assert_user_edits_kept(project: Path) -> None:
+    """The handler package, the main.go function and the values override are all still there."""
+    assert (project / "internal" / "hello" / "hello.go").read_text() == HANDLER
+    assert (project / "internal" / "hello" / "hello_test.go").read_text() == HANDLER_TEST
+    assert USER_FUNC.strip() in next((project / "cmd").glob("*/main.go")).read_text()
+    assert re.search(r"(?m)^replicaCount: 7$", values_yaml(project).read_text())
+
+
+def recorded(project: Path) -> dict[str, Any]:
+    """Return the project's answers file."""
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+def with_changes(root: Path) -> None:
+    """The NEW version's template change: a line in main.go and a new package."""
+    add_template_line(root)
+    add_template_file(root)
+
+
+@pytest.mark.slow
+def test_update_keeps_user_edits_applies_template_change_and_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_root(tmp_path, change=with_changes)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    assert TEMPLATE_LINE not in (project / "cmd" / "orders-api" / "main.go").read_text()
+    user_edits(project)
+
+    result = cli("update", str(project))
+
+    assert result.exit_code == 0, result.output
+    assert f"updated from template {OLD} to {NEW}" in result.output
+    assert "added    internal/buildnote/note.go" in result.output
+    assert "changed  cmd/orders-api/main.go" in result.output
+    assert "conflict" not in result.output
+    main = (project / "cmd" / "orders-api" / "main.go").read_text()
+    assert TEMPLATE_LINE in main
+    assert (project / "internal" / "buildnote" / "note.go").is_file()
+    assert_user_edits_kept(project)
+    assert has_markers(project) == []
+    assert not list(project.rglob("*.rej"))
+    assert recorded(project)["_commit"] == f"v{NEW}"
+    for cmd in (["go", "build", "./..."], ["go", "vet", "./..."], ["go", "test", "./..."]):
+        run(cmd, project)
+    assert run(["gofmt", "-l", "."], project).strip() == ""
+
+
+def test_conflict_inline_reports_path_and_keeps_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=with_changes)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    user_edits(project)
+    main = project / "cmd" / "orders-api" / "main.go"
+    main.write_text(re.sub(r"(?m)^package main$", f"package main\n\n{USER_LINE}", main.read_text(), count=1))
+    commit(project, "user comment where the template adds one")
+
+    result = cli("update", str(project))
+
+    assert result.exit_code == 1, result.output
+    assert "conflict cmd/orders-api/main.go" in result.output
+    text = main.read_text()
+    assert "<<<<<<< before updating" in text and ">>>>>>> after updating" in text
+    assert USER_LINE in text and TEMPLATE_LINE in text
+    assert has_markers(project) == ["cmd/orders-api/main.go"]
+    assert_user_edits_kept(project)
+    assert (project / "internal" / "buildnote" / "note.go").is_file()  # the rest of the update landed
+
+
+def test_conflict_rej_leaves_rej_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=add_template_line)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    main = project / "cmd" / "orders-api" / "main.go"
+    main.write_text(re.sub(r"(?m)^package main$", f"package main\n\n{USER_LINE}", main.read_text(), count=1))
+    commit(project, "user comment")
+
+    result = cli("update", str(project), "--conflict", "rej")
+
+    assert result.exit_code == 1, result.output
+    assert "conflict cmd/orders-api/main.go" in result.output
+    assert (project / "cmd" / "orders-api" / "main.go.rej").is_file()
+    # rej mode: the file holds the new template, the user's rejected hunk waits in the .rej file
+    assert USER_LINE in (project / "cmd" / "orders-api" / "main.go.rej").read_text()
+    assert TEMPLATE_LINE in main.read_text()
+
+
+def test_data_change_rerenders_derived_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=add_template_line)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api", "memory_limit": "512Mi"})
+    user_edits(project)
+    before = values_yaml(project).read_text()
+
+    result = cli("update", str(project), "--data", "memory_limit=2Gi", "--data", "http_port=8181")
+
+    assert result.exit_code == 0, result.output
+    answers = recorded(project)
+    assert answers["memory_limit"] == "2Gi" and answers["http_port"] == 8181
+    from gosmith.answers import resolve
+    from gosmith.template import rules
+
+    old_tuned = rules().tuning.derive(resolve({**answers, "memory_limit": "512Mi", "http_port": 8080})).values
+    new_tuned = rules().tuning.derive(resolve(answers)).values
+    assert new_tuned["gomemlimit"] != old_tuned["gomemlimit"]
+    after = values_yaml(project).read_text()
+    assert f"gomemlimit: {old_tuned['gomemlimit']!s}" in before.replace('"', "")
+    assert f"gomemlimit: {new_tuned['gomemlimit']!s}" in after.replace('"', "")
+    assert ":8181" in (project / "internal" / "config" / "config.go").read_text()
+    assert_user_edits_kept(project)
+    assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
+
+
+def _rename_http_port_to_port(root: Path) -> None:
+    """The OLD template called the application port `port` (renamed to `http_port` in NEW)."""
+    for path in [root / "copier.yml", *(p for p in (root / "template").rglob("*.jinja"))]:
+        text = path.read_text()
+        path.write_text(re.sub(r"\bhttp_port\b", "port", text))
+
+
+def test_migration_maps_renamed_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=add_template_line, old_change=_rename_http_port_to_port)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api", "port": 8181})
+    assert recorded(project)["port"] == 8181 and "http_port" not in recorded(project)
+
+    result = cli("update", str(project))
+
+    assert result.exit_code == 0, result.output
+    answers = recorded(project)
+    assert answers["http_port"] == 8181
+    assert "port" not in answers
+    assert ":8181" in (project / "internal" / "config" / "config.go").read_text()
+    assert has_markers(project) == []
+
+
+def test_offline_with_unreachable_recorded_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=with_changes)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    answers_file = project / ".copier-answers.yml"
+    answers_file.write_text(re.sub(r"(?m)^_src_path: .*$", "_src_path: https://gosmith.invalid/template.git",
+                                   answers_file.read_text()))
+    commit(project, "generated on another machine")
+    shutil.rmtree(tmp_path / "cache")  # nothing cached either: as on a fresh machine
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file")  # git may not touch the network at all
+
+    result = cli("update", str(project))
+
+    assert result.exit_code == 0, result.output
+    assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
+    assert recorded(project)["_commit"] == f"v{NEW}"
+
+
+def test_unknown_commit_with_unreachable_source_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=add_template_line)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    answers_file = project / ".copier-answers.yml"
+    text = re.sub(r"(?m)^_commit: .*$", "_commit: v0.0.9-3-gdeadbee", answers_file.read_text())
+    answers_file.write_text(re.sub(r"(?m)^_src_path: .*$", f"_src_path: {tmp_path / 'gone'}", text))
+    commit(project, "from an untagged checkout")
+
+    result = cli("update", str(project))
+
+    assert result.exit_code == 2
+    assert "not a release this gosmith ships" in result.output
+
+
+def test_pretend_reports_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=with_changes)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    head = git(project, "rev-parse", "HEAD")
+
+    result = cli("update", str(project), "--pretend")
+
+    assert result.exit_code == 0, result.output
+    assert f"would update from template {OLD} to {NEW}" in result.output
+    assert "added    internal/buildnote/note.go" in result.output
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-parse", "HEAD") == head
+    assert TEMPLATE_LINE not in (project / "cmd" / "orders-api" / "main.go").read_text()
+
+
+def test_to_older_known_version_and_unknown_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=add_template_line)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+
+    same = cli("update", str(project), "--to", OLD)
+    assert same.exit_code == 0, same.output
+    assert f"already at template {OLD}" in same.output
+    assert git(project, "status", "--porcelain") == ""
+
+    unknown = cli("update", str(project), "--to", "9.9.9")
+    assert unknown.exit_code == 2
+    assert f"ships template versions {OLD}, {NEW}" in unknown.output
+
+
+def _refusal(result: Any, fragment: str) -> None:
+    """Exit 2 with a one-line reason containing `fragment`."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.output
+
+
+def test_refuses_dirty_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=add_template_line)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    (project / "scratch.txt").write_text("work in progress\n")
+    _refusal(cli("update", str(project)), "uncommitted changes (scratch.txt)")
+    assert TEMPLATE_LINE not in (project / "cmd" / "orders-api" / "main.go").read_text()
+
+
+def test_refuses_missing_foreign_and_untracked_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _refusal(cli("update", str(empty)), "no .copier-answers.yml")
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / ".copier-answers.yml").write_text("_commit: v1.0.0\n_src_path: gh:acme/other\nproject_name: x\n")
+    git(foreign, "init", "--quiet")
+    commit(foreign, "other template")
+    _refusal(cli("update", str(foreign)), "another template")
+
+    uncommitted = tmp_path / "nocommit"
+    uncommitted.mkdir()
+    (uncommitted / ".copier-answers.yml").write_text("_src_path: /x\nservice_name: a\nmodule_path: b\n")
+    _refusal(cli("update", str(uncommitted)), "no _commit recorded")
+
+    nogit = tmp_path / "nogit"
+    shutil.copytree(generate_old(root, tmp_path / "svc", {"service_name": "orders-api"}), nogit,
+                    ignore=shutil.ignore_patterns(".git"))
+    _refusal(cli("update", str(nogit)), "not in a git repository")
+
+    bad = cli("update", str(nogit), "--data", "no_such_question=1")
+    _refusal(bad, "no_such_question")
+
+
+def test_plain_copier_update_from_tagged_template_repo(tmp_path: Path) -> None:
+    """Without gosmith: copier copy/update from the template's own git repo (tags made here) keep working."""
+    repo = copy_template(tmp_path / "tpl")
+    _rename_http_port_to_port(repo)
+    git(repo, "init", "--quiet")
+    commit(repo, "0.0.9")
+    git(repo, "tag", f"v{OLD}")
+    shutil.rmtree(repo / "template")
+    shutil.rmtree(repo / "hooks")
+    (repo / "copier.yml").unlink()
+    copy_template(repo)
+    add_template_line(repo)
+    commit(repo, "0.1.0")
+    git(repo, "tag", f"v{NEW}")
+    project = tmp_path / "svc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(repo), str(project), data={"service_name": "orders-api", "port": 8181},
+                        defaults=True, unsafe=True, quiet=True, vcs_ref=f"v{OLD}")
+        git(project, "init", "--quiet")
+        commit(project, "generated")
+        copier.run_update(str(project), defaults=True, overwrite=True, unsafe=True, quiet=True)
+    answers = recorded(project)
+    assert answers["_commit"] == f"v{NEW}" and answers["http_port"] == 8181 and "port" not in answers
+    assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
+
+
+def test_no_tasks_run_in_temporary_copies() -> None:
+    """Updates render the template three times in temp dirs: the template must have no network/git tasks."""
+    config = yaml.safe_load((ROOT / "copier.yml").read_text())
+    for task in config.get("_tasks", []):
+        spec = task if isinstance(task, dict) else {"command": task}
+        assert "_copier_operation == 'copy'" in str(spec.get("when", "")).replace('"', "'"), spec
