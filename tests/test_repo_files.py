@@ -46,9 +46,7 @@ _PINNED_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Render every variant once for this module."""
-    return {
-        name: render(tmp_path_factory.mktemp(name) / "svc", answers) for name, answers in VARIANTS.items()
-    }
+    return {name: render(tmp_path_factory.mktemp(name) / "svc", answers) for name, answers in VARIANTS.items()}
 
 
 def actionlint_binary() -> Path:
@@ -62,7 +60,9 @@ def actionlint_binary() -> Path:
     if binary.exists() and stamp.exists() and stamp.read_text().strip() == want:
         return binary
     bin_dir.mkdir(parents=True, exist_ok=True)
-    run(["go", "install", "-trimpath", "-ldflags", "-s -w", want], ROOT, env={"GOBIN": str(bin_dir), "CGO_ENABLED": "0"})
+    run(
+        ["go", "install", "-trimpath", "-ldflags", "-s -w", want], ROOT, env={"GOBIN": str(bin_dir), "CGO_ENABLED": "0"}
+    )
     stamp.write_text(want + "\n")
     return binary
 
@@ -170,7 +170,9 @@ def test_least_privilege_and_push_only_on_tags(
     for name, job in ci["jobs"].items():
         perms = job.get("permissions", {})
         if name == "image":
-            want = {"contents": "read", "packages": "write"} if registry.startswith("ghcr.io/") else {"contents": "read"}
+            want = (
+                {"contents": "read", "packages": "write"} if registry.startswith("ghcr.io/") else {"contents": "read"}
+            )
             assert perms == want
         else:
             assert "packages" not in perms and perms.get("contents", "read") == "read", name
@@ -259,7 +261,9 @@ def test_editorconfig_and_gitignore(projects: dict[str, Path]) -> None:
 def test_default_registry_is_derived_from_the_module_path(projects: dict[str, Path]) -> None:
     answers = yaml.safe_load((projects["bsd"] / ".copier-answers.yml").read_text())
     assert answers["container_registry"] == "ghcr.io/acme"
-    rendered = render(Path(projects["bsd"]).parent / "gh", {"service_name": "x-svc", "module_path": "github.com/Big-Org/x"})
+    rendered = render(
+        Path(projects["bsd"]).parent / "gh", {"service_name": "x-svc", "module_path": "github.com/Big-Org/x"}
+    )
     answers = yaml.safe_load((rendered / ".copier-answers.yml").read_text())
     assert answers["container_registry"] == "ghcr.io/big-org"
 
