@@ -1,0 +1,217 @@
+"""The rendered project carries exactly what the tuning rules derive; impossible answers write nothing."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from gen import ROOT, have, render
+from typer.testing import CliRunner
+
+from gosmith.answers import resolve
+from gosmith.cli import app
+from gosmith.template import rules
+
+tuning = rules().tuning
+
+TUNING_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {"service_name": "tune-defaults"},
+    "half-cpu": {
+        "service_name": "tune-half",
+        "cpu_request": "250m",
+        "cpu_limit": "500m",
+        "memory_request": "512Mi",
+        "memory_limit": "512Mi",
+        "slowest_request_seconds": 2.0,
+        "proxy_idle_timeout_seconds": 350,
+    },
+    "prestop-hpa": {
+        "service_name": "tune-hpa",
+        "cpu_request": "1",
+        "cpu_limit": "2500m",
+        "gomaxprocs_policy": "ceil",
+        "memory_request": "1Gi",
+        "memory_limit": "2Gi",
+        "gomemlimit_ratio": 0.8,
+        "drain_mode": "prestop",
+        "endpoint_propagation_seconds": 3.5,
+        "startup_seconds": 40,
+        "probe_timeout_seconds": 2,
+        "hpa_enabled": True,
+        "hpa_min_replicas": 3,
+        "hpa_max_replicas": 12,
+        "hpa_cpu_target_percent": 65,
+        "termination_grace_period_seconds": 45,
+    },
+    "old-go-single": {
+        "service_name": "tune-old",
+        "go_version": "1.24",
+        "cpu_request": "",
+        "cpu_limit": "1500m",
+        "memory_limit": "",
+        "memory_request": "64Mi",
+        "replicas": 1,
+        "slowest_request_seconds": 0.25,
+    },
+}
+
+#: Go config constant -> tuned.durations key.
+GO_CONSTS = {
+    "defaultReadHeaderTimeout": "read_header_timeout",
+    "defaultReadTimeout": "read_timeout",
+    "defaultWriteTimeout": "write_timeout",
+    "defaultIdleTimeout": "idle_timeout",
+    "defaultHandlerTimeout": "handler_timeout",
+    "defaultDrainDelay": "drain_delay",
+    "defaultShutdownTimeout": "shutdown_timeout",
+    "defaultTelemetryFlushTimeout": "telemetry_flush_timeout",
+}
+#: values.yaml timeouts key -> tuned.durations key.
+HELM_TIMEOUTS = {
+    "readHeader": "read_header_timeout",
+    "read": "read_timeout",
+    "handler": "handler_timeout",
+    "write": "write_timeout",
+    "idle": "idle_timeout",
+    "drainDelay": "drain_delay",
+    "shutdown": "shutdown_timeout",
+    "telemetryFlush": "telemetry_flush_timeout",
+}
+
+
+@pytest.fixture(scope="module", params=list(TUNING_SETS), ids=list(TUNING_SETS))
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """Render one answer set; return the project and what derive() returns for the same answers."""
+    answers = TUNING_SETS[request.param]
+    project = render(tmp_path_factory.mktemp(request.param) / answers["service_name"], answers)
+    expected = tuning.derive(resolve(answers))
+    return project, expected
+
+
+def test_recorded_answers_rederive_the_same(rendered: tuple[Path, Any]) -> None:
+    project, expected = rendered
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert tuning.derive(recorded).values == expected.values
+
+
+def test_go_config_defaults_equal_derive(rendered: tuple[Path, Any]) -> None:
+    project, expected = rendered
+    source = (project / "internal" / "config" / "config.go").read_text()
+    consts = dict(re.findall(r'^\s*(default\w+)\s*=\s*"([^"]*)"', source, re.MULTILINE))
+    got = {key: consts.get(const) for const, key in GO_CONSTS.items()}
+    assert got == expected.values["durations"]
+
+
+def _values(project: Path) -> tuple[dict[str, Any], str]:
+    path = project / "deploy" / "helm" / project.name / "values.yaml"
+    if not path.is_file():
+        pytest.skip("the Helm chart is not part of the template yet")
+    text = path.read_text()
+    return yaml.safe_load(text), text
+
+
+def test_helm_values_equal_derive(rendered: tuple[Path, Any]) -> None:
+    project, expected = rendered
+    values, text = _values(project)
+    v = expected.values
+    assert {k: values["timeouts"][k] for k in HELM_TIMEOUTS} == {k: v["durations"][d] for k, d in HELM_TIMEOUTS.items()}
+    assert values["runtime"] == {"gomaxprocs": v["gomaxprocs"], "gomemlimit": v["gomemlimit"]}
+    for kind in ("requests", "limits"):
+        assert values["resources"][kind] == {k: x for k, x in v["resources"][kind].items() if x}
+    for name in ("startup", "readiness", "liveness"):
+        assert values["probes"][name] == v["probes"][name]
+    assert values["terminationGracePeriodSeconds"] == v["termination_grace_period_seconds"]
+    assert values["preStopSleepSeconds"] == v["prestop_sleep_seconds"]
+    assert values["replicaCount"] == v["replicas"]
+    assert values["autoscaling"] == v["hpa"]
+    assert values["podDisruptionBudget"] == v["pdb"]
+    # The comments state the formulas (e.g. "# 460MiB = 0.9 x limits.memory 512Mi").
+    for key in ("gomemlimit", "gomaxprocs", "termination_grace_period_seconds", "durations.write_timeout"):
+        assert expected.reasons[key] in text, key
+
+
+@pytest.mark.skipif(not (ROOT / ".tools" / "bin" / "helm").exists() and not have("helm"), reason="helm not built")
+def test_helm_template_deployment_carries_the_tuning(rendered: tuple[Path, Any]) -> None:
+    project, expected = rendered
+    _values(project)
+    helm = str(ROOT / ".tools" / "bin" / "helm") if (ROOT / ".tools" / "bin" / "helm").exists() else "helm"
+    chart = project / "deploy" / "helm" / project.name
+    out = subprocess.run(
+        [helm, "template", "rel", str(chart), "--kube-version", "1.31.0"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    v = expected.values
+    assert spec["terminationGracePeriodSeconds"] == v["termination_grace_period_seconds"]
+    container = spec["containers"][0]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env.get("GOMEMLIMIT", "") == v["gomemlimit"]
+    assert env.get("GOMAXPROCS", "0") == str(v["gomaxprocs"])  # unset when 0
+    assert env["WRITE_TIMEOUT"] == v["durations"]["write_timeout"]
+    assert env["DRAIN_DELAY"] == v["durations"]["drain_delay"]
+    for name, field in (("startup", "startupProbe"), ("readiness", "readinessProbe"), ("liveness", "livenessProbe")):
+        probe = container[field]
+        assert {k: probe[k] for k in v["probes"][name]} == v["probes"][name]
+    prestop = container.get("lifecycle", {}).get("preStop", {})
+    if v["prestop_sleep_seconds"]:
+        assert prestop == {"sleep": {"seconds": v["prestop_sleep_seconds"]}}
+    else:
+        assert not prestop
+    kinds = {d["kind"] for d in docs}
+    assert ("HorizontalPodAutoscaler" in kinds) == v["hpa"]["enabled"]
+    assert ("PodDisruptionBudget" in kinds) == v["pdb"]["enabled"]
+
+
+# ----------------------------------------------------------------------------- impossible answers write nothing
+IMPOSSIBLE = {
+    "grace-too-small": {"termination_grace_period_seconds": 10},
+    "request-above-limit": {"memory_request": "1Gi", "memory_limit": "512Mi"},
+    "memory-too-small": {"memory_limit": "48Mi", "memory_request": "48Mi"},
+    "hpa-without-request": {"hpa_enabled": True, "cpu_request": ""},
+    "liveness-stricter": {"liveness_period_seconds": 5, "liveness_failure_threshold": 2},
+}
+
+
+@pytest.mark.parametrize("answers", list(IMPOSSIBLE.values()), ids=list(IMPOSSIBLE))
+def test_impossible_answers_via_copier_api_leave_no_directory(tmp_path: Path, answers: dict[str, Any]) -> None:
+    dst = tmp_path / "out" / "svc"
+    with pytest.raises(Exception) as exc:  # copier re-raises what the context hook or a validator raised
+        render(dst, {"service_name": "svc", **answers})
+    assert isinstance(exc.value, ValueError), exc.value
+    assert not dst.exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_tuning_error_inside_copier_cli_leaves_no_directory(tmp_path: Path) -> None:
+    """Plain `copier copy` (the user's own copier): the ContextHook's TuningError aborts and copier cleans up."""
+    copier = Path(sys.executable).with_name("copier")
+    dst = tmp_path / "svc"
+    proc = subprocess.run(
+        [str(copier), "copy", "--trust", "--defaults", "--vcs-ref", "HEAD",
+         "--data", "service_name=svc", "--data", "termination_grace_period_seconds=5", str(ROOT), str(dst)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "termination_grace_period_seconds 5 is too small" in proc.stderr
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("answers", list(IMPOSSIBLE.values()), ids=list(IMPOSSIBLE))
+def test_impossible_answers_via_gosmith_new_exit_2_and_write_nothing(
+    tmp_path: Path, answers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = [arg for k, val in answers.items() for arg in ("--data", f"{k}={str(val).lower() if val is True else val}")]
+    result = CliRunner().invoke(app, ["new", "svc", "--defaults", *data])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "svc").exists()
+    assert list(tmp_path.iterdir()) == []
+
