@@ -123,3 +123,15 @@ def test_unknown_answer_in_file_is_exit_2(tmp_path: Path) -> None:
     code, _, err = tune("--answers-file", str(f))
     assert code == 2
     assert "unknown answer 'cpu_limt'" in err
+
+
+def test_docs_example_is_the_real_output() -> None:
+    """docs/tuning.md shows the table `gosmith tune` prints for its example answers, unedited."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "tuning.md").read_text()
+    block = doc.split("<!-- tune-example:start -->", 1)[1].split("<!-- tune-example:end -->", 1)[0]
+    shown = block.strip().removeprefix("```text").removesuffix("```").strip("\n")
+    code, out, _ = tune(
+        "--cpu-request", "250m", "--cpu-limit", "500m", "--memory-request", "512Mi", "--memory-limit", "512Mi"
+    )
+    assert code == 0
+    assert shown == out.rstrip("\n")
