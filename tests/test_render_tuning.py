@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from gen import ROOT, have, render
+from gen import ROOT, have, render, run
 from typer.testing import CliRunner
 
 from gosmith.answers import resolve
@@ -105,6 +106,56 @@ def test_go_config_defaults_equal_derive(rendered: tuple[Path, Any]) -> None:
     consts = dict(re.findall(r'^\s*(default\w+)\s*=\s*"([^"]*)"', source, re.MULTILINE))
     got = {key: consts.get(const) for const, key in GO_CONSTS.items()}
     assert got == expected.values["durations"]
+
+
+GO_PROBE = """package config
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+func TestZZTunedDefaults(t *testing.T) {
+	cfg, err := Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{
+		"read_header_timeout":     cfg.ReadHeaderTimeout.Milliseconds(),
+		"read_timeout":            cfg.ReadTimeout.Milliseconds(),
+		"handler_timeout":         cfg.HandlerTimeout.Milliseconds(),
+		"write_timeout":           cfg.WriteTimeout.Milliseconds(),
+		"idle_timeout":            cfg.IdleTimeout.Milliseconds(),
+		"drain_delay":             cfg.DrainDelay.Milliseconds(),
+		"shutdown_timeout":        cfg.ShutdownTimeout.Milliseconds(),
+		"telemetry_flush_timeout": cfg.TelemetryFlushTimeout.Milliseconds(),
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv("TUNED_OUT"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not have("go"), reason="Go toolchain not installed")
+def test_go_config_loads_the_derived_durations(rendered: tuple[Path, Any], tmp_path: Path) -> None:
+    """The generated Go config, loaded with an empty environment, holds exactly the derived durations."""
+    project, expected = rendered
+    probe = project / "internal" / "config" / "zz_tuned_probe_test.go"
+    probe.write_text(GO_PROBE)
+    out = tmp_path / "tuned.json"
+    try:
+        run(["go", "test", "-count=1", "-run", "TestZZTunedDefaults", "./internal/config/"], project,
+            env={"TUNED_OUT": str(out), "CGO_ENABLED": "0"})  # fmt: skip
+    finally:
+        probe.unlink()
+    assert json.loads(out.read_text()) == expected.values["durations_ms"]
 
 
 def _values(project: Path) -> tuple[dict[str, Any], str]:
@@ -214,4 +265,3 @@ def test_impossible_answers_via_gosmith_new_exit_2_and_write_nothing(
     assert result.stderr.splitlines()[-1].startswith("error: ")
     assert not (tmp_path / "svc").exists()
     assert list(tmp_path.iterdir()) == []
-
