@@ -1,0 +1,662 @@
+"""The generated Helm chart, validated for real: helm 4 and helm 3 lint/template, Kubernetes 1.37
+schemas in strict mode, the Prometheus-Operator Go types, and cross-object checks."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gen
+import jsonschema
+import k8s_checks as kc
+import kubernetes_validate
+import pytest
+import yaml
+from k8s_checks import Peer
+
+ROOT = gen.ROOT
+TOOLS_BIN = ROOT / ".tools" / "bin"
+os.environ["PATH"] = f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+HELMS = ["helm", "helm3"]
+KUBE = "1.37.0"
+SM_API = "monitoring.coreos.com/v1/ServiceMonitor"
+SMCHECK_SRC = ROOT / "tests" / "tools" / "servicemonitor-check"
+
+#: Answer sets rendered for the chart tests (beyond gen.ANSWER_SETS: every SHIPPING question varies).
+ANSWERS: dict[str, dict[str, Any]] = {
+    "defaults": gen.ANSWER_SETS["defaults"],
+    "custom": {
+        **gen.ANSWER_SETS["custom"],
+        "kubernetes_version": "1.34",
+        "ingress_namespaces": "gateway-system, edge",
+        "monitoring_namespace": "observability",
+        "drain_mode": "prestop",
+        "cpu_limit": "1500m",
+        "hpa_enabled": True,
+        "hpa_min_replicas": 3,
+        "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x"],
+    },
+    "legacy": {
+        "service_name": "old-cluster-svc",
+        "kubernetes_version": "1.28",
+        "service_monitor": False,
+        "network_policy": False,
+        "hot_reload": True,
+        "replicas": 1,
+    },
+}
+
+
+def values_files(chart: Path) -> list[str]:
+    """Return "" (the chart defaults) plus the chart's ci/*-values.yaml files, relative to the chart."""
+    return ["", *sorted(str(p.relative_to(chart)) for p in (chart / "ci").glob("*-values.yaml"))]
+
+
+CI_FILES = ["", "ci/autoscaling-values.yaml", "ci/hot-reload-values.yaml", "ci/minimal-values.yaml",
+            "ci/prestop-values.yaml"]
+
+
+def need(tool: str) -> None:
+    """Skip when an external tool is missing (scripts/tools.sh builds it; CI always has it)."""
+    if not gen.have(tool):
+        pytest.skip(f"{tool} not on PATH: run scripts/tools.sh")
+
+
+@pytest.fixture(scope="session")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Render every answer set once."""
+    base = tmp_path_factory.mktemp("helm-projects")
+    return {name: gen.render(base / name, answers) for name, answers in ANSWERS.items()}
+
+
+def chart_dir(project: Path) -> Path:
+    """Return the chart directory of a rendered project."""
+    charts = list((project / "deploy" / "helm").iterdir())
+    assert len(charts) == 1, charts
+    return charts[0]
+
+
+def helm(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run helm (`helm` = v4, `helm3` = v3); raise with the output when `check` and it fails."""
+    proc = subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{tool} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def template(tool: str, chart: Path, *extra: str, kube: str = KUBE, api: bool = True) -> list[dict[str, Any]]:
+    """Render the chart with `helm template` and return the parsed objects."""
+    args = ["template", "rel", ".", "--namespace", "shop", "--kube-version", kube, *extra]
+    if api:
+        args += ["--api-versions", SM_API]
+    out = helm(tool, *args, cwd=chart).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Return `base` with `over` merged in the way Helm merges values files."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def merged_values(chart: Path, values_file: str) -> dict[str, Any]:
+    """Return the chart's values.yaml with `values_file` merged in."""
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    if values_file:
+        values = deep_merge(values, yaml.safe_load((chart / values_file).read_text()))
+    return values
+
+
+@pytest.fixture(scope="session")
+def smcheck() -> Path:
+    """Build (once per source change) the strict ServiceMonitor checker from the Go module proxy."""
+    if not gen.have("go"):
+        pytest.skip("go not on PATH")
+    digest = hashlib.sha256(
+        b"".join((SMCHECK_SRC / f).read_bytes() for f in ("go.mod", "go.sum", "main.go"))
+    ).hexdigest()
+    binary, stamp = TOOLS_BIN / "servicemonitor-check", TOOLS_BIN / ".servicemonitor-check.sha256"
+    if not (binary.exists() and stamp.exists() and stamp.read_text() == digest):
+        TOOLS_BIN.mkdir(parents=True, exist_ok=True)
+        gen.run(["go", "build", "-trimpath", "-o", str(binary), "."], SMCHECK_SRC, env={"CGO_ENABLED": "0"})
+        stamp.write_text(digest)
+    return binary
+
+
+def check_servicemonitors(smcheck: Path, objs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    """Run the strict Go-types ServiceMonitor checker on `objs`."""
+    return subprocess.run([str(smcheck)], input=json.dumps(objs), capture_output=True, text=True, timeout=60)
+
+
+def validate_k8s(objs: list[dict[str, Any]], smcheck: Path) -> None:
+    """Validate every object strictly: Kubernetes 1.37 schemas, ServiceMonitors against the Go types."""
+    for obj in objs:
+        if obj["kind"] == "ServiceMonitor":
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBE, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            raise AssertionError(f"{obj['kind']}/{obj['metadata']['name']}: {err}") from err
+    sms = kc.by_kind(objs, "ServiceMonitor")
+    if sms:
+        proc = check_servicemonitors(smcheck, sms)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ lint and template, both Helm majors
+
+
+@pytest.mark.parametrize("tool", HELMS)
+@pytest.mark.parametrize("values_file", CI_FILES)
+@pytest.mark.parametrize("answers", list(ANSWERS))
+def test_lint_strict(projects: dict[str, Path], answers: str, values_file: str, tool: str) -> None:
+    """`helm lint --strict` passes for every answer set and values file."""
+    need(tool)
+    chart = chart_dir(projects[answers])
+    assert values_file in values_files(chart)
+    args = ["lint", "--strict", "."] + (["-f", values_file] if values_file else [])
+    out = helm(tool, *args, cwd=chart).stdout
+    assert "0 chart(s) failed" in out, out
+
+
+@pytest.mark.parametrize("tool", HELMS)
+@pytest.mark.parametrize("values_file", CI_FILES)
+@pytest.mark.parametrize("answers", list(ANSWERS))
+def test_rendered_objects_valid_and_consistent(
+    projects: dict[str, Path], smcheck: Path, answers: str, values_file: str, tool: str
+) -> None:
+    """Every rendered object is schema-valid (strict) and the objects agree with each other and the values."""
+    need(tool)
+    chart = chart_dir(projects[answers])
+    values = merged_values(chart, values_file)
+    objs = template(tool, chart, *(["-f", values_file] if values_file else []))
+    validate_k8s(objs, smcheck)
+    answer = {**gen.ANSWER_SETS["defaults"], **ANSWERS[answers]}
+    http_port, admin_port = answer.get("http_port", 8080), answer.get("admin_port", 9090)
+
+    kinds = sorted(o["kind"] for o in objs)
+    deploy = kc.one(objs, "Deployment")
+    spec = kc.pod_template(deploy)["spec"]
+    container = spec["containers"][0]
+    env = kc.env_of(container)
+
+    # Optional objects follow their switches.
+    assert ("ServiceMonitor" in kinds) == values["serviceMonitor"]["enabled"]
+    assert ("NetworkPolicy" in kinds) == values["networkPolicy"]["enabled"]
+    assert ("HorizontalPodAutoscaler" in kinds) == values["autoscaling"]["enabled"]
+    assert ("ConfigMap" in kinds) == values["config"]["enabled"]
+    assert ("ServiceAccount" in kinds) == values["serviceAccount"]["create"]
+    floor = values["autoscaling"]["minReplicas"] if values["autoscaling"]["enabled"] else values["replicaCount"]
+    assert ("PodDisruptionBudget" in kinds) == (values["podDisruptionBudget"]["enabled"] and floor >= 2)
+    assert ("replicas" in deploy["spec"]) == (not values["autoscaling"]["enabled"])
+    assert kinds.count("Service") == 1 and kinds.count("Pod") == 1  # the helm test pod
+
+    # Cross-object consistency.
+    assert kc.check_service_selects_pods(objs) == []
+    assert kc.check_servicemonitor(objs) == []
+    assert kc.check_probes(deploy, admin_port) == []
+    assert kc.check_ports_match_config(deploy, http_port, admin_port) == []
+    assert kc.check_restricted_pss(spec, "Deployment") == []
+    test_pod = kc.one(objs, "Pod")
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert kc.check_restricted_pss(test_pod["spec"], "test pod") == []
+    assert not kc.selects(deploy["spec"]["selector"], test_pod["metadata"]["labels"])
+    for hpa in kc.by_kind(objs, "HorizontalPodAutoscaler"):
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                 "name": deploy["metadata"]["name"]}
+    for pdb in kc.by_kind(objs, "PodDisruptionBudget"):
+        assert kc.selects(pdb["spec"]["selector"], kc.pod_template(deploy)["metadata"]["labels"])
+    for tsc in spec.get("topologySpreadConstraints", []):
+        assert kc.selects(tsc["labelSelector"], kc.pod_template(deploy)["metadata"]["labels"])
+
+    # Environment: tuned values, Downward API, runtime knobs only when set.
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    timeouts = values["timeouts"]
+    for var, key in [("READ_HEADER_TIMEOUT", "readHeader"), ("READ_TIMEOUT", "read"), ("WRITE_TIMEOUT", "write"),
+                     ("IDLE_TIMEOUT", "idle"), ("HANDLER_TIMEOUT", "handler"), ("SHUTDOWN_TIMEOUT", "shutdown"),
+                     ("TELEMETRY_FLUSH_TIMEOUT", "telemetryFlush")]:
+        assert env[var] == timeouts[key], var
+    assert env["LOG_LEVEL"] == values["app"]["logLevel"]
+    assert ("GOMAXPROCS" in env) == (values["runtime"]["gomaxprocs"] > 0)
+    if values["runtime"]["gomaxprocs"] > 0:
+        assert env["GOMAXPROCS"] == str(values["runtime"]["gomaxprocs"])
+    assert env.get("GOMEMLIMIT", "") == values["runtime"]["gomemlimit"]
+    assert ("OTEL_SDK_DISABLED" in env) == (not values["otel"]["enabled"])
+    assert ("OTEL_EXPORTER_OTLP_ENDPOINT" in env) == (values["otel"]["enabled"] and bool(values["otel"]["endpoint"]))
+    assert ("CONFIG_FILE" in env) == values["config"]["enabled"]
+    assert spec["terminationGracePeriodSeconds"] == values["terminationGracePeriodSeconds"]
+    assert spec["automountServiceAccountToken"] is False
+    assert container["resources"] == json.loads(json.dumps(values["resources"]))
+
+    # preStop sleep at 1.37 exactly when configured; never both a sleep and the app's drain delay.
+    sleep = values["preStopSleepSeconds"]
+    if sleep > 0:
+        assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": sleep}}}
+    else:
+        assert "lifecycle" not in container
+    assert env["DRAIN_DELAY"] == timeouts["drainDelay"]
+
+    # NetworkPolicy semantics.
+    if values["networkPolicy"]["enabled"]:
+        check_network_policy(objs, values)
+
+    # Helm 4 and Helm 3 render the same objects.
+    other = HELMS[1 - HELMS.index(tool)]
+    if gen.have(other):
+        assert template(other, chart, *(["-f", values_file] if values_file else [])) == objs
+
+
+def check_network_policy(objs: list[dict[str, Any]], values: dict[str, Any]) -> None:
+    """Assert who may reach which port of the pods, and where the pods may connect."""
+    np = values["networkPolicy"]
+    policies = kc.by_kind(objs, "NetworkPolicy")
+    deploy = kc.one(objs, "Deployment")
+    labels = kc.pod_template(deploy)["metadata"]["labels"]
+    named = kc.container_ports(kc.pod_template(deploy)["spec"])
+    http, metrics = named["http"], named["metrics"]
+    assert all(kc.selects(p["spec"]["podSelector"], labels) for p in policies)
+
+    def ingress(peer: Peer, port: int) -> bool:
+        return kc.np_allows(policies, "shop", labels, named, "Ingress", peer, port)
+
+    def egress(peer: Peer, port: int, proto: str = "TCP") -> bool:
+        return kc.np_allows(policies, "shop", labels, named, "Egress", peer, port, proto)
+
+    scraper = Peer(np["metrics"]["namespace"], {**np["metrics"]["podLabels"], "app": "prometheus"})
+    neighbour = Peer("shop", {"app": "frontend"})
+    stranger = Peer("elsewhere", {"app": "x", **np["ingress"]["podLabels"]})
+    assert ingress(scraper, metrics)
+    assert not ingress(Peer(np["metrics"]["namespace"], {"app": "other"}), metrics) or not np["metrics"]["podLabels"]
+    assert ingress(neighbour, http) == np["ingress"]["allowSameNamespace"]
+    assert not ingress(neighbour, metrics)
+    assert not ingress(stranger, http) and not ingress(stranger, metrics)
+    assert not ingress(neighbour, 22)
+    for ns in np["ingress"]["namespaces"]:
+        gateway = Peer(ns, {**np["ingress"]["podLabels"], "app": "gw"})
+        assert ingress(gateway, http)
+        assert not ingress(gateway, metrics)
+        if np["ingress"]["podLabels"]:
+            assert not ingress(Peer(ns, {"app": "gw"}), http)
+    if np["metrics"]["namespace"] not in np["ingress"]["namespaces"]:
+        assert not ingress(scraper, http)
+    test_pod = kc.one(objs, "Pod")
+    assert ingress(Peer("shop", test_pod["metadata"]["labels"]), metrics)
+
+    dns = Peer(np["dns"]["namespace"], np["dns"]["podLabels"])
+    assert egress(dns, 53, "UDP") and egress(dns, 53, "TCP")
+    assert not egress(Peer(np["dns"]["namespace"], {"app": "not-dns"}), 53, "UDP")
+    assert not egress(dns, 443)
+    assert not egress(Peer(ip="93.184.216.34"), 443)
+    assert not egress(Peer("shop", {"app": "db"}), 5432)
+    assert egress(Peer(ip=np["dns"]["nodeLocalIP"] or "169.254.20.10"), 53, "UDP") == bool(np["dns"]["nodeLocalIP"])
+    otlp = np["otlp"]
+    otlp_on = values["otel"]["enabled"] and otlp["enabled"]
+    for port in otlp["ports"]:
+        collector = Peer(otlp["namespace"] or "anywhere", otlp["podLabels"])
+        assert egress(collector, port) == otlp_on
+        assert egress(Peer("not-observability", {}), port) == (otlp_on and not otlp["namespace"])
+    for rule in np["extraEgress"]:
+        net = rule["cidr"].split("/")[0]
+        host = net.rsplit(".", 1)[0] + ".9"
+        for p in rule.get("ports", []):
+            assert egress(Peer(ip=host), p["port"], p.get("protocol", "TCP"))
+        for ex in rule.get("except", []):
+            excluded = ex.split("/")[0].rsplit(".", 1)[0] + ".9"
+            assert not egress(Peer(ip=excluded), rule["ports"][0]["port"])
+
+
+def test_values_files_listed(projects: dict[str, Path]) -> None:
+    """The parametrisation above covers every ci/*-values.yaml the chart ships."""
+    assert values_files(chart_dir(projects["defaults"])) == CI_FILES
+
+
+# ------------------------------------------------------------------ Kubernetes version gates
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_prestop_sleep_follows_cluster_version(projects: dict[str, Path], tool: str) -> None:
+    """The native preStop sleep renders on >= 1.30 only; below, the app drains for as long instead."""
+    need(tool)
+    custom = chart_dir(projects["custom"])
+    values = merged_values(custom, "")
+    assert values["preStopSleepSeconds"] > 0, "drain_mode prestop must produce a preStop sleep"
+    c = kc.pod_template(kc.one(template(tool, custom, kube="1.34.0"), "Deployment"))["spec"]["containers"][0]
+    assert c["lifecycle"]["preStop"]["sleep"]["seconds"] == values["preStopSleepSeconds"]
+    assert kc.env_of(c)["DRAIN_DELAY"] == values["timeouts"]["drainDelay"]
+
+    legacy = chart_dir(projects["legacy"])
+    for kube, native in [("1.28.0", False), ("1.29.5", False), ("1.30.0", True), ("1.37.0", True)]:
+        objs = template(tool, legacy, "--set", "preStopSleepSeconds=7", kube=kube)
+        c = kc.pod_template(kc.one(objs, "Deployment"))["spec"]["containers"][0]
+        assert ("lifecycle" in c) == native, kube
+        want = merged_values(legacy, "")["timeouts"]["drainDelay"] if native else "7s"
+        assert kc.env_of(c)["DRAIN_DELAY"] == want, kube
+    # Chart.yaml kubeVersion refuses clusters older than the kubernetes_version answer.
+    proc = helm(tool, "template", "rel", ".", "--kube-version", "1.27.0", cwd=legacy, check=False)
+    assert proc.returncode != 0 and "kubeVersion" in proc.stderr
+    proc = helm(tool, "template", "rel", ".", "--kube-version", "1.33.0", cwd=custom, check=False)
+    assert proc.returncode != 0 and "kubeVersion" in proc.stderr
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_servicemonitor_needs_the_crd(projects: dict[str, Path], tool: str) -> None:
+    """No ServiceMonitor unless the cluster serves monitoring.coreos.com/v1, even when enabled."""
+    need(tool)
+    chart = chart_dir(projects["defaults"])
+    assert kc.by_kind(template(tool, chart, api=True), "ServiceMonitor")
+    assert not kc.by_kind(template(tool, chart, api=False), "ServiceMonitor")
+    assert not kc.by_kind(template(tool, chart, "--set", "serviceMonitor.enabled=false", api=True), "ServiceMonitor")
+
+
+# ------------------------------------------------------------------ the schema and template guards
+
+BAD_VALUES = {
+    "misspelled top-level key": ["--set", "replicaCont=3"],
+    "negative replica count": ["--set", "replicaCount=-1"],
+    "non-quantity memory limit": ["--set-string", "resources.limits.memory=lots"],
+    "unknown nested key": ["--set", "networkPolicy.ingres.namespaces={a}"],
+    "bad log level": ["--set", "app.logLevel=verbose"],
+    "bad scrape interval": ["--set", "serviceMonitor.interval=30 seconds"],
+    "bad Go duration": ["--set", "timeouts.read=soon"],
+}
+GOOD_VALUES = {
+    "misspelled top-level key": ["--set", "replicaCount=3"],
+    "negative replica count": ["--set", "replicaCount=0"],
+    "non-quantity memory limit": ["--set-string", "resources.limits.memory=1.5Gi"],
+    "unknown nested key": ["--set", "networkPolicy.ingress.namespaces={a}"],
+    "bad log level": ["--set", "app.logLevel=debug"],
+    "bad scrape interval": ["--set", "serviceMonitor.interval=1m"],
+    "bad Go duration": ["--set", "timeouts.read=1m30s"],
+}
+
+
+@pytest.mark.parametrize("tool", HELMS)
+@pytest.mark.parametrize("case", list(BAD_VALUES))
+def test_schema_rejects_bad_values(projects: dict[str, Path], case: str, tool: str) -> None:
+    """values.schema.json makes lint and template fail on the bad value, and accept a good one."""
+    need(tool)
+    chart = chart_dir(projects["defaults"])
+    for cmd in (["lint", "--strict", "."], ["template", "rel", ".", "--kube-version", KUBE]):
+        bad = helm(tool, *cmd, *BAD_VALUES[case], cwd=chart, check=False)
+        assert bad.returncode != 0, f"{case}: {' '.join(cmd)} accepted it"
+        assert "schema" in (bad.stdout + bad.stderr).lower(), bad.stdout + bad.stderr
+        helm(tool, *cmd, *GOOD_VALUES[case], cwd=chart)
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_scrape_timeout_must_be_shorter_than_interval(projects: dict[str, Path], tool: str) -> None:
+    """The template fails when scrapeTimeout >= interval (Prometheus would reject the target)."""
+    need(tool)
+    chart = chart_dir(projects["defaults"])
+    for timeout, interval in [("30s", "30s"), ("2m", "1m"), ("1500ms", "1s")]:
+        proc = helm(tool, "template", "rel", ".", "--kube-version", KUBE, "--api-versions", SM_API,
+                    "--set", f"serviceMonitor.scrapeTimeout={timeout}", "--set", f"serviceMonitor.interval={interval}",
+                    cwd=chart, check=False)
+        assert proc.returncode != 0 and "must be shorter" in proc.stderr, (timeout, interval, proc.stderr)
+    ok = template(tool, chart, "--set", "serviceMonitor.scrapeTimeout=59s", "--set", "serviceMonitor.interval=1m")
+    ep = kc.one(ok, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert (ep["scrapeTimeout"], ep["interval"]) == ("59s", "1m")
+
+
+def test_schema_is_self_contained_and_strict(projects: dict[str, Path]) -> None:
+    """No remote $ref, and every object schema with fixed properties forbids unknown keys."""
+    schema_text = (chart_dir(projects["defaults"]) / "values.schema.json").read_text()
+    assert not re.search(r'"\$ref"\s*:\s*"https?:', schema_text)
+    schema = json.loads(schema_text)
+
+    def walk(node: Any, path: str) -> Iterator[str]:
+        if isinstance(node, dict):
+            if "properties" in node and node.get("additionalProperties") is not False and path != "$.global":
+                yield path
+            for k, v in node.items():
+                yield from walk(v, f"{path}.{k}" if k not in ("properties", "items", "anyOf", "oneOf") else path)
+        elif isinstance(node, list):
+            for v in node:
+                yield from walk(v, path)
+
+    assert list(walk(schema, "$")) == []
+    values = yaml.safe_load((chart_dir(projects["defaults"]) / "values.yaml").read_text())
+    jsonschema.Draft7Validator(schema).validate(values)
+
+
+# ------------------------------------------------------------------ values.yaml documentation
+
+
+def undocumented_keys(text: str) -> list[str]:
+    """Return the dotted keys of values.yaml that neither have a `# --` comment nor only documented children."""
+    entries: list[tuple[int, str, bool]] = []  # (indent, key, documented)
+    prev_comment = ""
+    block_indent = -1
+    for line in text.splitlines():
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if block_indent >= 0:
+            if stripped and indent <= block_indent:
+                block_indent = -1
+            else:
+                continue
+        if not stripped:
+            prev_comment = ""
+            continue
+        if stripped.startswith("#"):
+            prev_comment = stripped
+            continue
+        m = re.match(r"^([A-Za-z0-9_.\-/]+):(\s|$)", stripped)
+        if m:
+            entries.append((indent, m.group(1), prev_comment.startswith("# --")))
+            if stripped.endswith(("|", ">", "|-", ">-")):
+                block_indent = indent
+        prev_comment = ""
+
+    def ok(i: int) -> tuple[bool, int, list[str]]:
+        indent, key, documented = entries[i]
+        j, children, missing = i + 1, [], []
+        while j < len(entries) and entries[j][0] > indent:
+            good, nxt, miss = ok(j)
+            children.append(good)
+            missing += [f"{key}.{k}" for k in miss]
+            j = nxt
+        if documented:
+            return True, j, []
+        if children and all(children):
+            return True, j, []
+        return False, j, missing or [key]
+
+    missing: list[str] = []
+    i = 0
+    while i < len(entries):
+        _, i2, miss = ok(i)
+        missing += miss
+        i = i2
+    return missing
+
+
+def load_tuning() -> Any:
+    """Import the template's hooks package (the tuning rules) the way the copier extension does."""
+    spec = importlib.util.spec_from_file_location(
+        "gosmith_hooks_for_helm_tests", ROOT / "hooks" / "__init__.py", submodule_search_locations=[str(ROOT / "hooks")]
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module(f"{spec.name}.tuning")
+
+
+@pytest.mark.parametrize("answers", list(ANSWERS))
+def test_values_documented_and_tuned(projects: dict[str, Path], answers: str) -> None:
+    """Every value has a `# --` comment; tuned values equal hooks.tuning and state their formula."""
+    text = (chart_dir(projects[answers]) / "values.yaml").read_text()
+    assert undocumented_keys(text) == []
+    assert undocumented_keys("a:\n  # -- ok\n  b: 1\n  c: 2\n") == ["a.c"]  # the checker itself catches gaps
+
+    answer_file = yaml.safe_load((projects[answers] / ".copier-answers.yml").read_text())
+    tuned = load_tuning().derive({k: v for k, v in answer_file.items() if not k.startswith("_")}).as_context()
+    values = yaml.safe_load(text)
+    assert values["replicaCount"] == tuned["replicas"]
+    assert values["runtime"] == {"gomaxprocs": tuned["gomaxprocs"], "gomemlimit": tuned["gomemlimit"]}
+    d = tuned["durations"]
+    assert values["timeouts"] == {
+        "readHeader": d["read_header_timeout"], "read": d["read_timeout"], "handler": d["handler_timeout"],
+        "write": d["write_timeout"], "idle": d["idle_timeout"], "drainDelay": d["drain_delay"],
+        "shutdown": d["shutdown_timeout"], "telemetryFlush": d["telemetry_flush_timeout"],
+    }
+    assert values["terminationGracePeriodSeconds"] == tuned["termination_grace_period_seconds"]
+    assert values["preStopSleepSeconds"] == tuned["prestop_sleep_seconds"]
+    assert values["probes"] == tuned["probes"]
+    for kind in ("requests", "limits"):
+        want = {k: v for k, v in tuned["resources"][kind].items() if v}
+        assert values["resources"][kind] == want
+    assert values["autoscaling"] == tuned["hpa"]
+    assert values["podDisruptionBudget"] == tuned["pdb"]
+    doc_lines = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("# --"))
+    for key, reason in tuned["reasons"].items():
+        assert reason in doc_lines, f"formula for {key} missing from the `# --` comments"
+
+
+# ------------------------------------------------------------------ the validators are strict
+
+
+def test_validators_reject_broken_objects(projects: dict[str, Path], smcheck: Path) -> None:
+    """kubernetes-validate (strict), the ServiceMonitor checker and the cross checks catch breakage."""
+    need("helm")
+    objs = template("helm", chart_dir(projects["defaults"]))
+    deploy = kc.one(objs, "Deployment")
+
+    bad = copy.deepcopy(deploy)
+    bad["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBE, strict=True)
+
+    sm = kc.one(objs, "ServiceMonitor")
+    assert check_servicemonitors(smcheck, [sm]).returncode == 0
+    for mutate in (
+        lambda s: s["spec"]["endpoints"][0].update(intervall="30s"),
+        lambda s: s["spec"]["endpoints"][0].update(interval="30 seconds"),
+        lambda s: s["spec"]["endpoints"][0].update(scheme="ftp"),
+        lambda s: s["spec"].update(endpoints="metrics"),
+    ):
+        broken = copy.deepcopy(sm)
+        mutate(broken)
+        assert check_servicemonitors(smcheck, [broken]).returncode == 1, broken
+
+    svc_broken = [copy.deepcopy(o) for o in objs]
+    kc.one(svc_broken, "Service")["spec"]["selector"]["app.kubernetes.io/name"] = "other"
+    assert kc.check_service_selects_pods(svc_broken)
+    sm_broken = [copy.deepcopy(o) for o in objs]
+    kc.one(sm_broken, "ServiceMonitor")["spec"]["endpoints"][0]["port"] = "http-metrics"
+    assert kc.check_servicemonitor(sm_broken)
+    kc.one(sm_broken, "ServiceMonitor")["spec"]["selector"]["matchLabels"] = {}
+    kc.one(sm_broken, "ServiceMonitor")["spec"]["endpoints"][0]["port"] = "metrics"
+    sm_broken.append({**copy.deepcopy(kc.one(objs, "Service")), "metadata": {"name": "x", "labels": {"a": "b"}}})
+    assert kc.check_servicemonitor(sm_broken)
+    pod = copy.deepcopy(kc.pod_template(deploy)["spec"])
+    pod["containers"][0]["securityContext"]["capabilities"]["drop"] = []
+    pod["containers"][0]["securityContext"].pop("runAsUser")
+    pod["securityContext"].pop("runAsUser")
+    assert len(kc.check_restricted_pss(pod, "pod")) == 2
+    assert kc.check_ports_match_config(deploy, 8081, 9090)
+    assert kc.check_probes(deploy, 8080)
+    np_policies = kc.by_kind(objs, "NetworkPolicy")
+    labels = kc.pod_template(deploy)["metadata"]["labels"]
+    named = kc.container_ports(kc.pod_template(deploy)["spec"])
+    assert kc.np_allows(np_policies, "shop", labels, named, "Ingress", Peer("monitoring", {}), named["metrics"])
+    open_policy = copy.deepcopy(np_policies)
+    open_policy[0]["spec"]["ingress"][1]["from"] = [{"namespaceSelector": {}}]
+    assert kc.np_allows(open_policy, "shop", labels, named, "Ingress", Peer("elsewhere", {}), named["metrics"])
+
+
+# ------------------------------------------------------------------ config checksum
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_config_checksum_rolls_pods(projects: dict[str, Path], tool: str, tmp_path: Path) -> None:
+    """With rollOnChange the pod template carries a checksum that changes with the config content."""
+    need(tool)
+    chart = chart_dir(projects["legacy"])  # hot_reload answered yes
+
+    def annotation(content: str) -> str:
+        values = tmp_path / "config-values.yaml"
+        values.write_text(yaml.safe_dump({"config": {"rollOnChange": True, "content": content}}))
+        objs = template(tool, chart, "-f", str(values), kube="1.28.0")
+        cm = kc.one(objs, "ConfigMap")
+        assert list(cm["data"].values()) == [content]
+        return kc.pod_template(kc.one(objs, "Deployment"))["metadata"]["annotations"]["checksum/config"]
+
+    info, debug = '{"log_level": "info"}\n', '{"log_level": "debug"}\n'
+    first, second = annotation(info), annotation(debug)
+    assert re.fullmatch(r"[0-9a-f]{64}", first) and first != second
+    assert annotation(info) == first
+    plain = kc.pod_template(kc.one(template(tool, chart, kube="1.28.0"), "Deployment"))
+    assert "checksum/config" not in (plain["metadata"].get("annotations") or {})
+
+
+# ------------------------------------------------------------------ the chart's env runs the real binary
+
+
+@pytest.mark.slow
+def test_chart_env_is_accepted_by_the_service(tmp_path: Path) -> None:
+    """The built service, given exactly the env the Deployment sets, listens on the container ports."""
+    need("helm")
+    answers = {"service_name": "env-check", "http_port": 18473, "admin_port": 19473, "hot_reload": True}
+    project = gen.render(tmp_path / "p", answers)
+    chart = chart_dir(project)
+    objs = template("helm", chart, "-f", "ci/prestop-values.yaml", "-f", "ci/hot-reload-values.yaml",
+                    "--set", "runtime.gomaxprocs=2")
+    deploy = kc.one(objs, "Deployment")
+    container = kc.pod_template(deploy)["spec"]["containers"][0]
+    ports = kc.container_ports(kc.pod_template(deploy)["spec"])
+    assert ports == {"http": 18473, "metrics": 19473}
+
+    fake = {"metadata.name": "env-check-0", "metadata.namespace": "shop", "spec.nodeName": "node-1"}
+    env: dict[str, str] = {}
+    for e in container["env"]:
+        value = e["value"] if "value" in e else fake[e["valueFrom"]["fieldRef"]["fieldPath"]]
+        env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], value)
+    # The ConfigMap file, where the pod would mount it.
+    cm = kc.one(objs, "ConfigMap")
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    for name, content in cm["data"].items():
+        (config_dir / name).write_text(content)
+    env["CONFIG_FILE"] = str(config_dir / Path(env["CONFIG_FILE"]).name)
+    env["OTEL_SDK_DISABLED"] = "true"  # no collector here; the exporter settings are still parsed
+
+    binary = gen.go_build(project, tmp_path / "svc")
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GO"))}
+    proc = subprocess.Popen([str(binary)], env={**base_env, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        gen.wait_http(f"http://127.0.0.1:{ports['metrics']}/livez", timeout=30)
+        gen.wait_http(f"http://127.0.0.1:{ports['metrics']}/readyz", timeout=30)
+        gen.wait_http(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=10)
+        # Any HTTP answer (even 404) proves the app listener is on the container's http port.
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/", timeout=5).close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
