@@ -472,3 +472,54 @@ def test_too_small_grace_always_raises_with_the_sum(a: dict[str, Any], shortfall
 def test_request_above_limit_always_raises(limit_mi: int, extra: int) -> None:
     with pytest.raises(tuning.TuningError, match="above memory_limit"):
         tuning.derive({"memory_limit": f"{limit_mi}Mi", "memory_request": f"{limit_mi + extra}Mi"})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=60),
+    st.integers(min_value=1, max_value=60),
+    st.integers(min_value=1, max_value=20),
+    st.integers(min_value=1, max_value=60),
+    st.integers(min_value=1, max_value=20),
+)
+def test_probe_rules_raise_exactly_when_violated(
+    timeout: int, r_period: int, r_fail: int, l_period: int, l_fail: int
+) -> None:
+    answers = {
+        "probe_timeout_seconds": timeout,
+        "readiness_period_seconds": r_period,
+        "readiness_failure_threshold": r_fail,
+        "liveness_period_seconds": l_period,
+        "liveness_failure_threshold": l_fail,
+    }
+    violated = timeout >= r_period or timeout >= l_period or l_period * l_fail <= r_period * r_fail
+    if violated:
+        with pytest.raises(tuning.TuningError):
+            tuning.derive(answers)
+    else:
+        assert tuning.derive(answers).values["probes"]["liveness"]["failureThreshold"] == l_fail
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=1, max_value=1000), st.integers(min_value=1, max_value=1000))
+def test_hpa_bounds_raise_exactly_when_min_above_max(lo: int, hi: int) -> None:
+    answers = {"hpa_enabled": True, "hpa_min_replicas": lo, "hpa_max_replicas": hi}
+    if lo > hi:
+        with pytest.raises(tuning.TuningError, match=f"hpa_min_replicas {lo} must not exceed hpa_max_replicas {hi}"):
+            tuning.derive(answers)
+    else:
+        assert tuning.derive(answers).values["hpa"]["minReplicas"] == lo
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=64_000).map(lambda m: f"{m}m"),
+    st.integers(min_value=1, max_value=64_000).map(lambda m: f"{m}m"),
+)
+def test_cpu_request_above_limit_raises_exactly_then(request: str, limit: str) -> None:
+    answers = {"cpu_request": request, "cpu_limit": limit}
+    if int(request[:-1]) > int(limit[:-1]):
+        with pytest.raises(tuning.TuningError, match="above cpu_limit"):
+            tuning.derive(answers)
+    else:
+        assert tuning.derive(answers).values["resources"]["limits"]["cpu"] == limit
