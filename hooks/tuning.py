@@ -4,6 +4,7 @@ Contract (used by the template, the Helm chart and `gosmith tune`): `derive(answ
 `Tuning` whose `as_context()` is put into the render context as `tuned`. It raises `TuningError`
 for invalid answers and impossible combinations, with the numbers in the message. Missing answers
 take the defaults in `DEFAULTS` (the same as copier.yml's). docs/tuning.md explains every rule.
+Besides the contract keys, the context carries `durations_ms`, `drain_mode` and `why` (key -> reason).
 """
 
 from __future__ import annotations
