@@ -303,6 +303,15 @@ def test_data_change_rerenders_derived_values(tmp_path: Path, monkeypatch: pytes
     assert_user_edits_kept(project)
     assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
 
+    # An answer change without a version change re-renders too.
+    commit(project, "update")
+    again = cli("update", str(project), "--data", "http_port=8282")
+    assert again.exit_code == 0, again.output
+    assert f"updated from template {NEW} to {NEW}" in again.output
+    assert ":8282" in (project / "internal" / "config" / "config.go").read_text()
+    assert recorded(project)["http_port"] == 8282
+    assert_user_edits_kept(project)
+
 
 def _rename_http_port_to_port(root: Path) -> None:
     """The OLD template called the application port `port` (renamed to `http_port` in NEW)."""
