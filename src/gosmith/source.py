@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import tomllib
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
@@ -278,28 +279,49 @@ class Materialised:
 
 
 def materialise(root: Path | None = None) -> Materialised:
-    """Return the release repository for `root`, (re)building it in the cache dir when its inputs changed."""
+    """Return the release repository for `root`, building it in the cache dir on first use.
+
+    The directory is named after a hash of everything it is built from and never changes once
+    built (a concurrent build of the same inputs yields the same repository; the loser's copy is
+    discarded), so a path recorded as `_src_path` keeps meaning what it meant.
+    """
     root = root or source_root()
     versions = tuple(known_versions(root))
     digest = _digest(root)
     base = cache_dir()
-    repo = base / f"template-{hashlib.sha256(str(root).encode()).hexdigest()[:12]}"
+    repo = base / f"template-{digest[:20]}"
     marker = repo / ".git" / "gosmith-digest"
-    if marker.is_file() and marker.read_text(encoding="utf-8") == digest:
-        return Materialised(repo, versions)
-    base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="build-", dir=base))
-    try:
-        _build(root, staging)
-        (staging / ".git" / "gosmith-digest").write_text(digest, encoding="utf-8")
-        trash = base / f"old-{staging.name}"
-        if repo.exists():
-            repo.rename(trash)
-        staging.rename(repo)
-        shutil.rmtree(trash, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if not (marker.is_file() and marker.read_text(encoding="utf-8") == digest):
+        base.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="build-", dir=base))
+        try:
+            _build(root, staging)
+            (staging / ".git" / "gosmith-digest").write_text(digest, encoding="utf-8")
+            if repo.exists():  # an interrupted or foreign directory: replace it
+                shutil.rmtree(repo, ignore_errors=True)
+            try:
+                staging.rename(repo)
+            except OSError:
+                if not (marker.is_file() and marker.read_text(encoding="utf-8") == digest):
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    os.utime(repo)
+    _prune(base, keep=repo)
     return Materialised(repo, versions)
+
+
+def _prune(base: Path, keep: Path, max_age_days: int = 30) -> None:
+    """Delete release repositories in `base` unused for `max_age_days` (and stale build dirs)."""
+    cutoff = time.time() - max_age_days * 86400
+    for child in base.iterdir():
+        if child == keep or not child.name.startswith(("template-", "build-")):
+            continue
+        try:
+            if child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def copy_source(root: Path | None = None) -> tuple[str, str | None]:
