@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -173,7 +174,8 @@ def _fmt(n: Fraction | int) -> str:
     """Return a number without a trailing '.0' (exact for the 3-decimal values used here)."""
     if isinstance(n, int) or n.denominator == 1:
         return str(int(n))
-    return f"{float(n):g}"
+    text = format(Decimal(n.numerator) / Decimal(n.denominator), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 #: Single-field validators for every answer the tuning rules read (hooks/validate.py merges them).

@@ -326,7 +326,7 @@ def valid_answers(draw: st.DrawFn) -> dict[str, Any]:
     timeout = draw(st.integers(min_value=1, max_value=10))
     r_period = draw(st.integers(min_value=timeout + 1, max_value=60))
     r_fail = draw(st.integers(min_value=1, max_value=10))
-    l_period = draw(st.integers(min_value=timeout + 1, max_value=120))
+    l_period = draw(st.integers(min_value=max(timeout + 1, r_period * r_fail // 90 + 1), max_value=120))
     l_fail = draw(
         st.integers(min_value=r_period * r_fail // l_period + 1, max_value=r_period * r_fail // l_period + 10)
     )
