@@ -477,3 +477,12 @@ def test_no_tasks_run_in_temporary_copies() -> None:
     for task in config.get("_tasks", []):
         spec = task if isinstance(task, dict) else {"command": task}
         assert "_copier_operation == 'copy'" in str(spec.get("when", "")).replace('"', "'"), spec
+
+
+def test_invalid_data_is_refused_before_anything_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=add_template_line)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    _refusal(cli("update", str(project), "--data", "http_port=not-a-port"), "http_port")
+    _refusal(cli("update", str(project), "--data", "admin_port=8080"), "admin_port")
+    assert git(project, "status", "--porcelain", "--ignored") == ""

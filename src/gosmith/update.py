@@ -212,10 +212,12 @@ def _collect(result: UpdateResult, top: Path, project_path: Path) -> None:
         return p[len(prefix):] if prefix and p.startswith(prefix) else p
 
     unmerged = set(_git(["diff", "--name-only", "--diff-filter=U"], top).stdout.split())
-    status = _git(["status", "--porcelain", "--untracked-files=all", "--", "."], project_path).stdout
+    status = _git(["status", "--porcelain", "--untracked-files=all", "--ignored", "--", "."], project_path).stdout
     conflicts: set[str] = {rel(p) for p in unmerged}
     for line in status.splitlines():
         code, name = line[:2], line[3:]
+        if code == "!!" and not name.endswith(".rej"):
+            continue  # ignored files (build output, ...) are not part of the update
         if " -> " in name:
             name = name.split(" -> ", 1)[1]
         path = rel(name)
@@ -243,14 +245,16 @@ def _collect(result: UpdateResult, top: Path, project_path: Path) -> None:
 
 def update(req: UpdateRequest) -> UpdateResult:
     """Update the project at `req.path`; on conflicts the files stay as copier left them."""
+    _check_data_keys(req.data)
     project = open_project(req.path)
     dirty = dirty_paths(project)
     if dirty:
         raise UserError(f"{project.path}: uncommitted changes ({dirty[0]}{' ...' if len(dirty) > 1 else ''}); "
                         "commit or stash them before updating")
-    _check_data_keys(req.data)
     built = source.materialise()
     target = _target_version(req, built.versions)
+    if req.data and target == built.current:
+        _check_data_values(project.answers, req.data)
     old_release = source.parse_ref(project.commit)
     old_version = recorded_version(project.commit)
     if old_version is not None and old_version > target:
@@ -292,6 +296,20 @@ def _check_data_keys(data: dict[str, Any]) -> None:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise UserError(f"--data {unknown[0]}: not a question of the template; known: {', '.join(known)}")
+
+
+def _check_data_values(recorded: dict[str, Any], data: dict[str, Any]) -> None:
+    """Validate the answers the update will render with, before copier touches the project (exit 2)."""
+    from gosmith import answers as answers_mod
+    from gosmith.template import questions
+
+    known = questions()
+    merged = {k: v for k, v in recorded.items() if k in known}
+    merged.update(data)
+    try:
+        answers_mod.check_all(merged)
+    except UserError as exc:
+        raise UserError(f"--data: {exc}") from exc
 
 
 def _reachable(src_path: str) -> bool:
