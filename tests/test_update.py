@@ -336,10 +336,19 @@ def test_migration_maps_renamed_question(tmp_path: Path, monkeypatch: pytest.Mon
     assert has_markers(project) == []
 
 
+def _add_legacy_file(root: Path) -> None:
+    """The OLD template had a file that NEW removed."""
+    legacy = root / "template" / "internal" / "legacy"
+    legacy.mkdir(parents=True)
+    (legacy / "legacy.go").write_text("// Package legacy is gone in 0.1.0.\npackage legacy\n")
+
+
 def test_offline_with_unreachable_recorded_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = make_root(tmp_path, change=with_changes)
+    root = make_root(tmp_path, change=with_changes, old_change=_add_legacy_file)
     monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
     project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    assert (project / "internal" / "legacy" / "legacy.go").is_file()
+    (project / "README.md").unlink()  # the team deleted a generated file: it must stay deleted
     answers_file = project / ".copier-answers.yml"
     answers_file.write_text(re.sub(r"(?m)^_src_path: .*$", "_src_path: https://gosmith.invalid/template.git",
                                    answers_file.read_text()))
@@ -352,6 +361,9 @@ def test_offline_with_unreachable_recorded_source(tmp_path: Path, monkeypatch: p
     assert result.exit_code == 0, result.output
     assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
     assert recorded(project)["_commit"] == f"v{NEW}"
+    assert "removed  internal/legacy/legacy.go" in result.output
+    assert not (project / "internal" / "legacy").exists()
+    assert not (project / "README.md").exists()
 
 
 def test_unknown_commit_with_unreachable_source_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
