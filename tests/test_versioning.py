@@ -184,3 +184,31 @@ def test_wheel_updates_a_project_from_an_earlier_release_offline(tmp_path: Path)
     assert f"updated from template {OLD} to {NEW}" in proc.stdout
     assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
     assert yaml.safe_load(answers.read_text())["_commit"] == f"v{NEW}"
+
+
+def load_migrations() -> ModuleType:
+    """Import hooks/migrations.py (the script copier's `_migrations` runs)."""
+    spec = importlib.util.spec_from_file_location("gosmith_migrations", ROOT / "hooks" / "migrations.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_migration_rules_select_by_version_and_keep_values(tmp_path: Path) -> None:
+    mig = load_migrations()
+    assert ("port", "http_port") in mig.applicable("0.0.9", "0.1.0")
+    assert ("port", "http_port") in mig.applicable("0.0.9.post3+gabc", "0.1.0")
+    assert ("port", "http_port") not in mig.applicable("0.1.0", "0.2.0")
+    renames = [("port", "http_port"), ("hosts", "allowed_hosts")]
+    text = "_commit: v0.0.9\nport: 8181\nhosts:\n- a\n- b\nportal: x\n"
+    assert mig.migrate_text(text, renames) == "_commit: v0.0.9\nhttp_port: 8181\nallowed_hosts:\n- a\n- b\nportal: x\n"
+    # the new name already answered: it wins, the old answer (and its continuation lines) go
+    both = "port: 1\nhosts:\n- a\nhttp_port: 2\nallowed_hosts: []\n"
+    assert mig.migrate_text(both, renames) == "http_port: 2\nallowed_hosts: []\n"
+    answers = tmp_path / ".copier-answers.yml"
+    answers.write_text("port: 8181\n")
+    assert mig.main([str(answers), "0.0.9", "0.1.0"]) == 0
+    assert yaml.safe_load(answers.read_text()) == {"http_port": 8181}
+    assert mig.main([str(answers), "0.1.0", "0.1.0"]) == 0 and answers.read_text() == "http_port: 8181\n"
+    assert mig.main([]) == 2
