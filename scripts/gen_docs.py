@@ -10,7 +10,8 @@ Placeholders (each replaced by content computed from `gosmith new my-service --d
 
 * `<!-- gosmith:tree -->` the file tree of the generated project;
 * `<!-- gosmith:values KEY -->` a table of the Helm values under KEY (path, default, `# --` description);
-* `<!-- gosmith:file PATH -->` a rendered file of the generated project, verbatim in a code block.
+* `<!-- gosmith:file PATH -->` a rendered file of the generated project, verbatim in a code block;
+* `<!-- gosmith:timeline -->` the shutdown sequence (mermaid gantt chart and table) with the generated settings.
 """
 
 from __future__ import annotations
@@ -164,9 +165,14 @@ def answers_markdown(root: Path = ROOT) -> str:
             rows.append(("Validation", "none (any value of the type is accepted)"))
         lines += ["| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in rows], ""]
         if validator:
-            lines += ["??? note \"Validator expression\"", "", "    ```jinja", *[
-                f"    {ln}" for ln in str(validator).strip().splitlines()
-            ], "    ```", ""]
+            lines += [
+                '??? note "Validator expression"',
+                "",
+                "    ```jinja",
+                *[f"    {ln}" for ln in str(validator).strip().splitlines()],
+                "    ```",
+                "",
+            ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -360,6 +366,69 @@ def file_block(project: Path, rel: str) -> str:
     return f"```{lang}\n{path.read_text(encoding='utf-8').rstrip()}\n```"
 
 
+def _go_ms(d: object) -> int:
+    """Return a Go duration string of the forms the template writes ("15s", "9500ms", "1m5s") in ms."""
+    total, text = 0.0, str(d)
+    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text):
+        total += float(num) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit]
+    if not re.fullmatch(r"((\d+(\.\d+)?)(ms|s|m|h))+|0", text):
+        raise ValueError(f"not a Go duration: {text!r}")
+    return int(total)
+
+
+def _sec(ms: int) -> str:
+    """Return milliseconds as seconds without a trailing .0 (e.g. 9.5 s, 15 s)."""
+    return f"{ms / 1000:g} s"
+
+
+def timeline(project: Path) -> str:
+    """Return a mermaid gantt chart and a table of the shutdown sequence with the project's settings."""
+    values = yaml.safe_load((project / "deploy" / "helm" / SAMPLE_NAME / "values.yaml").read_text(encoding="utf-8"))
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    t = values["timeouts"]
+    drain, shutdown, flush = _go_ms(t["drainDelay"]), _go_ms(t["shutdown"]), _go_ms(t["telemetryFlush"])
+    sleep = int(values.get("preStopSleepSeconds") or 0) * 1000
+    grace = int(values["terminationGracePeriodSeconds"]) * 1000
+    propagation = int(float(answers.get("endpoint_propagation_seconds", 0)) * 1000)
+    wait = sleep or drain
+    lines = [
+        "```mermaid",
+        "gantt",
+        "    dateFormat x",
+        "    axisFormat %M:%S",
+        "    section Kubernetes",
+        f"    Endpoints and load balancers stop routing, up to {_sec(propagation)} :k1, 0, {propagation}ms",
+        f"    terminationGracePeriodSeconds {_sec(grace)}, then SIGKILL :k2, 0, {grace}ms",
+        "    section Service",
+    ]
+    if sleep:
+        lines.append(f"    preStop sleep {_sec(sleep)}, then SIGTERM :s0, 0, {sleep}ms")
+    else:
+        lines.append(f"    SIGTERM, readyz 503, still serving for DRAIN_DELAY {_sec(drain)} :s1, 0, {drain}ms")
+    lines += [
+        f"    In-flight requests finish, up to SHUTDOWN_TIMEOUT {_sec(shutdown)} :s2, {wait}, {shutdown}ms",
+        f"    Flush spans, up to TELEMETRY_FLUSH_TIMEOUT {_sec(flush)}, then exit 0 :s3, after s2, {flush}ms",
+        "```",
+        "",
+        "| Phase | Starts at | Lasts at most | Setting |",
+        "| --- | --- | --- | --- |",
+    ]
+    if sleep:
+        lines.append(f"| preStop sleep (SIGTERM after it) | 0 s | {_sec(sleep)} | `preStopSleepSeconds` |")
+    else:
+        lines.append(
+            f"| `/readyz` 503, requests still served | 0 s | {_sec(drain)} | `timeouts.drainDelay` (`DRAIN_DELAY`) |"
+        )
+    lines += [
+        f"| `Server.Shutdown`: no new connections, in-flight requests finish | {_sec(wait)} | {_sec(shutdown)} "
+        "| `timeouts.shutdown` (`SHUTDOWN_TIMEOUT`) |",
+        f"| span flush, log sync, exit | {_sec(wait + shutdown)} (at the latest) | {_sec(flush)} "
+        "| `timeouts.telemetryFlush` (`TELEMETRY_FLUSH_TIMEOUT`) |",
+        f"| SIGKILL if still running | {_sec(grace)} | | `terminationGracePeriodSeconds` |",
+    ]
+    return "\n".join(lines)
+
+
 def fill_placeholders(markdown: str) -> str:
     """Replace every `<!-- gosmith:KIND ARG -->` in `markdown` by generated content."""
 
@@ -370,6 +439,8 @@ def fill_placeholders(markdown: str) -> str:
             return tree_markdown(project)
         if kind == "values":
             return values_knobs(project / "deploy" / "helm" / SAMPLE_NAME / "values.yaml", arg)
+        if kind == "timeline":
+            return timeline(project)
         if kind == "file":
             return file_block(project, arg.replace("SERVICE", SAMPLE_NAME))
         raise ValueError(f"unknown docs placeholder gosmith:{kind}")

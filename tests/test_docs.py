@@ -102,7 +102,7 @@ def test_answers_generator_follows_copier_yml(tmp_path: Path) -> None:
     text += (
         "\n# --- EXTRA -----\n"
         "brand_new_question:\n  type: int\n  help: A question the docs have never seen\n  default: 4242\n"
-        "  validator: \"{% if brand_new_question < 0 %}must be positive{% endif %}\"\n"
+        '  validator: "{% if brand_new_question < 0 %}must be positive{% endif %}"\n'
     )
     (tmp_path / "copier.yml").write_text(text, encoding="utf-8")
     page = gen.answers_markdown(tmp_path)

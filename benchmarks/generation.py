@@ -1,0 +1,88 @@
+"""Generation benchmark: wall time of `gosmith new --defaults` and of `gosmith update` with nothing to change.
+
+Each command runs as a user would run it (the installed `gosmith` CLI, a fresh process each time).
+The first `gosmith new` also builds gosmith's release repository in an empty cache directory and is
+reported separately as the cold start; the median is over the following (warm) runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@localhost",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@localhost",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    """Run `cmd` and return its wall time in seconds."""
+    t0 = time.perf_counter()
+    c.run(cmd, cwd=cwd, env=env)
+    return time.perf_counter() - t0
+
+
+def has_command(name: str) -> bool:
+    """Return whether the gosmith CLI has the subcommand `name`."""
+    import typer
+
+    from gosmith.cli import app
+
+    return name in getattr(typer.main.get_command(app), "commands", {})
+
+
+def main() -> int:
+    """Time `gosmith new --defaults` and a no-op `gosmith update`; print and optionally save the table."""
+    p = c.parser(__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5, help="warm runs of each command (default 5)")
+    args = p.parse_args()
+    rep = c.Report("generation", "Generation: gosmith new and gosmith update")
+    rep.header()
+    gosmith = c.gosmith_cmd()
+    with c.workdir(args.workdir) as wd:
+        env = {**GIT_ENV, "GOSMITH_CACHE_DIR": str(wd / "cache")}
+        cold = timed([*gosmith, "new", "svc-cold", "-o", str(wd / "svc-cold"), "--defaults"], env)
+        warm = [
+            timed([*gosmith, "new", f"svc-{i}", "-o", str(wd / f"svc-{i}"), "--defaults"], env)
+            for i in range(args.runs)
+        ]
+        files = sum(1 for f in (wd / "svc-0").rglob("*") if f.is_file())
+        rep.add("`gosmith new --defaults`, first run (empty cache)", c.ms(cold))
+        rep.add(f"`gosmith new --defaults`, median of {args.runs}", c.ms(c.median(warm)))
+        rep.add("`gosmith new --defaults`, min / max", f"{c.ms(min(warm))} / {c.ms(max(warm))}")
+        rep.add("files generated", str(files))
+
+        if not has_command("update"):
+            rep.note("`gosmith update` does not exist in this gosmith yet: not measured")
+        else:
+            project = wd / "svc-0"
+            c.run(["git", "init", "-q", "-b", "main"], cwd=project, env=env)
+            c.run(["git", "add", "-A"], cwd=project, env=env)
+            c.run(["git", "commit", "-q", "-m", "generated"], cwd=project, env=env)
+            times = []
+            for _ in range(args.runs):
+                times.append(timed([*gosmith, "update", str(project)], env))
+                status = c.run(["git", "status", "--porcelain"], cwd=project, env=env)
+                if status.strip():
+                    rep.note(f"update changed files although nothing was new: {status.strip()[:200]}")
+                    c.run(["git", "add", "-A"], cwd=project, env=env)
+                    c.run(["git", "commit", "-q", "-m", "update"], cwd=project, env=env)
+            rep.add(f"`gosmith update` with no changes, median of {args.runs}", c.ms(c.median(times)))
+            rep.add("`gosmith update` with no changes, min / max", f"{c.ms(min(times))} / {c.ms(max(times))}")
+    rep.finish(args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+module gosmith.invalid/benchmarks/loadgen
+
+go 1.25
