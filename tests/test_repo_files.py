@@ -35,6 +35,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "container_registry": "registry.example.com:5000/shop",
         "copyright_holder": "Acme Corp",
         "platforms": ["linux/amd64", "linux/arm/v7"],
+        "hot_reload": True,
+        "otlp_protocol": "grpc",
+        "b3_propagation": True,
     },
     "bsd": {"service_name": "bsd-svc", "license": "BSD-3-Clause", "owner": "@acme/bsd"},
     "unlicensed": {"service_name": "closed-svc", "license": "none"},
@@ -361,3 +364,46 @@ def test_readme_defaults_match_the_config_defaults(projects: dict[str, Path], va
         assert f"`{value}`" in table[name], f"{name}: README default {table[name]!r}, Go default {value!r}"
         checked += 1
     assert checked >= 10, f"compared only {checked} defaults; the config layout changed"
+
+
+_RECORDER = """package config
+
+import (
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestZZRecordEnvReads prints every variable Load asks for, one line, for the README drift test.
+func TestZZRecordEnvReads(t *testing.T) {
+	seen := map[string]bool{}
+	_, _ = Load(func(name string) string { seen[name] = true; return "" })
+	names := make([]string, 0, len(seen))
+	for name := range seen {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	t.Log("ENVREADS " + strings.Join(names, ","))
+}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["defaults", "renovate"])
+def test_readme_lists_every_variable_config_load_asks_for(projects: dict[str, Path], variant: str) -> None:
+    """Dynamic check: call the real config.Load with a recording getenv (no regex on Go code)."""
+    project = projects[variant]
+    probe = project / "internal" / "config" / "zz_envreads_test.go"
+    probe.write_text(_RECORDER)
+    try:
+        out = run(["go", "test", "-count=1", "-run", "TestZZRecordEnvReads", "-v", "./internal/config/"], project)
+    finally:
+        probe.unlink()
+    m = re.search(r"ENVREADS (\S+)", out)
+    assert m, out
+    asked = set(m.group(1).split(","))
+    documented = set(readme_env_table(project))
+    assert asked <= documented, f"config.Load reads variables the README does not list: {sorted(asked - documented)}"
+    assert asked == {v for v in env_vars_read(project) if v in asked} and len(asked) >= 15
+    if VARIANTS[variant].get("hot_reload"):
+        assert "CONFIG_FILE" in asked
