@@ -53,6 +53,15 @@ def test_every_linter_and_formatter_is_explained() -> None:
         assert comment.startswith("#") and len(comment) > 15, f"{name} has no one-line reason above it"
 
 
+def test_config_validates_against_golangci_lint_schema(tmp_path: Path) -> None:
+    """`golangci-lint config verify` checks the file against the JSON schema of the pinned version."""
+    (tmp_path / ".golangci.yml").write_text(CONFIG.read_text())
+    run([str(golangci_lint()), "config", "verify", "--config", str(tmp_path / ".golangci.yml")], tmp_path)
+    (tmp_path / ".golangci.yml").write_text(CONFIG.read_text().replace("default: none", "default: nothing"))
+    with pytest.raises(AssertionError, match="default"):
+        run([str(golangci_lint()), "config", "verify", "--config", str(tmp_path / ".golangci.yml")], tmp_path)
+
+
 @pytest.fixture(scope="module", params=sorted(ANSWER_SETS))
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return render(tmp_path_factory.mktemp(request.param) / "svc", ANSWER_SETS[request.param])
