@@ -82,18 +82,19 @@ def test_config_reports_the_bugs_it_is_there_for(project: Path) -> None:
     bad.write_text(
         "// Package lintprobe holds deliberate bugs for the linter test.\n"
         "package lintprobe\n\n"
-        'import (\n\t"errors"\n\t"io"\n\t"net/http"\n\t"os"\n)\n\n'
+        'import (\n\t"io"\n\t"net/http"\n\t"os"\n)\n\n'
         "// Probe has one bug per line.\n"
-        "func Probe(err error) bool {\n"
-        '\tos.Remove("x")\n'
-        '\tresp, _ := http.Get("http://example.com")\n'
+        "func Probe(err error) (*http.Request, bool) {\n"
+        '\tos.Chmod("x", 0o600)\n'
+        '\treq, _ := http.NewRequest(http.MethodGet, "http://example.com", nil)\n'
+        "\tresp, _ := http.DefaultClient.Do(req)\n"
         "\t_ = resp\n"
-        "\treturn err == io.EOF || errors.Is(err, os.ErrClosed)\n"
+        "\treturn req, err == io.EOF\n"
         "}\n"
     )
     try:
         with pytest.raises(AssertionError) as failed:
-            run([str(golangci_lint()), "run", "--max-issues-per-linter=0", "./internal/lintprobe/..."], project)
+            run([str(golangci_lint()), "run", "--uniq-by-line=false", "./internal/lintprobe/..."], project)
     finally:
         bad.unlink()
         bad.parent.rmdir()

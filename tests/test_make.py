@@ -47,6 +47,8 @@ def test_help_lists_every_target(project: Path) -> None:
     listed = {m.group(1) for m in re.finditer(r"^\s+([a-z-]+)\s{2,}\S", out, re.M)}
     assert set(TARGETS) <= listed, f"missing from make help: {sorted(set(TARGETS) - listed)}"
     assert make(project) == out, "make with no target must print the help"
+    documented = set(re.findall(r"^\| `make ([a-z-]+)` \|", (project / "README.md").read_text(), re.M))
+    assert documented == set(TARGETS) - {"help"}, "the README's target table drifted from the Makefile"
 
 
 def test_build_stamps_the_version_from_git_describe(project: Path) -> None:
