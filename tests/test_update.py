@@ -498,3 +498,31 @@ def test_invalid_data_is_refused_before_anything_changes(tmp_path: Path, monkeyp
     _refusal(cli("update", str(project), "--data", "http_port=not-a-port"), "http_port")
     _refusal(cli("update", str(project), "--data", "admin_port=8080"), "admin_port")
     assert git(project, "status", "--porcelain", "--ignored") == ""
+
+
+def test_project_in_a_monorepo_subdirectory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path, change=with_changes)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    mono = tmp_path / "mono"
+    (mono / "docs").mkdir(parents=True)
+    (mono / "docs" / "index.md").write_text("# Company services\n")
+    git(mono, "init", "--quiet")
+    built = source.materialise(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(built.repo), str(mono / "services" / "orders"), data={"service_name": "orders-api"},
+                        defaults=True, unsafe=True, quiet=True, vcs_ref=source.tag(OLD))
+    commit(mono, "monorepo with one service")
+    project = mono / "services" / "orders"
+    user_edits(project)
+
+    result = cli("update", str(project))
+
+    assert result.exit_code == 0, result.output
+    assert "added    internal/buildnote/note.go" in result.output  # paths relative to the project
+    assert (project / "internal" / "buildnote" / "note.go").is_file()
+    assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
+    assert_user_edits_kept(project)
+    assert (mono / "docs" / "index.md").read_text() == "# Company services\n"
+    assert git(mono, "status", "--porcelain", "--", "docs") == ""
+
