@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -483,13 +484,25 @@ def test_plain_copier_update_from_tagged_template_repo(tmp_path: Path) -> None:
     assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
 
 
-def test_no_tasks_run_in_temporary_copies() -> None:
-    """Updates render the template three times in temp dirs: the template must have no network/git tasks."""
+def test_tasks_and_migrations_are_offline_safe() -> None:
+    """Updates render in temp dirs (no git, maybe no network): tasks must be copy-only, migrations stdlib-only."""
+    import ast
+
     config = yaml.safe_load((ROOT / "copier.yml").read_text())
     for task in config.get("_tasks", []):
         spec = task if isinstance(task, dict) else {"command": task}
         assert "_copier_operation == 'copy'" in str(spec.get("when", "")).replace('"', "'"), spec
-
+    migrations = config.get("_migrations", [])
+    assert migrations, "copier.yml must declare the answers migration"
+    for migration in migrations:
+        command = migration["command"]
+        assert command[0] == "{{ _copier_python }}" and command[1].endswith("/hooks/migrations.py"), command
+    tree = ast.parse((ROOT / "hooks" / "migrations.py").read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported and imported <= set(sys.stdlib_module_names), imported
 
 def test_invalid_data_is_refused_before_anything_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_root(tmp_path, change=add_template_line)
