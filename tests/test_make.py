@@ -108,6 +108,7 @@ def test_helm_targets_pass(project: Path) -> None:
     make(project, "helm-lint")
     rendered = make(project, "helm-template")
     assert "kind: Deployment" in rendered and "name: make-svc" in rendered
+    assert "kind: ServiceMonitor" in rendered, "helm-template must render the Capabilities-gated ServiceMonitor"
 
 
 def test_vuln_and_image_commands(project: Path) -> None:
