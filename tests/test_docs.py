@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -168,3 +169,71 @@ def test_values_knobs_table_reads_helm_docs_comments(tmp_path: Path) -> None:
     assert "bar.baz" not in table
     with pytest.raises(ValueError):
         gen.values_knobs(values, "missing")
+
+
+def _documented_log_keys() -> tuple[set[str], set[str]]:
+    """Return (keys on every line, access-log keys) from the two tables of the Logs section of operations.md."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    logs = text[text.index("## Logs") : text.index("### Log level")]
+    tables = re.findall(r"\| Key \| Meaning \|\n\| --- \| --- \|\n((?:\|.*\|\n)+)", logs)
+    assert len(tables) == 2, "the Logs section must have the every-line table and the access-log table"
+    every, access = ({m for m in re.findall(r"^\| `(\w+)` \|", t, flags=re.M)} for t in tables)
+    return every, access
+
+
+@pytest.mark.slow
+def test_documented_log_fields_and_fluent_bit_time_format_match_a_real_service(tmp_path: Path) -> None:
+    """The log keys and the Fluent Bit Time_Format on the operations page match what a built service writes."""
+    import datetime as dt
+    import os
+    import signal
+    import urllib.request
+
+    from gen import free_port, go_build, render, wait_http
+
+    project = render(tmp_path / "svc", {"service_name": "docs-svc"})
+    binary = go_build(project, tmp_path / "docs-svc")
+    hp, ap = free_port(), free_port()
+    env = {
+        **os.environ,
+        "HTTP_ADDR": f"127.0.0.1:{hp}",
+        "ADMIN_ADDR": f"127.0.0.1:{ap}",
+        "OTEL_TRACES_EXPORTER": "none",
+        "DRAIN_DELAY": "0s",
+    }
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{ap}/readyz")
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{hp}/v1/hello/docs", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    every, access = _documented_log_keys()
+    assert {"ts", "level", "msg", "caller", "logger", "service", "version", "env"} <= every
+    for line in lines:
+        assert every <= line.keys(), f"documented keys missing from {line}"
+    request = next(line for line in lines if line.get("msg") == "request")
+    assert access <= request.keys(), f"documented access-log keys missing from {request}"
+    undocumented = request.keys() - every - access - {"trace_id", "span_id"}
+    assert not undocumented, f"access-log keys not documented on the operations page: {undocumented}"
+    assert request["trace_id"] == trace_id and re.fullmatch(r"[0-9a-f]{16}", request["span_id"])
+
+    # The Fluent Bit parser on the page: Time_Key is ts and Time_Format parses every ts
+    # (Fluent Bit's %L is the fractional seconds, Python's %f; both accept Z for %z).
+    page = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert re.search(r"^\s+Time_Key\s+ts$", page, flags=re.M)
+    time_format = re.search(r"^\s+Time_Format\s+(\S+)$", page, flags=re.M).group(1)
+    assert f'time_format: "{time_format}"' in page, "the classic and YAML parsers must use the same format"
+    now = dt.datetime.now(dt.UTC)
+    for line in lines:
+        ts = dt.datetime.strptime(line["ts"], time_format.replace("%L", "%f"))
+        assert ts.utcoffset() == dt.timedelta(0)
+        assert abs((now - ts).total_seconds()) < 300
