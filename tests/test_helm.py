@@ -660,3 +660,39 @@ def test_chart_env_is_accepted_by_the_service(tmp_path: Path) -> None:
             proc.kill()
             out, _ = proc.communicate()
     assert proc.returncode == 0, out
+
+
+# ------------------------------------------------------------------ SHIPPING answers are validated
+
+BAD_ANSWERS = {
+    "kubernetes_version": ({"kubernetes_version": "1.2"}, "kubernetes_version must look like"),
+    "too old": ({"kubernetes_version": "1.24"}, "1.25 to 1.37"),
+    "prestop on 1.28": ({"kubernetes_version": "1.28", "drain_mode": "prestop"}, "1.30"),
+    "ingress namespace": ({"ingress_namespaces": "edge, Bad_NS"}, "Bad_NS"),
+    "empty ingress namespace": ({"ingress_namespaces": "a,,b"}, "ingress_namespaces"),
+    "monitoring namespace": ({"monitoring_namespace": "-x"}, "monitoring_namespace"),
+    "no platform": ({"platforms": []}, "at least one platform"),
+    "unknown platform": ({"platforms": ["linux/mips"]}, "linux/mips"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ANSWERS))
+def test_shipping_answers_validated(tmp_path: Path, case: str) -> None:
+    """copier rejects bad SHIPPING answers passed as data= (the validators run)."""
+    answers, message = BAD_ANSWERS[case]
+    with pytest.raises(Exception, match=re.escape(message)):
+        gen.render(tmp_path / "p", {"service_name": "bad-answers", **answers})
+    assert not (tmp_path / "p" / "Dockerfile").exists()
+
+
+def test_shipping_answers_reach_the_chart(tmp_path: Path) -> None:
+    """Namespaces and switches from the answers end up in values.yaml."""
+    project = gen.render(tmp_path / "p", {"service_name": "ns-check", "ingress_namespaces": " edge ,gateway-system",
+                                          "monitoring_namespace": "prom", "network_policy": False,
+                                          "service_monitor": False, "kubernetes_version": "1.31"})
+    chart = chart_dir(project)
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    assert values["networkPolicy"]["ingress"]["namespaces"] == ["edge", "gateway-system"]
+    assert values["networkPolicy"]["metrics"]["namespace"] == "prom"
+    assert values["networkPolicy"]["enabled"] is False and values["serviceMonitor"]["enabled"] is False
+    assert yaml.safe_load((chart / "Chart.yaml").read_text())["kubeVersion"] == ">= 1.31.0-0"
