@@ -101,14 +101,69 @@ def platform_vars(platform: str) -> dict[str, str]:
     return {"TARGETOS": parts[0], "TARGETARCH": parts[1], "TARGETVARIANT": parts[2] if len(parts) > 2 else ""}
 
 
-def dockerfile_build(project: Path, platform: str, out: Path) -> Path:
-    """Cross-compile like the Dockerfile's build stage does for `platform`, with its exact env and flags."""
+def _ignore_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a .dockerignore pattern (Go filepath.Match plus `**`) into a regex over relative paths."""
+    out, i = "", 0
+    pattern = pattern.strip("/")
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + "$")
+
+
+def ignored(rel: str, patterns: list[str]) -> bool:
+    """Return whether .dockerignore `patterns` keep `rel` out of the build context (last match wins)."""
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    result = False
+    for raw in patterns:
+        negate = raw.startswith("!")
+        regex = _ignore_regex(raw[1:] if negate else raw)
+        if any(regex.match(p) for p in prefixes):
+            result = not negate
+    return result
+
+
+def docker_context(project: Path, dst: Path) -> Path:
+    """Copy what `docker build` would send as the context of `project` (its .dockerignore applied) to `dst`."""
+    lines = (project / ".dockerignore").read_text().splitlines()
+    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project).as_posix()
+        if path.is_file() and not ignored(rel, patterns):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dst / rel)
+    return dst
+
+
+def dockerfile_build(project: Path, platform: str, out: Path, context: Path | None = None) -> Path:
+    """Cross-compile like the Dockerfile's build stage for `platform`: its exact env and flags, in the
+    build context its .dockerignore leaves (so a file the build needs cannot be ignored unnoticed)."""
+    if context is None:
+        context = docker_context(project, out.parent / f"context-{out.name}")
     _, env, flags, package = build_spec((project / "Dockerfile").read_text())
     variables = {**platform_vars(platform), **STAMP}
     build_env = {k: substitute(v, variables) for k, v in env.items()}
     cmd = ["go", "build", *(substitute(f, variables) for f in flags), "-o", str(out), package]
-    gen.run(cmd, project, env=build_env)
+    gen.run(cmd, context, env=build_env)
     return out
+
+
+def test_dockerignore_matching() -> None:
+    """The .dockerignore emulation used by the build tests follows Docker's rules."""
+    patterns = ["*", "!go.mod", "!cmd/", "!internal/", "**/*_test.go", "**/testdata/"]
+    assert not ignored("go.mod", patterns) and not ignored("internal/a/b.go", patterns)
+    assert ignored("README.md", patterns) and ignored("deploy/helm/x/values.yaml", patterns)
+    assert ignored("internal/a/b_test.go", patterns) and ignored("cmd/x/testdata/f.json", patterns)
+    assert ignored(".git/config", patterns) and not ignored("cmd/x/main.go", patterns)
 
 
 def elf_kind(path: Path) -> tuple[int, int]:
@@ -211,8 +266,10 @@ def test_bake_and_makefile_agree_with_dockerfile(docker_projects: dict[str, Path
 def test_every_chosen_platform_cross_compiles(docker_projects: dict[str, Path], name: str, tmp_path: Path) -> None:
     """Each chosen platform builds with the Dockerfile's env and flags into the right ELF, version stamped."""
     project = docker_projects[name]
+    context = docker_context(project, tmp_path / "context")
+    assert not (context / "deploy").exists() and (context / "go.mod").exists()
     for platform in answers_of(name)["platforms"]:
-        out = dockerfile_build(project, platform, tmp_path / platform.replace("/", "-"))
+        out = dockerfile_build(project, platform, tmp_path / platform.replace("/", "-"), context)
         assert elf_kind(out) == ELF_MACHINE[platform.split("/")[1]], platform
         data = out.read_bytes()
         for value in STAMP.values():
