@@ -63,7 +63,7 @@ def parse_ref(ref: object) -> Version | None:
         parsed = Version(text)
     except InvalidVersion:
         return None
-    return parsed if str(parsed) == text or text == parsed.public else None
+    return parsed if str(parsed) == text else None
 
 
 def source_root() -> Path:
