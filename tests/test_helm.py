@@ -134,7 +134,9 @@ def smcheck() -> Path:
     binary, stamp = TOOLS_BIN / "servicemonitor-check", TOOLS_BIN / ".servicemonitor-check.sha256"
     if not (binary.exists() and stamp.exists() and stamp.read_text() == digest):
         TOOLS_BIN.mkdir(parents=True, exist_ok=True)
-        gen.run(["go", "build", "-trimpath", "-o", str(binary), "."], SMCHECK_SRC, env={"CGO_ENABLED": "0"})
+        tmp = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # atomic: xdist workers may race
+        gen.run(["go", "build", "-trimpath", "-o", str(tmp), "."], SMCHECK_SRC, env={"CGO_ENABLED": "0"})
+        tmp.replace(binary)
         stamp.write_text(digest)
     return binary
 
@@ -696,3 +698,14 @@ def test_shipping_answers_reach_the_chart(tmp_path: Path) -> None:
     assert values["networkPolicy"]["metrics"]["namespace"] == "prom"
     assert values["networkPolicy"]["enabled"] is False and values["serviceMonitor"]["enabled"] is False
     assert yaml.safe_load((chart / "Chart.yaml").read_text())["kubeVersion"] == ">= 1.31.0-0"
+
+
+def test_notes_render(projects: dict[str, Path]) -> None:
+    """NOTES.txt renders (Helm 4 client-side dry-run install) with the release's names, ports and policy."""
+    need("helm")
+    chart = chart_dir(projects["custom"])
+    out = helm("helm", "install", "rel", ".", "--dry-run=client", "--namespace", "shop", cwd=chart).stdout
+    notes = out[out.index("NOTES:") :]
+    assert "kubectl -n shop port-forward svc/rel-orders-api 8181:http 9191:metrics" in notes
+    assert "helm test rel -n shop" in notes
+    assert "namespaces gateway-system, edge" in notes and "only from namespace observability" in notes
