@@ -1,0 +1,3 @@
+module gosmith.example/bench
+
+go 1.24.0

@@ -1,0 +1,86 @@
+"""The generated Go service passes gofmt, go vet, go build (with and without -tags pprof) and
+go test -race for the answer variants that change its Go code, and ships a tidy go.mod/go.sum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gen import render, run
+
+pytestmark = pytest.mark.slow
+
+#: Variants of the answers that select different Go files and modules (the foundation's
+#: ANSWER_SETS cover the defaults).
+SERVICE_VARIANTS: dict[str, dict[str, Any]] = {
+    "grpc-b3-reload-go124": {
+        "service_name": "edge-gw",
+        "module_path": "git.example.org/platform/edge-gw",
+        "go_version": "1.24",
+        "otlp_protocol": "grpc",
+        "b3_propagation": True,
+        "hot_reload": True,
+    },
+    "http-go125-ports": {
+        "service_name": "billing",
+        "go_version": "1.25",
+        "http_port": 8181,
+        "admin_port": 9191,
+        "otlp_protocol": "http",
+    },
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVICE_VARIANTS))
+def variant(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """Render one variant per module run."""
+    return request.param, render(tmp_path_factory.mktemp(request.param) / "svc", SERVICE_VARIANTS[request.param])
+
+
+def test_variant_selects_its_files(variant: tuple[str, Path]) -> None:
+    """Conditional files follow the answers: one exporter, one propagator, reload only on request."""
+    name, project = variant
+    answers = SERVICE_VARIANTS[name]
+    tel = project / "internal" / "telemetry"
+    assert (tel / "exporter_grpc.go").exists() == (answers["otlp_protocol"] == "grpc")
+    assert (tel / "exporter_http.go").exists() == (answers["otlp_protocol"] == "http")
+    b3 = answers.get("b3_propagation", False)
+    assert (tel / "propagation_b3.go").exists() == b3
+    assert (tel / "propagation.go").exists() != b3
+    hot = answers.get("hot_reload", False)
+    assert (project / "internal" / "config" / "file.go").exists() == hot
+    assert ("CONFIG_FILE" in (project / "internal" / "config" / "config.go").read_text()) == hot
+    gomod = (project / "go.mod").read_text()
+    assert f"go {answers['go_version']}.0\n" in gomod
+    assert ("github.com/fsnotify/fsnotify" in gomod) == hot
+    assert ("go.opentelemetry.io/contrib/propagators/b3" in gomod) == b3
+    assert not list(project.rglob("*.jinja")), "a template suffix leaked into the project"
+
+
+def test_go_mod_tidy_changes_nothing(variant: tuple[str, Path]) -> None:
+    """The shipped go.mod and go.sum are exactly what `go mod tidy` writes for this variant."""
+    _, project = variant
+    before = {f: (project / f).read_bytes() for f in ("go.mod", "go.sum")}
+    run(["go", "mod", "tidy"], project)
+    for name, content in before.items():
+        assert (project / name).read_bytes() == content, f"go mod tidy changed {name}"
+
+
+def test_gofmt_vet_build(variant: tuple[str, Path], tmp_path: Path) -> None:
+    """gofmt reports nothing; vet and build pass with and without the pprof tag."""
+    _, project = variant
+    assert run(["gofmt", "-l", "."], project).strip() == ""
+    for tags in ([], ["-tags", "pprof"]):
+        run(["go", "vet", *tags, "./..."], project)
+        run(["go", "build", *tags, "-o", str(tmp_path / "bin") + "/", "./..."], project, env={"CGO_ENABLED": "0"})
+
+
+def test_go_test_race(variant: tuple[str, Path]) -> None:
+    """The generated project's own tests (handlers, drain, logs, tracing, metrics, config, goleak) pass."""
+    _, project = variant
+    out = run(["go", "test", "-race", "-count=1", "./..."], project)
+    for pkg in ("internal/server", "internal/config", "internal/telemetry", "internal/metrics", "internal/logging"):
+        assert any(line.startswith("ok") and line.split()[1].endswith(pkg) for line in out.splitlines()), (
+            f"{pkg} ran no tests:\n{out}"
+        )

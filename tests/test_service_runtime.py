@@ -1,0 +1,517 @@
+"""The built binary of a generated service, run as a real process on loopback sockets and
+stopped with real signals: logs, drain, traces over OTLP, metrics, header limits, pprof tag."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from gen import free_port, go_build, render, wait_http
+from otlp_receiver import GrpcReceiver, HttpReceiver
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
+
+pytestmark = pytest.mark.slow
+
+MODULE = "example.com/runtime-svc"
+STAMP = {"version": "v9.8.7", "commit": "abc1234", "date": "2026-01-02T03:04:05Z"}
+LDFLAGS = "-s -w " + " ".join(f"-X {MODULE}/internal/buildinfo.{k}={v}" for k, v in STAMP.items())
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+LINE_KEYS = {"ts", "level", "msg", "caller", "logger", "service", "version", "env"}
+TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$")
+
+
+@dataclass
+class Binaries:
+    """The binaries built once per module."""
+
+    grpc: Path
+    grpc_pprof: Path
+    http: Path
+
+
+@pytest.fixture(scope="module")
+def binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
+    """Render the gRPC (B3 + hot reload) and HTTP variants and build them like the Dockerfile does."""
+    root = tmp_path_factory.mktemp("runtime")
+    grpc_project = render(root / "grpc", {
+        "service_name": "runtime-svc", "module_path": MODULE, "otlp_protocol": "grpc",
+        "b3_propagation": True, "hot_reload": True,
+    })
+    http_project = render(root / "http", {
+        "service_name": "runtime-svc", "module_path": MODULE, "otlp_protocol": "http", "go_version": "1.25",
+    })
+    return Binaries(
+        grpc=go_build(grpc_project, root / "bin" / "grpc", ldflags=LDFLAGS),
+        grpc_pprof=go_build(grpc_project, root / "bin" / "grpc-pprof", tags="pprof", ldflags=LDFLAGS),
+        http=go_build(http_project, root / "bin" / "http", ldflags=LDFLAGS),
+    )
+
+
+@dataclass
+class Service:
+    """A running service process; stdout is collected line by line in the background."""
+
+    proc: subprocess.Popen[bytes]
+    app: str
+    admin: str
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def _read(self) -> None:
+        assert self.proc.stdout
+        for raw in self.proc.stdout:
+            self.lines.append(raw.decode())
+
+    def signal(self, sig: int = signal.SIGTERM) -> float:
+        """Send `sig`; return the monotonic time it was sent."""
+        t = time.monotonic()
+        self.proc.send_signal(sig)
+        return t
+
+    def wait(self, timeout: float = 30) -> int:
+        """Wait for exit; return the exit code."""
+        code = self.proc.wait(timeout=timeout)
+        if self.reader:
+            self.reader.join(timeout=5)
+        return code
+
+    def json_lines(self) -> list[dict]:
+        """Return stdout parsed as JSON, one object per line (fails on any other line)."""
+        out = []
+        for line in self.lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise AssertionError(f"stdout line is not JSON: {line!r}") from exc
+        return out
+
+    def stderr(self) -> str:
+        """Return stderr (only after exit)."""
+        assert self.proc.stderr
+        return self.proc.stderr.read().decode()
+
+
+@pytest.fixture
+def start() -> Iterator:
+    """Start services; kill whatever is still running at the end of the test."""
+    started: list[Service] = []
+
+    def _start(binary: Path, env: dict[str, str] | None = None, *, wait_ready: bool = True) -> Service:
+        app, admin = free_port(), free_port()
+        full = {
+            "PATH": "/usr/bin:/bin",
+            "HTTP_ADDR": f"127.0.0.1:{app}",
+            "ADMIN_ADDR": f"127.0.0.1:{admin}",
+            "DRAIN_DELAY": "200ms",
+            "SHUTDOWN_TIMEOUT": "3s",
+            "TELEMETRY_FLUSH_TIMEOUT": "3s",
+            "OTEL_TRACES_EXPORTER": "none",
+            **(env or {}),
+        }
+        proc = subprocess.Popen([str(binary)], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        svc = Service(proc, f"http://127.0.0.1:{app}", f"http://127.0.0.1:{admin}")
+        svc.reader = threading.Thread(target=svc._read, daemon=True)
+        svc.reader.start()
+        started.append(svc)
+        if wait_ready:
+            wait_http(svc.admin + "/readyz")
+        return svc
+
+    yield _start
+    for svc in started:
+        if svc.proc.poll() is None:
+            svc.proc.kill()
+            svc.proc.wait(timeout=10)
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> tuple[int, str]:
+    """GET `url`; return (status, body) also for error statuses."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def request_lines(svc: Service) -> list[dict]:
+    """Return the access-log lines."""
+    return [line for line in svc.json_lines() if line["msg"] == "request"]
+
+
+def test_version_flag_prints_the_stamp(binaries: Binaries) -> None:
+    """--version prints the -ldflags -X values and exits 0."""
+    out = subprocess.run([str(binaries.grpc), "--version"], capture_output=True, text=True, timeout=30, check=True)
+    for value in STAMP.values():
+        assert value in out.stdout
+
+
+def test_log_lines_are_json_with_the_keys(binaries: Binaries, start) -> None:
+    """Every stdout line is a JSON object with the shared keys; request lines carry the trace of the caller."""
+    svc = start(binaries.grpc, {"APP_ENV": "staging"})
+    assert http_get(svc.app + "/v1/hello/ada", {"traceparent": TRACEPARENT}) == (200, '{"message":"Hello, ada!"}\n')
+    assert http_get(svc.app + "/v1/nothing")[0] == 404
+    svc.signal()
+    assert svc.wait() == 0
+    lines = svc.json_lines()
+    assert len(lines) >= 4
+    for line in lines:
+        assert line.keys() >= LINE_KEYS, f"missing {LINE_KEYS - line.keys()} in {line}"
+        assert TS.match(line["ts"]), line["ts"]
+        assert line["level"] in {"debug", "info", "warn", "error"}
+        assert line["service"] == "runtime-svc" and line["version"] == STAMP["version"] and line["env"] == "staging"
+    startup = next(line for line in lines if line["msg"] == "starting")
+    assert startup["commit"] == STAMP["commit"] and startup["build_date"] == STAMP["date"]
+    assert startup["gomaxprocs"] >= 1 and startup["gomemlimit"] > 0
+    assert startup["drain_delay"] == "200ms" and startup["shutdown_timeout"] == "3s"
+    for key in ("read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "handler_timeout"):
+        assert re.fullmatch(r"[\dhms.µn]+", startup[key]), (key, startup[key])
+    traced, untraced = request_lines(svc)
+    assert traced["trace_id"] == TRACE_ID
+    assert re.fullmatch(r"[0-9a-f]{16}", traced["span_id"]) and traced["span_id"] != PARENT_ID
+    assert {k: traced[k] for k in ("method", "route", "status", "bytes")} == {
+        "method": "GET", "route": "/v1/hello/{name}", "status": 200, "bytes": len('{"message":"Hello, ada!"}\n'),
+    }
+    assert traced["remote_addr"].startswith("127.0.0.1:") and traced["duration_ms"] >= 0
+    assert untraced["route"] == "unmatched" and untraced["status"] == 404
+    assert untraced["trace_id"] != TRACE_ID  # a new trace for a request without traceparent
+    assert [line["msg"] for line in lines][-3:] == ["shutdown signal received, draining", "shutting down", "stopped"]
+
+
+def test_log_level_changes_at_runtime(binaries: Binaries, start) -> None:
+    """LOG_LEVEL sets the level; PUT /loglevel on the admin port changes it without a restart."""
+    svc = start(binaries.grpc, {"LOG_LEVEL": "warn"})
+    http_get(svc.app + "/v1/hello/a")
+    req = urllib.request.Request(svc.admin + "/loglevel", data=b'{"level":"info"}', method="PUT",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.loads(resp.read()) == {"level": "info"}
+    http_get(svc.app + "/v1/hello/b")
+    svc.signal()
+    assert svc.wait() == 0
+    paths = [line["path"] for line in request_lines(svc)]
+    assert paths == ["/v1/hello/b"]
+    assert not any(line["msg"] == "starting" for line in svc.json_lines())  # info was off at startup
+
+
+@dataclass
+class LoadResult:
+    """One request of the load generator."""
+
+    connected_at: float
+    status: int | None
+    error: str = ""
+
+
+def _load_worker(port: int, done: threading.Event, results: list[LoadResult], refused: list[float]) -> None:
+    """Send new-connection GETs until `done`; record outcomes and refused connects."""
+    while not done.is_set():
+        sock = socket.socket()
+        sock.settimeout(10)
+        try:
+            sock.connect(("127.0.0.1", port))
+        except ConnectionRefusedError:
+            refused.append(time.monotonic())
+            sock.close()
+            time.sleep(0.005)
+            continue
+        connected = time.monotonic()
+        try:
+            sock.sendall(b"GET /v1/hello/load HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
+            results.append(LoadResult(connected, status, "" if status else f"no response: {data[:80]!r}"))
+        except OSError as exc:
+            results.append(LoadResult(connected, None, repr(exc)))
+        finally:
+            sock.close()
+
+
+def test_sigterm_drains_under_load(binaries: Binaries, start) -> None:
+    """SIGTERM under load: /readyz 503 within 100 ms, requests keep succeeding through the drain
+    delay, a request in flight at shutdown completes, new connections are refused only after the
+    drain delay, exit 0 within drain + shutdown + 1 s."""
+    drain, shutdown = 1.0, 3.0
+    svc = start(binaries.grpc, {"DRAIN_DELAY": "1s", "SHUTDOWN_TIMEOUT": "3s", "HANDLER_TIMEOUT": "5s",
+                                "WRITE_TIMEOUT": "8s", "READ_TIMEOUT": "8s"})
+    port = int(svc.app.rsplit(":", 1)[1])
+    results: list[LoadResult] = []
+    refused: list[float] = []
+    first_503: list[float] = []
+    kill_at: list[float] = []
+    done = threading.Event()
+
+    def readiness() -> None:
+        while not done.is_set() and not first_503:
+            try:
+                status, _ = http_get(svc.admin + "/readyz", timeout=2)
+            except OSError:
+                status = 0
+            if status == 503:
+                first_503.append(time.monotonic())
+            time.sleep(0.002)
+
+    slow_result: list[str] = []
+
+    def slow_upload() -> None:
+        """A POST whose body is still arriving when Shutdown starts: it must complete."""
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello")
+            while not kill_at:
+                time.sleep(0.01)
+            time.sleep(max(0.0, kill_at[0] + drain + 0.5 - time.monotonic()))
+            sock.sendall(b"world")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            slow_result.append(data.decode(errors="replace"))
+
+    threads = [threading.Thread(target=_load_worker, args=(port, done, results, refused)) for _ in range(4)]
+    threads += [threading.Thread(target=readiness), threading.Thread(target=slow_upload)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    kill_at.append(svc.signal())
+    code = svc.wait(timeout=drain + shutdown + 10)
+    exited = time.monotonic()
+    time.sleep(0.2)  # keep probing a little after exit: connections stay refused
+    done.set()
+    for t in threads:
+        t.join(timeout=15)
+    t0 = kill_at[0]
+
+    assert code == 0, svc.stderr()
+    assert exited - t0 <= drain + shutdown + 1, f"exit took {exited - t0:.2f}s"
+    assert first_503 and first_503[0] - t0 <= 0.1, f"readiness flipped after {(first_503 or [0])[0] - t0:.3f}s"
+    before_shutdown = [r for r in results if r.connected_at < t0 + drain - 0.05]
+    assert len(before_shutdown) > 20, "too little load to judge"
+    assert sum(r.connected_at > t0 for r in before_shutdown) > 5, "no load during the drain delay"
+    failed = [r for r in before_shutdown if r.status != 200]
+    assert not failed, f"{len(failed)} requests failed before shutdown began: {failed[:3]}"
+    assert not [r for r in results if r.status not in (200, None)], "a request got a non-200 response"
+    assert refused, "the listener never refused connections"
+    assert min(refused) >= t0 + drain * 0.95, f"connections refused {min(refused) - t0:.3f}s after SIGTERM"
+    assert slow_result and slow_result[0].startswith("HTTP/1.1 200"), slow_result
+    assert '"bytes":10' in slow_result[0]
+
+
+def test_second_signal_exits_at_once(binaries: Binaries, start) -> None:
+    """A second SIGTERM during the drain ends the process at once with a non-zero status."""
+    svc = start(binaries.grpc, {"DRAIN_DELAY": "30s"})
+    svc.signal()
+    deadline = time.monotonic() + 10
+    while http_get(svc.admin + "/readyz")[0] != 503:
+        assert time.monotonic() < deadline, "never started draining"
+        time.sleep(0.02)
+    t = svc.signal()
+    code = svc.wait(timeout=10)
+    assert code != 0
+    assert time.monotonic() - t < 1.0
+
+
+def test_loopback_bind_refused_in_kubernetes(binaries: Binaries, start) -> None:
+    """With KUBERNETES_SERVICE_HOST set, binding 127.0.0.1 is a startup error with a clear message."""
+    svc = start(binaries.grpc, {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, wait_ready=False)
+    assert svc.wait(timeout=30) == 1
+    err = svc.stderr()
+    assert "HTTP_ADDR" in err and "loopback" in err, err
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_traces_reach_a_real_otlp_receiver(binaries: Binaries, start, protocol: str) -> None:
+    """Spans are exported over the wire (gRPC or HTTP/protobuf) with the resource, the caller's
+    parent span and the HTTP semantic attributes; the log line names the same span."""
+    receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
+    binary = binaries.grpc if protocol == "grpc" else binaries.http
+    with receiver:
+        svc = start(binary, {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "POD_NAME": "runtime-svc-7d9f-abcde", "POD_NAMESPACE": "shop", "NODE_NAME": "node-3",
+            "OTEL_RESOURCE_ATTRIBUTES": "team=payments",
+        })
+        assert http_get(svc.app + "/v1/hello/otlp", {"traceparent": TRACEPARENT})[0] == 200
+        assert http_get(svc.app + "/healthz")[0] == 200
+        http_get(svc.admin + "/metrics")
+        svc.signal()  # the flush on shutdown exports the batch
+        assert svc.wait() == 0, svc.stderr()
+        spans = receiver.store.wait(1)
+    assert len(spans) == 1, f"health/metrics must not be traced: {[s.name for s in spans]}"
+    span = spans[0]
+    assert span.name == "GET /v1/hello/{name}"
+    assert span.kind == 2  # SPAN_KIND_SERVER
+    assert span.trace_id == TRACE_ID and span.parent_span_id == PARENT_ID
+    assert span.attributes["http.request.method"] == "GET"
+    assert span.attributes["http.route"] == "/v1/hello/{name}"
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["url.path"] == "/v1/hello/otlp"
+    assert span.resource["service.name"] == "runtime-svc"
+    assert span.resource["service.version"] == STAMP["version"]
+    assert span.resource["k8s.pod.name"] == "runtime-svc-7d9f-abcde"
+    assert span.resource["k8s.namespace.name"] == "shop" and span.resource["k8s.node.name"] == "node-3"
+    assert span.resource["team"] == "payments"
+    (line,) = request_lines(svc)
+    assert (line["trace_id"], line["span_id"]) == (span.trace_id, span.span_id)
+    assert next(x for x in svc.json_lines() if x["msg"] == "starting")["trace_exporter"] == f"otlp/{protocol}"
+
+
+def test_sdk_disabled_exports_nothing(binaries: Binaries, start) -> None:
+    """OTEL_SDK_DISABLED=true: no exporter (nothing reaches the receiver), logs still carry the caller's trace."""
+    with HttpReceiver() as receiver:
+        svc = start(binaries.http, {
+            "OTEL_SDK_DISABLED": "true",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        })
+        assert http_get(svc.app + "/v1/hello/x", {"traceparent": TRACEPARENT})[0] == 200
+        svc.signal()
+        assert svc.wait() == 0
+        time.sleep(0.5)
+        assert receiver.store.requests == 0
+    (line,) = request_lines(svc)
+    assert line["trace_id"] == TRACE_ID
+    assert next(x for x in svc.json_lines() if x["msg"] == "starting")["trace_exporter"] == "disabled"
+
+
+def test_b3_headers_are_accepted(binaries: Binaries, start) -> None:
+    """The B3 variant continues a trace given only B3 headers."""
+    svc = start(binaries.grpc)
+    b3 = {"X-B3-TraceId": TRACE_ID, "X-B3-SpanId": PARENT_ID, "X-B3-Sampled": "1"}
+    status, _ = http_get(svc.app + "/v1/hello/b3", b3)
+    assert status == 200
+    svc.signal()
+    assert svc.wait() == 0
+    assert request_lines(svc)[0]["trace_id"] == TRACE_ID
+
+
+def test_metrics_parse_with_prometheus_parsers(binaries: Binaries, start) -> None:
+    """/metrics parses as Prometheus text and as OpenMetrics; RED metrics carry method/route/code;
+    OpenMetrics carries trace-id exemplars."""
+    svc = start(binaries.grpc, {"OTEL_TRACES_SAMPLER": "always_on"})
+    for path in ("/v1/hello/a", "/v1/hello/b", "/v1/nothing"):
+        http_get(svc.app + path, {"traceparent": TRACEPARENT})
+    http_get(svc.app + "/healthz")
+    status, text = http_get(svc.admin + "/metrics")
+    assert status == 200
+    families = {f.name: f for f in parse_prometheus(text)}
+    requests = {(s.labels["method"], s.labels["route"], s.labels["code"]): s.value
+                for s in families["http_server_requests"].samples if s.name == "http_server_requests_total"}
+    assert requests == {("GET", "/v1/hello/{name}", "200"): 2.0, ("GET", "unmatched", "404"): 1.0}
+    assert families["http_server_request_duration_seconds"].type == "histogram"
+    counts = {s.labels["route"]: s.value for s in families["http_server_request_duration_seconds"].samples
+              if s.name.endswith("_count")}
+    assert counts == {"/v1/hello/{name}": 2.0, "unmatched": 1.0}
+    assert families["http_server_requests_in_flight"].type == "gauge"
+    (build,) = families["app_build_info"].samples
+    assert build.labels["version"] == STAMP["version"] and build.labels["commit"] == STAMP["commit"]
+    assert build.labels["goversion"].startswith("go")
+    for name in ("go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds",
+                 "process_resident_memory_bytes"):
+        assert name in families, name
+
+    accept = {"Accept": "application/openmetrics-text; version=1.0.0"}
+    req = urllib.request.Request(svc.admin + "/metrics", headers=accept)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        om = resp.read().decode()
+    assert om.endswith("# EOF\n")
+    # Parse our own families only: client_golang's Go collector exposes go_memstats_alloc_bytes
+    # and go_memstats_alloc_bytes_total, which the strict Python OpenMetrics parser rejects as one
+    # family repeated (Prometheus itself scrapes it fine).
+    ours = "".join(line + "\n" for line in om.splitlines() if re.match(r"(# \w+ )?http_server_", line)) + "# EOF\n"
+    exemplars = [s.exemplar for f in parse_openmetrics(ours) if f.name == "http_server_request_duration_seconds"
+                 for s in f.samples if s.exemplar]
+    assert exemplars and all(e.labels["trace_id"] == TRACE_ID for e in exemplars)
+
+
+def test_slow_headers_are_cut_and_large_headers_get_431(binaries: Binaries, start) -> None:
+    """A client trickling headers is disconnected after READ_HEADER_TIMEOUT; headers over
+    MAX_HEADER_BYTES are answered 431; normal requests on the same server still work."""
+    svc = start(binaries.grpc, {"READ_HEADER_TIMEOUT": "500ms", "READ_TIMEOUT": "5s", "MAX_HEADER_BYTES": "4096"})
+    port = int(svc.app.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /v1/hello/slow HTTP/1.1\r\nHost: x\r\n")
+        t = time.monotonic()
+        closed_after = None
+        for _ in range(50):  # one header byte every 100 ms, never finishing the header block
+            try:
+                sock.sendall(b"X")
+                readable, _, _ = select.select([sock], [], [], 0.1)
+                if readable and not sock.recv(1024):
+                    closed_after = time.monotonic() - t
+                    break
+            except OSError:  # reset by the server
+                closed_after = time.monotonic() - t
+                break
+    assert closed_after is not None, "the slow client was never cut off"
+    assert 0.3 <= closed_after <= 2.0, f"cut after {closed_after:.2f}s, want about 0.5s"
+
+    status, _ = http_get(svc.app + "/v1/hello/big", {"X-Big": "a" * 20000})
+    assert status == 431
+    assert http_get(svc.app + "/v1/hello/ok", {"X-Fine": "a" * 1000})[0] == 200
+
+
+def test_pprof_only_with_the_build_tag(binaries: Binaries, start) -> None:
+    """/debug/pprof/ exists on the admin port only in binaries built with -tags pprof, never on the app port."""
+    plain = start(binaries.grpc)
+    tagged = start(binaries.grpc_pprof)
+    assert http_get(plain.admin + "/debug/pprof/")[0] == 404
+    status, body = http_get(tagged.admin + "/debug/pprof/")
+    assert status == 200 and "goroutine" in body
+    assert http_get(tagged.admin + "/debug/pprof/cmdline")[0] == 200
+    assert http_get(tagged.app + "/debug/pprof/")[0] == 404
+
+
+def _configmap_write(directory: Path, generation: int, content: str) -> None:
+    """Update `directory` like the kubelet updates a ConfigMap volume (atomic ..data symlink swap)."""
+    ts = directory / f"..2026_{generation:04d}"
+    ts.mkdir()
+    (ts / "settings.json").write_text(content)
+    tmp = directory / "..data_tmp"
+    tmp.symlink_to(ts.name)
+    os.replace(tmp, directory / "..data")
+
+
+def test_hot_reload_follows_a_configmap_volume(binaries: Binaries, start, tmp_path: Path) -> None:
+    """CONFIG_FILE is applied at startup and on every ConfigMap-style update; a broken file keeps
+    the previous settings and says why."""
+    cm = tmp_path / "config"
+    cm.mkdir()
+    _configmap_write(cm, 1, '{"greeting": "Hi"}')
+    (cm / "settings.json").symlink_to("..data/settings.json")
+    svc = start(binaries.grpc, {"CONFIG_FILE": str(cm / "settings.json")})
+    assert http_get(svc.app + "/v1/hello/ann")[1] == '{"message":"Hi, ann!"}\n'
+
+    _configmap_write(cm, 2, '{"greeting": "Hey", "log_level": "debug"}')
+    deadline = time.monotonic() + 10
+    while http_get(svc.app + "/v1/hello/ann")[1] != '{"message":"Hey, ann!"}\n':
+        assert time.monotonic() < deadline, "the new greeting was never applied"
+        time.sleep(0.05)
+
+    _configmap_write(cm, 3, '{"greeting": ')
+    deadline = time.monotonic() + 10
+    while not any("keeping the previous settings" in line for line in svc.lines):
+        assert time.monotonic() < deadline, "the broken file was not reported"
+        time.sleep(0.05)
+    assert http_get(svc.app + "/v1/hello/ann")[1] == '{"message":"Hey, ann!"}\n'
+    svc.signal()
+    assert svc.wait() == 0
