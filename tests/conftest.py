@@ -1,4 +1,4 @@
-"""Test isolation: copier never reads the developer's own settings file."""
+"""Test isolation: copier never reads the developer's own settings, gosmith never writes the user's cache."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolate_copier_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _isolate_user_state(tmp_path_factory: pytest.TempPathFactory) -> None:
     settings = tmp_path_factory.mktemp("copier-settings") / "settings.yml"
     settings.write_text("{}\n")
     os.environ["COPIER_SETTINGS_PATH"] = str(settings)
+    os.environ["GOSMITH_CACHE_DIR"] = str(tmp_path_factory.mktemp("gosmith-cache"))
 
 
 @pytest.fixture(scope="session")
