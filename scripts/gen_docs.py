@@ -391,23 +391,26 @@ def timeline(project: Path) -> str:
     grace = int(values["terminationGracePeriodSeconds"]) * 1000
     propagation = int(float(answers.get("endpoint_propagation_seconds", 0)) * 1000)
     wait = sleep or drain
+    # Start and end as millisecond timestamps (dateFormat x): mermaid's "15000ms"-style durations are
+    # not reliable across versions, fractional seconds never work.
     lines = [
         "```mermaid",
         "gantt",
         "    dateFormat x",
         "    axisFormat %M:%S",
         "    section Kubernetes",
-        f"    Endpoints and load balancers stop routing, up to {_sec(propagation)} :k1, 0, {propagation}ms",
-        f"    terminationGracePeriodSeconds {_sec(grace)}, then SIGKILL :k2, 0, {grace}ms",
+        f"    Endpoints and load balancers stop routing, up to {_sec(propagation)} :k1, 0, {propagation}",
+        f"    terminationGracePeriodSeconds {_sec(grace)}, then SIGKILL :k2, 0, {grace}",
         "    section Service",
     ]
     if sleep:
-        lines.append(f"    preStop sleep {_sec(sleep)}, then SIGTERM :s0, 0, {sleep}ms")
+        lines.append(f"    preStop sleep {_sec(sleep)}, then SIGTERM :s0, 0, {sleep}")
     else:
-        lines.append(f"    SIGTERM, readyz 503, still serving for DRAIN_DELAY {_sec(drain)} :s1, 0, {drain}ms")
+        lines.append(f"    SIGTERM, readyz 503, still serving for DRAIN_DELAY {_sec(drain)} :s1, 0, {drain}")
     lines += [
-        f"    In-flight requests finish, up to SHUTDOWN_TIMEOUT {_sec(shutdown)} :s2, {wait}, {shutdown}ms",
-        f"    Flush spans, up to TELEMETRY_FLUSH_TIMEOUT {_sec(flush)}, then exit 0 :s3, after s2, {flush}ms",
+        f"    In-flight requests finish, up to SHUTDOWN_TIMEOUT {_sec(shutdown)} :s2, {wait}, {wait + shutdown}",
+        f"    Flush spans, up to TELEMETRY_FLUSH_TIMEOUT {_sec(flush)}, then exit 0 :s3, {wait + shutdown}, "
+        f"{wait + shutdown + flush}",
         "```",
         "",
         "| Phase | Starts at | Lasts at most | Setting |",
