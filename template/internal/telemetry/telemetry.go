@@ -73,6 +73,9 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 	case "none":
 		t.Exporter = "none"
 	case "", "otlp":
+		if err := checkProtocol(o.Getenv); err != nil {
+			return nil, err
+		}
 		exp, err := newExporter(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
@@ -134,6 +137,18 @@ func defaultSampler(arg string) (sdktrace.Sampler, error) {
 		ratio = r
 	}
 	return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+}
+
+// checkProtocol rejects an OTLP protocol variable that asks for another transport than the one
+// compiled in (the Go exporters ignore these variables, so traces would silently go nowhere).
+func checkProtocol(getenv func(string) string) error {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if v := strings.TrimSpace(getenv(name)); v != "" && v != exporterProtocol {
+			return fmt.Errorf("%s=%q: this service was generated with the OTLP %s exporter; set it to %q or unset it",
+				name, v, exporterName, exporterProtocol)
+		}
+	}
+	return nil
 }
 
 func isTrue(v string) bool {

@@ -95,6 +95,20 @@ func TestExporterChoice(t *testing.T) {
 	}
 }
 
+func TestProtocolMismatchIsAnError(t *testing.T) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+		_, err := Setup(context.Background(), Options{ServiceName: "svc", Getenv: env(map[string]string{name: "json"})})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=json: err = %v", name, err)
+		}
+		tel, err := Setup(context.Background(), Options{ServiceName: "svc", Getenv: env(map[string]string{name: exporterProtocol})})
+		if err != nil {
+			t.Fatalf("%s=%s: %v", name, exporterProtocol, err)
+		}
+		shutdown(t, tel)
+	}
+}
+
 func TestDefaultSampler(t *testing.T) {
 	tests := []struct {
 		arg, want string
