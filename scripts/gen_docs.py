@@ -105,14 +105,18 @@ def _rule_text(field: str) -> str:
         first = re.sub(r"^Return why `value` (is|are) not ", "must be ", first)
         first = re.sub(r"^Return why ", "rejects when ", first)
         parts.append(first)
-    for probe in ("?", "-1", ""):
+    # Show what the rule says about a few bad inputs (wrong type, negative, huge, empty): the
+    # messages name the accepted range or format.
+    seen: set[str] = set()
+    for probe in ("?", "-1", "999999999", ""):
         try:
             msg = rule(probe)
         except Exception:  # a rule that raises on odd input still documents itself by its docstring
             continue
-        if msg:
-            parts.append(f"e.g. `{probe or '(empty)'}` is rejected with: “{msg}”")
-            break
+        shape = msg.replace(repr(probe), "X") if repr(probe) in msg else msg.replace(probe, "X") if probe else msg
+        if msg and shape not in seen:
+            seen.add(shape)
+            parts.append(f"`{probe or '(empty)'}` is rejected: “{msg}”")
     return "; ".join(parts)
 
 
@@ -125,7 +129,9 @@ def answers_markdown(root: Path = ROOT) -> str:
         "Every question `gosmith new` (and `copier copy`) asks, generated from `copier.yml` when the docs are",
         "built, so this page cannot drift from the template. Pass answers with `--data key=value`, an",
         "`--answers-file` (YAML `question: value`), or interactively. Defaults written as `{{ ... }}` are",
-        "Jinja expressions evaluated against earlier answers.",
+        "Jinja expressions evaluated against earlier answers. Each answer is validated on its own as listed",
+        "below; combinations (ports that clash, a grace period too short for the drain and shutdown it must",
+        "hold, ...) are checked by the [tuning rules](tuning.md) before anything is written.",
         "",
         f"{len(qs)} questions:",
         "",
