@@ -295,6 +295,8 @@ _TABLE = re.compile(r"<!-- env-vars:begin -->\n(.*?)<!-- env-vars:end -->", re.S
 _GETENV = re.compile(r"[Gg]etenv\(\s*\"([A-Z][A-Z0-9_]*)\"\s*\)")
 _CONFIG_READ = re.compile(r"\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"\s*,\s*(\w+)\s*\)")
 _CONST = re.compile(r"^\s*(\w+)\s*=\s*(.+?)\s*$", re.M)
+#: A Go string literal that is exactly an UPPER_SNAKE name: how variable names read in loops appear.
+_ENV_LITERAL = re.compile(r"\"([A-Z][A-Z0-9]*_[A-Z0-9_]+)\"")
 
 
 def readme_env_table(project: Path) -> dict[str, str]:
@@ -321,7 +323,7 @@ def env_vars_read(project: Path) -> set[str]:
     names: set[str] = set()
     for path in go_sources(project):
         src = path.read_text()
-        names |= set(_GETENV.findall(src))
+        names |= set(_GETENV.findall(src)) | set(_ENV_LITERAL.findall(src))
         if path.parent.name == "config":
             names |= {name for name, _ in _CONFIG_READ.findall(src)}
     return names
