@@ -709,3 +709,24 @@ def test_notes_render(projects: dict[str, Path]) -> None:
     assert "kubectl -n shop port-forward svc/rel-orders-api 8181:http 9191:metrics" in notes
     assert "helm test rel -n shop" in notes
     assert "namespaces gateway-system, edge" in notes and "only from namespace observability" in notes
+
+
+def test_valid_on_every_supported_kubernetes_version(tmp_path: Path, smcheck: Path) -> None:
+    """Rendered for each cluster version 1.25-1.37, the objects validate against that version's schemas."""
+    need("helm")
+    project = gen.render(tmp_path / "p", {"service_name": "kube-sweep", "kubernetes_version": "1.25",
+                                          "hot_reload": True})
+    chart = chart_dir(project)
+    for minor in range(25, 38):
+        kube = f"1.{minor}.0"
+        for values_file in CI_FILES:
+            objs = template("helm", chart, "--set", "preStopSleepSeconds=3",
+                            *(["-f", values_file] if values_file else []), kube=kube)
+            for obj in objs:
+                if obj["kind"] != "ServiceMonitor":
+                    try:
+                        kubernetes_validate.validate(obj, kube, strict=True)
+                    except kubernetes_validate.ValidationError as err:
+                        raise AssertionError(f"{kube} {values_file}: {obj['kind']}: {err}") from err
+            c = kc.pod_template(kc.one(objs, "Deployment"))["spec"]["containers"][0]
+            assert ("lifecycle" in c) == (minor >= 30), kube
