@@ -68,12 +68,13 @@ def test_go_mod_tidy_changes_nothing(variant: tuple[str, Path]) -> None:
 
 
 def test_gofmt_vet_build(variant: tuple[str, Path], tmp_path: Path) -> None:
-    """gofmt reports nothing; vet and build pass with and without the pprof tag."""
+    """gofmt reports nothing; vet and build pass with and without the pprof tag; the pprof-only test passes."""
     _, project = variant
     assert run(["gofmt", "-l", "."], project).strip() == ""
     for tags in ([], ["-tags", "pprof"]):
         run(["go", "vet", *tags, "./..."], project)
         run(["go", "build", *tags, "-o", str(tmp_path / "bin") + "/", "./..."], project, env={"CGO_ENABLED": "0"})
+    run(["go", "test", "-count=1", "-tags", "pprof", "-run", "Pprof|Admin", "./internal/server/"], project)
 
 
 def test_go_test_race(variant: tuple[str, Path]) -> None:

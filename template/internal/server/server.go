@@ -38,6 +38,13 @@ func NewHTTPServer(h http.Handler, l Limits, log *zap.Logger) *http.Server {
 	}
 }
 
+// AdminLimits returns the limits of the admin listener: the same as the app's, except that
+// binaries built with -tags pprof allow long enough writes for a 30-second CPU profile.
+func AdminLimits(l Limits) Limits {
+	l.WriteTimeout = adminWriteTimeout(l.WriteTimeout)
+	return l
+}
+
 // Readiness is the state /readyz reports: ready while serving, not ready before the listeners
 // run and from the first shutdown signal on.
 type Readiness struct {
