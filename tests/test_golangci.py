@@ -70,7 +70,11 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.mark.slow
 def test_generated_project_has_zero_findings(project: Path) -> None:
     assert (project / ".golangci.yml").read_text() == CONFIG.read_text()
-    out = run([str(golangci_lint()), "run", "--max-issues-per-linter=0", "./..."], project, timeout=1200)
+    out = run(
+        [str(golangci_lint()), "run", "--allow-serial-runners", "--max-issues-per-linter=0", "./..."],
+        project,
+        timeout=1200,
+    )
     assert "0 issues" in out
 
 
@@ -94,7 +98,16 @@ def test_config_reports_the_bugs_it_is_there_for(project: Path) -> None:
     )
     try:
         with pytest.raises(AssertionError) as failed:
-            run([str(golangci_lint()), "run", "--uniq-by-line=false", "./internal/lintprobe/..."], project)
+            run(
+                [
+                    str(golangci_lint()),
+                    "run",
+                    "--allow-serial-runners",
+                    "--uniq-by-line=false",
+                    "./internal/lintprobe/...",
+                ],
+                project,
+            )
     finally:
         bad.unlink()
         bad.parent.rmdir()
