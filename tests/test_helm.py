@@ -293,6 +293,13 @@ def test_rendered_objects_valid_and_consistent(
     assert ("OTEL_SDK_DISABLED" in env) == (not values["otel"]["enabled"])
     assert ("OTEL_EXPORTER_OTLP_ENDPOINT" in env) == (values["otel"]["enabled"] and bool(values["otel"]["endpoint"]))
     assert ("CONFIG_FILE" in env) == values["config"]["enabled"]
+    if values["otel"]["enabled"]:
+        attrs = env["OTEL_RESOURCE_ATTRIBUTES"].split(",")
+        assert attrs[:3] == ["k8s.pod.name=$(POD_NAME)", "k8s.namespace.name=$(POD_NAMESPACE)",
+                             "k8s.node.name=$(NODE_NAME)"]
+        assert ",".join(attrs[3:]) == values["otel"]["resourceAttributes"]
+        names = [e["name"] for e in container["env"]]
+        assert names.index("POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")  # $(VAR) needs VAR first
     assert spec["terminationGracePeriodSeconds"] == values["terminationGracePeriodSeconds"]
     assert spec["automountServiceAccountToken"] is False
     assert container["resources"] == json.loads(json.dumps(values["resources"]))
