@@ -61,29 +61,46 @@ def main() -> int:
             time.sleep(args.warmup)
             t0 = time.monotonic()
             svc.proc.send_signal(signal.SIGTERM)
-            flipped = None
-            while time.monotonic() - t0 < max(args.lb_delay, 5):
-                if c.http_status(svc.admin + "/readyz", timeout=0.5) != 200:
-                    flipped = time.monotonic() - t0
+            flipped, flip_status, exited = None, 0, None
+            # Until the load stops: watch /readyz (the first non-200 answer) and whether the process exited.
+            while time.monotonic() - t0 < args.lb_delay or (flipped is None and exited is None):
+                if exited is None and svc.proc.poll() is not None:
+                    exited = time.monotonic() - t0
+                if flipped is None:
+                    status = c.http_status(svc.admin + "/readyz", timeout=0.5)
+                    if status != 200:
+                        flipped, flip_status = time.monotonic() - t0, status
+                if time.monotonic() - t0 > 30:
                     break
                 time.sleep(0.005)
-            time.sleep(max(0.0, args.lb_delay - (time.monotonic() - t0)))
             load.send_signal(signal.SIGINT)
             out, _ = load.communicate(timeout=60)
-            code = svc.proc.wait(timeout=120)
-            exited = time.monotonic() - t0
+            deadline = time.monotonic() + 120
+            while exited is None and time.monotonic() < deadline:
+                if svc.proc.poll() is not None:
+                    exited = time.monotonic() - t0
+                time.sleep(0.005)
+            code = svc.proc.wait(timeout=5)
         finally:
             svc.stop()
         res = json.loads(out)
         rep.add("request rate", f"{args.rate:g}/s for {args.warmup:g} s + {args.lb_delay:g} s after SIGTERM")
         rep.add("requests sent", str(res["sent"]))
         rep.add("failed requests (goal: 0)", str(res["failed"]))
-        rep.add("`/readyz` 503 after SIGTERM", c.ms(flipped) if flipped is not None else "did not flip")
-        rep.add("SIGTERM to process exit", c.ms(exited))
+        if flipped is None:
+            rep.add("`/readyz` 503 after SIGTERM", "did not flip")
+        elif flip_status == 503:
+            rep.add("`/readyz` 503 after SIGTERM", c.ms(flipped))
+        else:
+            rep.add("`/readyz` 503 after SIGTERM", f"never 503: unreachable after {c.ms(flipped)}")
+        rep.add("SIGTERM to process exit", c.ms(exited) if exited is not None else "did not exit within 120 s")
         rep.add("exit code", str(code))
         rep.add("latency p50 / p99 during the run", f"{res['p50_ms']:.2f} ms / {res['p99_ms']:.2f} ms")
         if res["failed"]:
             rep.note(f"failures by status {res['status']} and error {res['errors']}")
+            for line in (wd / "service.log").read_text(errors="replace").splitlines():
+                if '"msg":"request"' not in line:
+                    rep.note(f"service log: {line[:240]}")
         started = _start_line(wd / "service.log")
         rep.note(
             "service settings from its start-up log line: "

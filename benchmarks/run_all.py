@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,9 @@ def raw_section(title: str, command: str, output: str, failed: bool) -> str:
     """Return a section for a benchmark that only printed text (or failed)."""
     status = "failed; the end of its output" if failed else "output"
     tail = "\n".join(output.strip().splitlines()[-40:])
+    # Keep this machine's paths out of the page: the interpreter and the checkout become relative.
+    tail = tail.replace(sys.executable, "python").replace(f"{c.ROOT}/", "")
+    tail = re.sub(r"/tmp/[^\s'\"]+", "<tmp>", tail)
     return f"### {title}\n\nCommand: `{command}` ({status}):\n\n```text\n{tail}\n```\n"
 
 

@@ -153,3 +153,13 @@ def test_benchmark_script_runs_and_reports(name: str, tmp_path: Path) -> None:
         rows = dict(result["rows"])
         assert rows["exit code"] == "0"
         assert rows["`/readyz` 503 after SIGTERM"] != "did not flip"
+
+
+def test_raw_output_keeps_machine_paths_out_of_the_page() -> None:
+    """Output of a benchmark without --json is shown with the interpreter, checkout and temp paths removed."""
+    run_all = _load("run_all")
+    out = f"command: {sys.executable} {ROOT}/benchmarks/service_overhead.py --out /tmp/x/y.json\nratio 0.5\n"
+    md = run_all.raw_section("service_overhead", "python benchmarks/service_overhead.py", out, failed=False)
+    assert "command: python benchmarks/service_overhead.py --out <tmp>" in md
+    assert str(ROOT) not in md and "/tmp/" not in md
+    assert "ratio 0.5" in md
