@@ -3,7 +3,6 @@ schemas in strict mode, the Prometheus-Operator Go types, and cross-object check
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import importlib.util
@@ -13,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -710,9 +708,11 @@ def test_chart_env_is_accepted_by_the_service(tmp_path: Path) -> None:
         gen.wait_http(f"http://127.0.0.1:{ports['metrics']}/livez", timeout=30)
         gen.wait_http(f"http://127.0.0.1:{ports['metrics']}/readyz", timeout=30)
         gen.wait_http(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=10)
-        # Any HTTP answer (even 404) proves the app listener is on the container's http port.
-        with contextlib.suppress(urllib.error.HTTPError):
-            urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/", timeout=5).close()
+        # The app listener is on the container's http port and greets with the ConfigMap's settings file.
+        greeting = json.loads(yaml.safe_load((chart / "ci" / "hot-reload-values.yaml").read_text())
+                              ["config"]["content"])["greeting"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/v1/hello/k8s", timeout=5) as resp:
+            assert json.load(resp)["message"] == f"{greeting}, k8s!"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
