@@ -237,3 +237,39 @@ def test_documented_log_fields_and_fluent_bit_time_format_match_a_real_service(t
         ts = dt.datetime.strptime(line["ts"], time_format.replace("%L", "%f"))
         assert ts.utcoffset() == dt.timedelta(0)
         assert abs((now - ts).total_seconds()) < 300
+
+
+def _shell_block(page: str, first_word: str) -> list[str]:
+    """Return the first shell command in a ```sh block of docs/`page` starting with `first_word`, as argv."""
+    import shlex
+
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        joined = block.replace("\\\n", " ")
+        for line in joined.splitlines():
+            if line.strip().startswith(first_word):
+                return shlex.split(line, comments=True)
+    raise AssertionError(f"no `{first_word}` command in a sh block of {page}")
+
+
+@pytest.mark.slow
+def test_quickstart_deploy_commands_work_on_a_generated_project(tmp_path: Path) -> None:
+    """The quickstart's `helm upgrade --install` flags pass the chart's strict schema, and `make image` exists."""
+    import shutil
+
+    from gen import render, run
+
+    helm = shutil.which("helm")
+    if helm is None:
+        pytest.skip("helm not on PATH: run scripts/tools.sh")
+    project = render(tmp_path / "my-service", {"service_name": "my-service"})
+    install = _shell_block("quickstart.md", "helm upgrade --install")
+    release, chart = install[3], install[4]
+    options = install[5:]
+    out = run([helm, "template", release, chart, *options], project)
+    sets = dict(opt.split("=", 1) for opt in options[options.index("--set") :] if "=" in opt)
+    assert f':{sets["image.tag"]}"' in out, "image.tag from the quickstart is not in the rendered Deployment"
+    assert sets["otel.endpoint"] in out, "otel.endpoint from the quickstart is not in the rendered Deployment"
+    make = _shell_block("quickstart.md", "make image")
+    dry = run(["make", "-n", *make[1:]], project)
+    assert "docker buildx bake" in dry and "1.0.0" in dry
