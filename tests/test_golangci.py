@@ -62,9 +62,16 @@ def test_config_validates_against_golangci_lint_schema(tmp_path: Path) -> None:
         run([str(golangci_lint()), "config", "verify", "--config", str(tmp_path / ".golangci.yml")], tmp_path)
 
 
-@pytest.fixture(scope="module", params=sorted(ANSWER_SETS))
+#: The suite's answer sets plus one that switches on every optional Go file.
+LINT_SETS = {
+    **ANSWER_SETS,
+    "features": {"service_name": "feat-svc", "hot_reload": True, "b3_propagation": True, "otlp_protocol": "http"},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LINT_SETS))
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(tmp_path_factory.mktemp(request.param) / "svc", ANSWER_SETS[request.param])
+    return render(tmp_path_factory.mktemp(request.param) / "svc", LINT_SETS[request.param])
 
 
 @pytest.mark.slow
@@ -76,6 +83,9 @@ def test_generated_project_has_zero_findings(project: Path) -> None:
         timeout=1200,
     )
     assert "0 issues" in out
+    # Files behind the pprof build tag are linted too.
+    cmd = [str(golangci_lint()), "run", "--allow-serial-runners", "--build-tags=pprof", "./..."]
+    assert "0 issues" in run(cmd, project, timeout=1200)
 
 
 @pytest.mark.slow
