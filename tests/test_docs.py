@@ -273,3 +273,35 @@ def test_quickstart_deploy_commands_work_on_a_generated_project(tmp_path: Path) 
     make = _shell_block("quickstart.md", "make image")
     dry = run(["make", "-n", *make[1:]], project)
     assert "docker buildx bake" in dry and "1.0.0" in dry
+
+
+def test_operations_page_lists_every_otel_variable_the_service_reads() -> None:
+    """Every OTEL_* variable the generated telemetry code names appears in the Traces section."""
+    names: set[str] = set()
+    for path in (ROOT / "template" / "internal").rglob("*"):
+        if path.is_file() and path.suffix in {".go", ".jinja"} and "_test." not in path.name:
+            names |= set(re.findall(r"\bOTEL_[A-Z_]+[A-Z]\b", path.read_text(encoding="utf-8")))
+    assert {"OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_ENDPOINT"} <= names
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    traces = text[text.index("## Traces") : text.index("## NetworkPolicy")]
+    missing = sorted(n for n in names if f"`{n}`" not in traces)
+    assert not missing, f"OTEL variables read by the service but not documented on the operations page: {missing}"
+
+
+def test_operations_page_lists_every_metric_and_label_the_service_defines() -> None:
+    """Every metric name and label in the generated metrics package appears in the Metrics section."""
+    src = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in (ROOT / "template" / "internal" / "metrics").iterdir()
+        if p.suffix in {".go", ".jinja"} and "_test." not in p.name
+    )
+    metrics = set(re.findall(r'Name:\s+"(\w+)"', src))
+    labels = {lab for group in re.findall(r"\[\]string\{([^}]*)\}", src) for lab in re.findall(r'"(\w+)"', group)}
+    labels |= {
+        lab for group in re.findall(r"prometheus\.Labels\{([^}]*)\}", src) for lab in re.findall(r'"(\w+)":', group)
+    }
+    assert "http_server_requests_total" in metrics and "route" in labels
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text[text.index("## Metrics") : text.index("### ServiceMonitor")]
+    missing = sorted(f"`{n}`" for n in metrics | labels if f"`{n}`" not in section)
+    assert not missing, f"defined by the service but missing from the Metrics section: {missing}"
