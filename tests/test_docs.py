@@ -305,3 +305,19 @@ def test_operations_page_lists_every_metric_and_label_the_service_defines() -> N
     section = text[text.index("## Metrics") : text.index("### ServiceMonitor")]
     missing = sorted(f"`{n}`" for n in metrics | labels if f"`{n}`" not in section)
     assert not missing, f"defined by the service but missing from the Metrics section: {missing}"
+
+
+def test_operations_page_lists_every_route_the_service_registers() -> None:
+    """Every route the generated server and api packages register appears in the endpoints table."""
+    routes: set[str] = set()
+    for pkg in ("server", "api"):
+        for path in (ROOT / "template" / "internal" / pkg).iterdir():
+            if path.suffix in {".go", ".jinja"} and "_test." not in path.name:
+                text = path.read_text(encoding="utf-8")
+                routes |= {r.split(" ")[-1] for r in re.findall(r'Handle(?:Func)?\("([^"]+)"', text)}
+    routes = {"/debug/pprof/*" if r.startswith("/debug/pprof/") else r for r in routes if r != "/"}
+    assert {"/livez", "/readyz", "/metrics", "/v1/hello/{name}"} <= routes
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text[text.index("## Listeners and endpoints") : text.index("## Shutdown and drain")]
+    missing = sorted(r for r in routes if f"`{r}`" not in section and f"{r}`" not in section)
+    assert not missing, f"routes registered by the service but missing from the endpoints table: {missing}"
