@@ -515,3 +515,24 @@ def test_hot_reload_follows_a_configmap_volume(binaries: Binaries, start, tmp_pa
     assert http_get(svc.app + "/v1/hello/ann")[1] == '{"message":"Hey, ann!"}\n'
     svc.signal()
     assert svc.wait() == 0
+
+
+def test_telemetry_flush_is_bounded(binaries: Binaries, start) -> None:
+    """A collector that accepts connections but never answers cannot hold up the exit: the flush
+    gives up after TELEMETRY_FLUSH_TIMEOUT, says so, and the process still exits 0."""
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(16)
+        endpoint = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
+        svc = start(binaries.http, {
+            "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_TRACES_SAMPLER": "always_on", "TELEMETRY_FLUSH_TIMEOUT": "1s", "DRAIN_DELAY": "100ms",
+        })
+        assert http_get(svc.app + "/v1/hello/x")[0] == 200
+        t = svc.signal()
+        code = svc.wait(timeout=30)
+        took = time.monotonic() - t
+    assert code == 0, svc.stderr()
+    assert took < 0.1 + 1 + 1.5, f"exit took {took:.2f}s with a 1s flush timeout"
+    flush = [line for line in svc.json_lines() if line["msg"] == "telemetry flush failed"]
+    assert len(flush) == 1 and flush[0]["level"] == "warn", svc.lines
