@@ -10,23 +10,29 @@ HELM4_VERSION=v4.3.1
 HELM3_VERSION=v3.22.0
 GOLANGCI_VERSION=v2.15.0
 
-# build NAME MODULE/PKG VERSION: `go install`-style build of a pinned module into .tools/bin/NAME.
+# build NAME MODULE/PKG VERSION [LDFLAGS]: `go install`-style build of a pinned module into .tools/bin/NAME.
 build() {
-  local name=$1 pkg=$2 version=$3 stamp="$BIN/.$1.version"
-  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg@$version" ]; then
+  local name=$1 pkg=$2 version=$3 extra=${4:-} stamp="$BIN/.$1.version"
+  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg@$version $extra" ]; then
     return 0
   fi
   echo "==> building $name ($pkg@$version); first build takes a few minutes" >&2
   local tmp
   tmp=$(mktemp -d)
-  GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "$pkg@$version"
+  GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w $extra" "$pkg@$version"
   mv "$tmp/$(basename "$pkg")" "$BIN/$name"
   rm -rf "$tmp"
-  echo "$pkg@$version" >"$stamp"
+  echo "$pkg@$version $extra" >"$stamp"
 }
 
-build helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION"
-build helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION"
+# Stamp the versions the way helm's own Makefile does (version string; default Kubernetes version of
+# `helm template`/`helm lint` = the client-go minor helm is built with, 1.37 for both pins).
+build helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" \
+  "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION"
+build helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" \
+  "-X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION \
+   -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+   -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37"
 build golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_VERSION"
 
 # qemu-user-static runs the cross-compiled linux/arm64 binary (Debian package).
