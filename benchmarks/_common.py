@@ -246,11 +246,15 @@ def start_service(
     return Service(proc, f"http://127.0.0.1:{hp}", f"http://127.0.0.1:{ap}", started)
 
 
-def loadgen(binary: Path, url: str, *, rate: float = 0, conc: int = 16, duration: float = 5, n: int = 0) -> list[str]:
-    """Return the load generator command line."""
+def loadgen(
+    binary: Path, url: str, *, rate: float = 0, conc: int = 16, duration: float = 5, n: int = 0, body: int = 0
+) -> list[str]:
+    """Return the load generator command line (`body` > 0: POST that many bytes instead of GET)."""
     cmd = [str(binary), "-url", url, "-c", str(conc), "-d", f"{duration}s", "-n", str(n)]
     if rate:
         cmd += ["-rate", str(rate)]
+    if body:
+        cmd += ["-body", str(body)]
     return cmd
 
 

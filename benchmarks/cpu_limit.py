@@ -12,6 +12,7 @@ Needs a writable cgroup: cgroup v2 with the cpu controller delegated, or the cgr
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -109,21 +110,33 @@ def startup_gomaxprocs(log: Path) -> str:
     return "?"
 
 
-def measure(args: object, binary: Path, lg: Path, wd: Path, quota: Fraction, gomaxprocs: int) -> dict[str, object]:
+@dataclass
+class Scenario:
+    """A route and request body to saturate the service with."""
+
+    name: str
+    path: str
+    body: int = 0
+
+
+def measure(
+    args: argparse.Namespace, binary: Path, lg: Path, wd: Path, quota: Fraction, gomaxprocs: int, sc: Scenario
+) -> dict[str, object]:
     """Run one saturating load against the service in a fresh quota cgroup; return the numbers."""
     cg = Cgroup.create(f"gosmith-bench-{os.getpid()}-{gomaxprocs}", quota)
-    log = wd / f"service-{gomaxprocs}.log"
+    log = wd / f"service-{sc.name}-{gomaxprocs}.log"
     env = {"LOG_LEVEL": "info"}
     if gomaxprocs:
         env["GOMAXPROCS"] = str(gomaxprocs)
     svc = c.start_service(binary, env=env, preexec=cg.join, log=log)
     try:
         svc.wait_ready()
-        url = svc.http + args.path
-        subprocess.run(c.loadgen(lg, url, conc=args.connections, duration=2), capture_output=True, check=True)
+        url = svc.http + sc.path
+        warm = c.loadgen(lg, url, conc=args.connections, duration=2, body=sc.body)
+        subprocess.run(warm, capture_output=True, check=True)
         before = cg.stat()
         out = subprocess.run(
-            c.loadgen(lg, url, conc=args.connections, duration=args.duration),
+            c.loadgen(lg, url, conc=args.connections, duration=args.duration, body=sc.body),
             capture_output=True,
             text=True,
             check=True,
@@ -152,9 +165,15 @@ def main() -> int:
     """Compare Go's default GOMAXPROCS with gosmith's under a CPU quota; print and optionally save the table."""
     p = c.parser(__doc__.splitlines()[0])
     p.add_argument("--cpu-limit", default="500m", help="Kubernetes CPU limit to emulate (default 500m)")
-    p.add_argument("--duration", type=float, default=15, help="seconds of load per variant (default 15)")
+    p.add_argument("--duration", type=float, default=8, help="seconds of load per variant and scenario (default 8)")
     p.add_argument("--connections", type=int, default=32, help="closed-loop connections (default 32)")
-    p.add_argument("--path", default=c.DEFAULT_PATH, help=f"business route to load (default {c.DEFAULT_PATH})")
+    p.add_argument("--path", default=c.DEFAULT_PATH, help=f"cheap route to load (default {c.DEFAULT_PATH})")
+    p.add_argument(
+        "--echo-bytes",
+        type=int,
+        default=262144,
+        help="body size for the CPU-heavier scenario, POST /v1/echo hashing it (default 262144; 0 = skip it)",
+    )
     args = p.parse_args()
     rep = c.Report("cpu_limit", f"CPU limit: GOMAXPROCS under a {args.cpu_limit} CFS quota")
     rep.header()
@@ -179,21 +198,26 @@ def main() -> int:
         else:
             rep.note(f"the tuning leaves GOMAXPROCS unset for {args.cpu_limit} ({why}): one variant only")
         rep.note(f"tuning rule: {why}")
-        for label, n in variants:
-            r = measure(args, binary, lg, wd, quota, n)
-            share = f"{r['throttled']}/{r['periods']}" + (
-                f" ({100 * r['throttled'] / r['periods']:.0f}%)" if r["periods"] else ""
-            )
-            rep.add(
-                label,
-                f"runtime GOMAXPROCS {r['picked']}; {r['rps']:.0f} req/s; p50 {r['p50']:.1f} ms; "
-                f"p99 {r['p99']:.1f} ms; throttled periods {share}, {r['throttled_ms']:.0f} ms throttled",
-            )
-            if r["failed"]:
-                rep.note(f"{label}: {r['failed']} failed requests")
+        scenarios = [Scenario("hello", args.path)]
+        if args.echo_bytes:
+            scenarios.append(Scenario("echo", "/v1/echo", args.echo_bytes))
+        for sc in scenarios:
+            what = f"GET {sc.path}" if not sc.body else f"POST {sc.path} ({sc.body // 1024} KiB body, SHA-256)"
+            for label, n in variants:
+                r = measure(args, binary, lg, wd, quota, n, sc)
+                share = f"{r['throttled']}/{r['periods']}" + (
+                    f" ({100 * r['throttled'] / r['periods']:.0f}%)" if r["periods"] else ""
+                )
+                rep.add(
+                    f"{what}: {label}",
+                    f"runtime GOMAXPROCS {r['picked']}; {r['rps']:.0f} req/s; p50 {r['p50']:.1f} ms; "
+                    f"p99 {r['p99']:.1f} ms; throttled periods {share}, {r['throttled_ms']:.0f} ms throttled",
+                )
+                if r["failed"]:
+                    rep.note(f"{what}, {label}: {r['failed']} failed requests")
         rep.note(
-            f"closed loop, {args.connections} connections, {args.duration:g} s per variant after 2 s warm-up, "
-            f"route {args.path}; quota {args.cpu_limit} = {int(quota * PERIOD_US)} us per {PERIOD_US} us period"
+            f"closed loop, {args.connections} connections, {args.duration:g} s per variant after 2 s warm-up; "
+            f"quota {args.cpu_limit} = {int(quota * PERIOD_US)} us per {PERIOD_US} us period"
         )
     rep.finish(args.json)
     return 0

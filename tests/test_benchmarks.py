@@ -80,6 +80,15 @@ class _Hello(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"ok")
 
+    def do_POST(self) -> None:
+        """Answer 200 when the body has the announced length and repeats a-z, else 400."""
+        size = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(size)
+        good = size > 0 and body == bytes(ord("a") + i % 26 for i in range(size))
+        self.send_response(200 if good else 400)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *args: object) -> None:
         """Stay quiet."""
 
@@ -112,9 +121,19 @@ def test_loadgen_counts_requests_and_failures(tmp_path: Path) -> None:
                 timeout=60,
             ).stdout
         )
+        posted = json.loads(
+            subprocess.run(
+                [*common.loadgen(lg, base + "/echo", conc=2, duration=0, n=10, body=1000)],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+        )
     finally:
         server.shutdown()
         thread.join()
+    assert (posted["sent"], posted["status"]) == (10, {"200": 10})
     assert (ok["mode"], ok["sent"], ok["ok"], ok["failed"], ok["status"]) == ("closed", 50, 50, 0, {"200": 50})
     assert (bad["mode"], bad["sent"], bad["ok"], bad["failed"], bad["status"]) == ("open", 20, 0, 20, {"503": 20})
     assert bad["first_failure_unix"] > 0
@@ -124,7 +143,7 @@ BENCHMARK_RUNS = {
     "generation": ["--runs", "1"],
     "startup": ["--runs", "1", "--requests", "50"],
     "drain": ["--warmup", "0.5", "--drain-delay", "1500ms", "--lb-delay", "0.5", "--rate", "50"],
-    "cpu_limit": ["--duration", "1", "--connections", "4"],
+    "cpu_limit": ["--duration", "1", "--connections", "4", "--echo-bytes", "4096"],
 }
 
 

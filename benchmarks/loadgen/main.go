@@ -1,4 +1,4 @@
-// Command loadgen sends HTTP GET requests to one URL, open loop (a constant rate) or closed loop
+// Command loadgen sends HTTP GET (or, with -body, POST) requests to one URL, open loop (a constant rate) or closed loop
 // (a fixed number of workers), and prints one JSON object with counts and latency percentiles.
 //
 // It stops issuing requests after -d, after -n requests, or on SIGINT/SIGTERM, then waits for the
@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,6 +124,7 @@ func run() error {
 	dur := flag.Duration("d", 10*time.Second, "how long to send; 0 = until -n or a signal")
 	total := flag.Int64("n", 0, "stop after this many requests; 0 = no limit")
 	timeout := flag.Duration("timeout", 10*time.Second, "per-request timeout")
+	bodySize := flag.Int("body", 0, "send POST requests with a body of this many bytes; 0 = GET")
 	flag.Parse()
 	if *url == "" {
 		return errors.New("-url is required")
@@ -142,8 +144,18 @@ func run() error {
 	var sent atomic.Int64
 	take := func() bool { return *total == 0 || sent.Add(1) <= *total }
 
+	body := make([]byte, *bodySize)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	send := func() (*http.Response, error) {
+		if *bodySize > 0 {
+			return client.Post(*url, "application/octet-stream", bytes.NewReader(body))
+		}
+		return client.Get(*url)
+	}
 	do := func(scheduled time.Time) {
-		resp, err := client.Get(*url)
+		resp, err := send()
 		code := 0
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
