@@ -54,6 +54,8 @@ def machine() -> dict[str, str]:
         "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
         "go": go,
         "python": platform.python_version(),
+        # Other work on the machine skews every number: record the 1-minute load average at the start.
+        "load": f"{os.getloadavg()[0]:.2f}",
     }
 
 
@@ -81,7 +83,7 @@ class Report:
         """Print what runs where, before the work starts."""
         m = self.machine
         print(f"== {self.title}")
-        print(f"machine: {m['nproc']} CPUs, {m['cpu']}, {m['kernel']}")
+        print(f"machine: {m['nproc']} CPUs, {m['cpu']}, {m['kernel']}, load average {m['load']}")
         print(f"go: {m['go']}; python {m['python']}")
         print(f"command: {self.command}", flush=True)
 

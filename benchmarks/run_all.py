@@ -47,7 +47,8 @@ def section(result: dict) -> str:
     lines = [
         f"### {result['title']}",
         "",
-        f"Machine: {m['nproc']} CPUs, {m['cpu']}, {m['kernel']}; {m['go']}.  ",
+        f"Machine: {m['nproc']} CPUs, {m['cpu']}, {m['kernel']}, load average {m.get('load', '?')} at the start; "
+        f"{m['go']}.  ",
         f"Command: `{result['command']}`",
         "",
     ]
