@@ -56,10 +56,16 @@ def go(args: list[str], cwd: Path) -> None:
 def variant_files(tmp: Path, v: Variant) -> tuple[list[str], list[str]]:
     """Return (go.mod require lines, go.sum lines) of the rendered variant `v`."""
     proto, b3, hot = v
-    dst = render(tmp / f"{proto}-{b3}-{hot}", {
-        "service_name": "deps", "otlp_protocol": proto, "b3_propagation": b3, "hot_reload": hot,
-        "go_version": "1.24",
-    })
+    dst = render(
+        tmp / f"{proto}-{b3}-{hot}",
+        {
+            "service_name": "deps",
+            "otlp_protocol": proto,
+            "b3_propagation": b3,
+            "hot_reload": hot,
+            "go_version": "1.24",
+        },
+    )
     pins = PINS + FEATURE_PINS[proto] + (FEATURE_PINS["b3"] if b3 else []) + (FEATURE_PINS["hot_reload"] if hot else [])
     (dst / "go.mod").write_text("module example.com/deps\n\ngo 1.24.0\n")
     (dst / "go.sum").unlink(missing_ok=True)

@@ -53,15 +53,17 @@ class Store:
             res = {kv.key: _value(kv.value) for kv in rs.resource.attributes}
             for ss in rs.scope_spans:
                 for s in ss.spans:
-                    out.append(Span(
-                        name=s.name,
-                        trace_id=s.trace_id.hex(),
-                        span_id=s.span_id.hex(),
-                        parent_span_id=s.parent_span_id.hex(),
-                        kind=s.kind,
-                        attributes={kv.key: _value(kv.value) for kv in s.attributes},
-                        resource=res,
-                    ))
+                    out.append(
+                        Span(
+                            name=s.name,
+                            trace_id=s.trace_id.hex(),
+                            span_id=s.span_id.hex(),
+                            parent_span_id=s.parent_span_id.hex(),
+                            kind=s.kind,
+                            attributes={kv.key: _value(kv.value) for kv in s.attributes},
+                            resource=res,
+                        )
+                    )
         with self._lock:
             self.requests += 1
             self.spans.extend(out)

@@ -81,8 +81,14 @@ def test_go_test_race(variant: tuple[str, Path]) -> None:
     """The generated project's own tests (handlers, drain, logs, tracing, metrics, config, goleak) pass."""
     _, project = variant
     out = run(["go", "test", "-race", "-count=1", "./..."], project)
-    for pkg in ("internal/app", "internal/server", "internal/config", "internal/telemetry", "internal/metrics",
-                "internal/logging"):
+    for pkg in (
+        "internal/app",
+        "internal/server",
+        "internal/config",
+        "internal/telemetry",
+        "internal/metrics",
+        "internal/logging",
+    ):
         assert any(line.startswith("ok") and line.split()[1].endswith(pkg) for line in out.splitlines()), (
             f"{pkg} ran no tests:\n{out}"
         )

@@ -49,13 +49,25 @@ class Binaries:
 def binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
     """Render the gRPC (B3 + hot reload) and HTTP variants and build them like the Dockerfile does."""
     root = tmp_path_factory.mktemp("runtime")
-    grpc_project = render(root / "grpc", {
-        "service_name": "runtime-svc", "module_path": MODULE, "otlp_protocol": "grpc",
-        "b3_propagation": True, "hot_reload": True,
-    })
-    http_project = render(root / "http", {
-        "service_name": "runtime-svc", "module_path": MODULE, "otlp_protocol": "http", "go_version": "1.25",
-    })
+    grpc_project = render(
+        root / "grpc",
+        {
+            "service_name": "runtime-svc",
+            "module_path": MODULE,
+            "otlp_protocol": "grpc",
+            "b3_propagation": True,
+            "hot_reload": True,
+        },
+    )
+    http_project = render(
+        root / "http",
+        {
+            "service_name": "runtime-svc",
+            "module_path": MODULE,
+            "otlp_protocol": "http",
+            "go_version": "1.25",
+        },
+    )
     return Binaries(
         grpc=go_build(grpc_project, root / "bin" / "grpc", ldflags=LDFLAGS),
         grpc_pprof=go_build(grpc_project, root / "bin" / "grpc-pprof", tags="pprof", ldflags=LDFLAGS),
@@ -186,7 +198,10 @@ def test_log_lines_are_json_with_the_keys(binaries: Binaries, start) -> None:
     assert traced["trace_id"] == TRACE_ID
     assert re.fullmatch(r"[0-9a-f]{16}", traced["span_id"]) and traced["span_id"] != PARENT_ID
     assert {k: traced[k] for k in ("method", "route", "status", "bytes")} == {
-        "method": "GET", "route": "/v1/hello/{name}", "status": 200, "bytes": len('{"message":"Hello, ada!"}\n'),
+        "method": "GET",
+        "route": "/v1/hello/{name}",
+        "status": 200,
+        "bytes": len('{"message":"Hello, ada!"}\n'),
     }
     assert traced["remote_addr"].startswith("127.0.0.1:") and traced["duration_ms"] >= 0
     assert untraced["route"] == "unmatched" and untraced["status"] == 404
@@ -198,8 +213,9 @@ def test_log_level_changes_at_runtime(binaries: Binaries, start) -> None:
     """LOG_LEVEL sets the level; PUT /loglevel on the admin port changes it without a restart."""
     svc = start(binaries.grpc, {"LOG_LEVEL": "warn"})
     http_get(svc.app + "/v1/hello/a")
-    req = urllib.request.Request(svc.admin + "/loglevel", data=b'{"level":"info"}', method="PUT",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        svc.admin + "/loglevel", data=b'{"level":"info"}', method="PUT", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert json.loads(resp.read()) == {"level": "info"}
     http_get(svc.app + "/v1/hello/b")
@@ -250,8 +266,16 @@ def test_sigterm_drains_under_load(binaries: Binaries, start) -> None:
     delay, a request in flight at shutdown completes, new connections are refused only after the
     drain delay, exit 0 within drain + shutdown + 1 s."""
     drain, shutdown = 1.0, 3.0
-    svc = start(binaries.grpc, {"DRAIN_DELAY": "1s", "SHUTDOWN_TIMEOUT": "3s", "HANDLER_TIMEOUT": "5s",
-                                "WRITE_TIMEOUT": "8s", "READ_TIMEOUT": "8s"})
+    svc = start(
+        binaries.grpc,
+        {
+            "DRAIN_DELAY": "1s",
+            "SHUTDOWN_TIMEOUT": "3s",
+            "HANDLER_TIMEOUT": "5s",
+            "WRITE_TIMEOUT": "8s",
+            "READ_TIMEOUT": "8s",
+        },
+    )
     port = int(svc.app.rsplit(":", 1)[1])
     results: list[LoadResult] = []
     refused: list[float] = []
@@ -342,13 +366,18 @@ def test_traces_reach_a_real_otlp_receiver(binaries: Binaries, start, protocol: 
     receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
     binary = binaries.grpc if protocol == "grpc" else binaries.http
     with receiver:
-        svc = start(binary, {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_EXPORTER_OTLP_INSECURE": "true",
-            "POD_NAME": "runtime-svc-7d9f-abcde", "POD_NAMESPACE": "shop", "NODE_NAME": "node-3",
-            "OTEL_RESOURCE_ATTRIBUTES": "team=payments",
-        })
+        svc = start(
+            binary,
+            {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+                "POD_NAME": "runtime-svc-7d9f-abcde",
+                "POD_NAMESPACE": "shop",
+                "NODE_NAME": "node-3",
+                "OTEL_RESOURCE_ATTRIBUTES": "team=payments",
+            },
+        )
         assert http_get(svc.app + "/v1/hello/otlp", {"traceparent": TRACEPARENT})[0] == 200
         assert http_get(svc.app + "/healthz")[0] == 200
         http_get(svc.admin + "/metrics")
@@ -377,11 +406,14 @@ def test_traces_reach_a_real_otlp_receiver(binaries: Binaries, start, protocol: 
 def test_sdk_disabled_exports_nothing(binaries: Binaries, start) -> None:
     """OTEL_SDK_DISABLED=true: no exporter (nothing reaches the receiver), logs still carry the caller's trace."""
     with HttpReceiver() as receiver:
-        svc = start(binaries.http, {
-            "OTEL_SDK_DISABLED": "true",
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        })
+        svc = start(
+            binaries.http,
+            {
+                "OTEL_SDK_DISABLED": "true",
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            },
+        )
         assert http_get(svc.app + "/v1/hello/x", {"traceparent": TRACEPARENT})[0] == 200
         svc.signal()
         assert svc.wait() == 0
@@ -413,19 +445,29 @@ def test_metrics_parse_with_prometheus_parsers(binaries: Binaries, start) -> Non
     status, text = http_get(svc.admin + "/metrics")
     assert status == 200
     families = {f.name: f for f in parse_prometheus(text)}
-    requests = {(s.labels["method"], s.labels["route"], s.labels["code"]): s.value
-                for s in families["http_server_requests"].samples if s.name == "http_server_requests_total"}
+    requests = {
+        (s.labels["method"], s.labels["route"], s.labels["code"]): s.value
+        for s in families["http_server_requests"].samples
+        if s.name == "http_server_requests_total"
+    }
     assert requests == {("GET", "/v1/hello/{name}", "200"): 2.0, ("GET", "unmatched", "404"): 1.0}
     assert families["http_server_request_duration_seconds"].type == "histogram"
-    counts = {s.labels["route"]: s.value for s in families["http_server_request_duration_seconds"].samples
-              if s.name.endswith("_count")}
+    counts = {
+        s.labels["route"]: s.value
+        for s in families["http_server_request_duration_seconds"].samples
+        if s.name.endswith("_count")
+    }
     assert counts == {"/v1/hello/{name}": 2.0, "unmatched": 1.0}
     assert families["http_server_requests_in_flight"].type == "gauge"
     (build,) = families["app_build_info"].samples
     assert build.labels["version"] == STAMP["version"] and build.labels["commit"] == STAMP["commit"]
     assert build.labels["goversion"].startswith("go")
-    for name in ("go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds",
-                 "process_resident_memory_bytes"):
+    for name in (
+        "go_goroutines",
+        "go_memstats_heap_alloc_bytes",
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+    ):
         assert name in families, name
 
     accept = {"Accept": "application/openmetrics-text; version=1.0.0"}
@@ -438,8 +480,13 @@ def test_metrics_parse_with_prometheus_parsers(binaries: Binaries, start) -> Non
     # and go_memstats_alloc_bytes_total, which the strict Python OpenMetrics parser rejects as one
     # family repeated (Prometheus itself scrapes it fine).
     ours = "".join(line + "\n" for line in om.splitlines() if re.match(r"(# \w+ )?http_server_", line)) + "# EOF\n"
-    exemplars = [s.exemplar for f in parse_openmetrics(ours) if f.name == "http_server_request_duration_seconds"
-                 for s in f.samples if s.exemplar]
+    exemplars = [
+        s.exemplar
+        for f in parse_openmetrics(ours)
+        if f.name == "http_server_request_duration_seconds"
+        for s in f.samples
+        if s.exemplar
+    ]
     assert exemplars and all(e.labels["trace_id"] == TRACE_ID for e in exemplars)
 
 
@@ -524,10 +571,16 @@ def test_telemetry_flush_is_bounded(binaries: Binaries, start) -> None:
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(16)
         endpoint = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
-        svc = start(binaries.http, {
-            "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_TRACES_SAMPLER": "always_on", "TELEMETRY_FLUSH_TIMEOUT": "1s", "DRAIN_DELAY": "100ms",
-        })
+        svc = start(
+            binaries.http,
+            {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_TRACES_SAMPLER": "always_on",
+                "TELEMETRY_FLUSH_TIMEOUT": "1s",
+                "DRAIN_DELAY": "100ms",
+            },
+        )
         assert http_get(svc.app + "/v1/hello/x")[0] == 200
         t = svc.signal()
         code = svc.wait(timeout=30)
