@@ -95,7 +95,8 @@ def new_cmd(
         typer.echo("Pretend mode: nothing was written.", err=True)
         return
     typer.echo(f"Created {out}", err=True)
-    typer.echo(f"Next: cd {dst} && go mod tidy && make test", err=True)
+    typer.echo(f"Next: cd {dst} && make test", err=True)
+    typer.echo("Commit it to git: `gosmith update` needs a clean git tree to bring template changes later.", err=True)
 
 
 @app.command("update")
