@@ -9,9 +9,10 @@ _MODULE_ELEM = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9._~]*$")
 _GO_VERSION = re.compile(r"^1\.(\d+)(\.\d+)?$")
 _OWNER = re.compile(r"^@?[A-Za-z0-9][-A-Za-z0-9_.]*(/[A-Za-z0-9][-A-Za-z0-9_.]*)?$")
 
-#: Lowest Go minor version the generated code supports (range-over-int, net/http patterns, tool directives).
-MIN_GO_MINOR = 24
-#: Highest Go minor version the template is known to work with.
+#: Lowest Go minor version the generated code supports: the oldest supported Go release, and the
+#: go line its pinned modules (OpenTelemetry, contrib propagators) require.
+MIN_GO_MINOR = 26
+#: Highest Go minor version the template is known to work with (the newest Go release).
 MAX_GO_MINOR = 27
 
 

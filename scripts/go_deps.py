@@ -20,20 +20,22 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gen import render  # noqa: E402
 
-#: The newest releases whose go.mod needs no Go newer than the oldest go_version answer (1.24).
+#: The newest releases whose go.mod needs no Go newer than the oldest go_version answer (1.26).
 PINS = [
     "go.uber.org/zap@v1.28.0",
-    "go.opentelemetry.io/otel@v1.41.0",
-    "go.opentelemetry.io/otel/sdk@v1.41.0",
-    "go.opentelemetry.io/otel/trace@v1.41.0",
-    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp@v0.66.0",
-    "github.com/prometheus/client_golang@v1.23.2",
+    "go.opentelemetry.io/otel@v1.47.0",
+    "go.opentelemetry.io/otel/sdk@v1.47.0",
+    "go.opentelemetry.io/otel/trace@v1.47.0",
+    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp@v0.72.0",
+    "github.com/prometheus/client_golang@v1.25.0",
+    "github.com/prometheus/common@v0.73.1",
+    "google.golang.org/grpc@v1.85.0",  # indirect with either OTLP exporter
     "go.uber.org/goleak@v1.3.0",
 ]
 FEATURE_PINS = {
-    "grpc": ["go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc@v1.41.0"],
-    "http": ["go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp@v1.41.0"],
-    "b3": ["go.opentelemetry.io/contrib/propagators/b3@v1.41.0"],
+    "grpc": ["go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc@v1.47.0"],
+    "http": ["go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp@v1.47.0"],
+    "b3": ["go.opentelemetry.io/contrib/propagators/b3@v1.47.0"],
     "hot_reload": ["github.com/fsnotify/fsnotify@v1.10.1"],
 }
 Variant = tuple[str, bool, bool]
@@ -63,16 +65,16 @@ def variant_files(tmp: Path, v: Variant) -> tuple[list[str], list[str]]:
             "otlp_protocol": proto,
             "b3_propagation": b3,
             "hot_reload": hot,
-            "go_version": "1.24",
+            "go_version": "1.26",
         },
     )
     pins = PINS + FEATURE_PINS[proto] + (FEATURE_PINS["b3"] if b3 else []) + (FEATURE_PINS["hot_reload"] if hot else [])
-    (dst / "go.mod").write_text("module example.com/deps\n\ngo 1.24.0\n")
+    (dst / "go.mod").write_text("module example.com/deps\n\ngo 1.26.0\n")
     (dst / "go.sum").unlink(missing_ok=True)
     go(["get", *pins], dst)
     go(["mod", "tidy"], dst)
     mod = (dst / "go.mod").read_text().splitlines()
-    assert mod[2] == "go 1.24.0", f"a pinned module needs a newer Go: {mod[2]}"
+    assert mod[2] == "go 1.26.0", f"a pinned module needs a newer Go: {mod[2]}"
     return mod[3:], (dst / "go.sum").read_text().splitlines()
 
 

@@ -24,7 +24,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "module_path": "github.com/acme/orders-api",
         "description": "Orders API for the shop",
         "owner": "@acme/orders",
-        "go_version": "1.25",
+        "go_version": "1.26",
         "http_port": 8181,
         "admin_port": 9191,
     },

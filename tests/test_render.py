@@ -66,6 +66,8 @@ def test_answers_file_records_every_question(copie) -> None:
         ({"service_name": "ok", "http_port": 80}, "between 1024 and 65535"),
         ({"service_name": "ok", "admin_port": 8080}, "must differ"),
         ({"service_name": "ok", "go_version": "1.19"}, "between 1."),
+        ({"service_name": "ok", "go_version": "1.25"}, "between 1.26 and 1.27"),
+        ({"service_name": "ok", "go_version": "1.28"}, "between 1.26 and 1.27"),
         ({"service_name": "ok", "go_version": "go1.26"}, "must look like"),
     ],
 )

@@ -49,9 +49,9 @@ TUNING_SETS: dict[str, dict[str, Any]] = {
         "hpa_cpu_target_percent": 65,
         "termination_grace_period_seconds": 45,
     },
-    "old-go-single": {
-        "service_name": "tune-old",
-        "go_version": "1.24",
+    "go-patch-single": {
+        "service_name": "tune-patch",
+        "go_version": "1.26.3",
         "cpu_request": "",
         "cpu_limit": "1500m",
         "memory_limit": "",

@@ -65,7 +65,7 @@ def binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
             "service_name": "runtime-svc",
             "module_path": MODULE,
             "otlp_protocol": "http",
-            "go_version": "1.25",
+            "go_version": "1.26.3",
         },
     )
     return Binaries(

@@ -47,6 +47,16 @@ def test_table_lists_warnings() -> None:
     assert "ignores the cgroup CPU limit" in warnings
 
 
+def test_go_version_outside_the_generator_range() -> None:
+    """`tune` describes services on older Go releases (1.24 < 1.26 minimum of `new`) but rejects malformed ones."""
+    code, out, _ = tune("--go-version", "1.24", "--cpu-limit", "2", "--gomaxprocs-policy", "floor", "--json")
+    assert code == 0
+    assert json.loads(out)["values"]["gomaxprocs"] == 2  # set: Go 1.24 ignores the cgroup limit
+    code, _, err = tune("--go-version", "go1.24")
+    assert code != 0
+    assert "must look like 1.26" in err
+
+
 def test_json_equals_derive() -> None:
     code, out, err = tune("--json", "--cpu-limit", "2500m", "--drain-mode", "prestop", "--slowest-request-seconds", "2")
     assert code == 0, err

@@ -26,7 +26,12 @@ def tune(overrides: dict[str, Any], answers_file: Path | None = None) -> TuneRes
     if answers_file is not None:
         merged.update(answers_mod.load_answers_file(answers_file))
     merged.update({k: v for k, v in overrides.items() if v is not None})
+    # Any Go 1.x is accepted (the tuning rules check its form): `tune` also describes services
+    # generated for Go releases that `gosmith new` no longer offers.
+    go_version = merged.pop("go_version", None)
     full = answers_mod.check_all(merged)
+    if go_version is not None:
+        full["go_version"] = go_version
     tuning_mod = rules().tuning
     try:
         tuning = tuning_mod.derive(full)
