@@ -11,6 +11,7 @@ Placeholders (each replaced by content computed from `gosmith new my-service --d
 * `<!-- gosmith:tree -->` the file tree of the generated project;
 * `<!-- gosmith:values KEY -->` a table of the Helm values under KEY (path, default, `# --` description);
 * `<!-- gosmith:file PATH -->` a rendered file of the generated project, verbatim in a code block;
+* `<!-- gosmith:go_versions -->` the Go versions the template supports (e.g. "1.26 to 1.27"), inline;
 * `<!-- gosmith:timeline -->` the shutdown sequence (mermaid gantt chart and table) with the generated settings.
 """
 
@@ -43,6 +44,33 @@ for _p in (ROOT, ROOT / "src"):
 
 
 # ----------------------------------------------------------------------------- helpers
+_RULES: dict[str, Any] = {}
+
+
+def _validate_rules(root: Path = ROOT) -> Any:
+    """Return `hooks/validate.py` of `root`, loaded under a private package name.
+
+    Not `import hooks`: while the docs build, copier loads the template's own copy of the rules and
+    the import system state around a package called `hooks` is not ours to rely on.
+    """
+    key = str(root)
+    if key not in _RULES:
+        import importlib
+        import importlib.util
+
+        name = f"_gosmith_docs_rules_{len(_RULES)}"
+        spec = importlib.util.spec_from_file_location(
+            name, root / "hooks" / "__init__.py", submodule_search_locations=[str(root / "hooks")]
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {root / 'hooks'}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _RULES[key] = importlib.import_module(f"{name}.validate")
+    return _RULES[key]
+
+
 def _cell(text: object) -> str:
     """Return `text` safe for one Markdown table cell."""
     return str(text).replace("|", "\\|").replace("\n", " ").strip()
@@ -85,8 +113,8 @@ def questions(root: Path = ROOT) -> list[tuple[str, str, dict[str, Any]]]:
 def _rule_text(field: str) -> str:
     """Return a sentence describing the pure rule behind `gosmith_check(field)`, with an example rejection."""
     try:
-        from hooks import validate
-    except ImportError:  # the rules are not importable: document the call only
+        validate = _validate_rules()
+    except (ImportError, OSError):  # the rules are not importable: document the call only
         return ""
     rule = validate.FIELDS.get(field)
     if rule is None:
@@ -443,6 +471,9 @@ def fill_placeholders(markdown: str) -> str:
 
     def repl(m: re.Match[str]) -> str:
         kind, arg = m.group(1), m.group(2).strip()
+        if kind == "go_versions":
+            validate = _validate_rules()
+            return f"1.{validate.MIN_GO_MINOR} to 1.{validate.MAX_GO_MINOR}"
         project = sample_project()
         if kind == "tree":
             return tree_markdown(project)
