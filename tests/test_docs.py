@@ -37,6 +37,11 @@ def _text(page: Path) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
 
 
+def _text_of(fragment: str) -> str:
+    """Return the visible text of an HTML fragment."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment)))
+
+
 def _norm(s: str) -> str:
     """Collapse whitespace in `s`."""
     return re.sub(r"\s+", " ", s).strip()
@@ -94,6 +99,11 @@ def test_answers_page_lists_every_question(site: Path) -> None:
         assert str(q.get("type", "yaml")) in text
         if q.get("validator"):
             assert _squash(str(q["validator"])) in squashed, f"validator of {name} missing from the answers page"
+        if "gosmith_check" in str(q.get("validator", "")):
+            # the rule text of the pure validator: what it rejects, with the rule's own message
+            section = raw[raw.index(f'id="{name}"') :]
+            section = _text_of(section[: section.find("<h3", 10)])
+            assert "is rejected" in section, f"rule text of {name} missing from the answers page"
 
 
 def test_answers_generator_follows_copier_yml(tmp_path: Path) -> None:
