@@ -14,17 +14,17 @@ pytestmark = pytest.mark.slow
 #: Variants of the answers that select different Go files and modules (the foundation's
 #: ANSWER_SETS cover the defaults).
 SERVICE_VARIANTS: dict[str, dict[str, Any]] = {
-    "grpc-b3-reload-go124": {
+    "grpc-b3-reload-go126": {
         "service_name": "edge-gw",
         "module_path": "git.example.org/platform/edge-gw",
-        "go_version": "1.24",
+        "go_version": "1.26",
         "otlp_protocol": "grpc",
         "b3_propagation": True,
         "hot_reload": True,
     },
-    "http-go125-ports": {
+    "http-go1265-ports": {
         "service_name": "billing",
-        "go_version": "1.25",
+        "go_version": "1.26.5",
         "http_port": 8181,
         "admin_port": 9191,
         "otlp_protocol": "http",
@@ -52,7 +52,8 @@ def test_variant_selects_its_files(variant: tuple[str, Path]) -> None:
     assert (project / "internal" / "config" / "file.go").exists() == hot
     assert ("CONFIG_FILE" in (project / "internal" / "config" / "config.go").read_text()) == hot
     gomod = (project / "go.mod").read_text()
-    assert f"go {answers['go_version']}.0\n" in gomod
+    go_line = answers["go_version"] if answers["go_version"].count(".") == 2 else answers["go_version"] + ".0"
+    assert f"\ngo {go_line}\n" in gomod
     assert ("github.com/fsnotify/fsnotify" in gomod) == hot
     assert ("go.opentelemetry.io/contrib/propagators/b3" in gomod) == b3
     assert not list(project.rglob("*.jinja")), "a template suffix leaked into the project"
@@ -92,3 +93,39 @@ def test_go_test_race(variant: tuple[str, Path]) -> None:
         assert any(line.startswith("ok") and line.split()[1].endswith(pkg) for line in out.splitlines()), (
             f"{pkg} ran no tests:\n{out}"
         )
+
+
+#: The Go 1.27 toolchain the newest-release test runs (fetched through the module proxy).
+GO127 = {"GOTOOLCHAIN": "go1.27.3"}
+
+
+def test_go127_vet_build_race(tmp_path: Path) -> None:
+    """With go_version 1.27 every feature's code passes gofmt, vet, build and go test -race under Go 1.27."""
+    project = render(
+        tmp_path / "svc",
+        {
+            "service_name": "newest",
+            "go_version": "1.27",
+            "otlp_protocol": "grpc",
+            "b3_propagation": True,
+            "hot_reload": True,
+        },
+    )
+    assert "\ngo 1.27.0\n" in (project / "go.mod").read_text()
+    assert run(["go", "env", "GOVERSION"], project, env=GO127).strip() == "go1.27.3"
+    goroot = Path(run(["go", "env", "GOROOT"], project, env=GO127).strip())
+    assert run([str(goroot / "bin" / "gofmt"), "-l", "."], project).strip() == ""
+    before = {f: (project / f).read_bytes() for f in ("go.mod", "go.sum")}
+    run(["go", "mod", "tidy"], project, env=GO127)
+    assert {f: (project / f).read_bytes() for f in before} == before, "go mod tidy under Go 1.27 changed go.mod/go.sum"
+    for tags in ([], ["-tags", "pprof"]):
+        run(["go", "vet", *tags, "./..."], project, env=GO127)
+        run(
+            ["go", "build", *tags, "-o", str(tmp_path / "bin") + "/", "./..."],
+            project,
+            env={**GO127, "CGO_ENABLED": "0"},
+        )
+    out = run(["go", "test", "-race", "-count=1", "./..."], project, env=GO127)
+    assert "FAIL" not in out, out
+    for pkg in ("internal/app", "internal/server", "internal/config", "internal/telemetry", "internal/metrics"):
+        assert any(line.startswith("ok") and line.split()[1].endswith(pkg) for line in out.splitlines()), out

@@ -115,7 +115,8 @@ func TestDefaultSampler(t *testing.T) {
 		wantErr   bool
 	}{
 		{"", "ParentBased{root:TraceIDRatioBased{0.1}", false},
-		{"1", "ParentBased{root:AlwaysOnSampler", false},
+		{"1", "ParentBased{root:TraceIDRatioBased{1}", false},
+		{"0", "ParentBased{root:TraceIDRatioBased{0}", false},
 		{"0.25", "ParentBased{root:TraceIDRatioBased{0.25}", false},
 		{"2", "", true},
 		{"abc", "", true},
