@@ -165,7 +165,7 @@ func TestResource(t *testing.T) {
 func attrMap(res *resource.Resource) map[attribute.Key]string {
 	m := map[attribute.Key]string{}
 	for _, kv := range res.Attributes() {
-		m[kv.Key] = kv.Value.Emit()
+		m[kv.Key] = kv.Value.String()
 	}
 	return m
 }
