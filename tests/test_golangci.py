@@ -66,7 +66,13 @@ def test_config_validates_against_golangci_lint_schema(tmp_path: Path) -> None:
 LINT_SETS = {
     **ANSWER_SETS,
     "features": {"service_name": "feat-svc", "hot_reload": True, "b3_propagation": True, "otlp_protocol": "http"},
+    "go127": {"service_name": "next-go", "go_version": "1.27"},
 }
+
+
+def go_env(project: Path) -> dict[str, str]:
+    """A go 1.27 project needs the approved 1.27 toolchain (the local Go may be 1.26)."""
+    return {"GOTOOLCHAIN": "go1.27.3"} if "\ngo 1.27" in (project / "go.mod").read_text() else {}
 
 
 @pytest.fixture(scope="module", params=sorted(LINT_SETS))
@@ -80,12 +86,13 @@ def test_generated_project_has_zero_findings(project: Path) -> None:
     out = run(
         [str(golangci_lint()), "run", "--allow-serial-runners", "--max-issues-per-linter=0", "./..."],
         project,
+        env=go_env(project),
         timeout=1200,
     )
     assert "0 issues" in out
     # Files behind the pprof build tag are linted too.
     cmd = [str(golangci_lint()), "run", "--allow-serial-runners", "--build-tags=pprof", "./..."]
-    assert "0 issues" in run(cmd, project, timeout=1200)
+    assert "0 issues" in run(cmd, project, env=go_env(project), timeout=1200)
 
 
 @pytest.mark.slow
@@ -117,6 +124,7 @@ def test_config_reports_the_bugs_it_is_there_for(project: Path) -> None:
                     "./internal/lintprobe/...",
                 ],
                 project,
+                env=go_env(project),
             )
     finally:
         bad.unlink()
