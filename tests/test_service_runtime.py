@@ -43,6 +43,7 @@ class Binaries:
     grpc: Path
     grpc_pprof: Path
     http: Path
+    grpc_project: Path
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,7 @@ def binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
         grpc=go_build(grpc_project, root / "bin" / "grpc", ldflags=LDFLAGS),
         grpc_pprof=go_build(grpc_project, root / "bin" / "grpc-pprof", tags="pprof", ldflags=LDFLAGS),
         http=go_build(http_project, root / "bin" / "http", ldflags=LDFLAGS),
+        grpc_project=grpc_project,
     )
 
 
@@ -219,6 +221,12 @@ def test_log_level_changes_at_runtime(binaries: Binaries, start) -> None:
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert json.loads(resp.read()) == {"level": "info"}
     http_get(svc.app + "/v1/hello/b")
+    # The generated README documents `curl -X PUT -d level=debug .../loglevel` (a form body): it works too.
+    readme = (binaries.grpc_project / "README.md").read_text()
+    assert "curl -X PUT -d level=debug localhost:" in readme
+    form = urllib.request.Request(svc.admin + "/loglevel", data=b"level=debug", method="PUT")
+    with urllib.request.urlopen(form, timeout=5) as resp:
+        assert json.loads(resp.read()) == {"level": "debug"}
     svc.signal()
     assert svc.wait() == 0
     paths = [line["path"] for line in request_lines(svc)]
