@@ -28,7 +28,7 @@ def check(root: Path) -> list[str]:
     for version, path in source.release_snapshots(root).items():
         if version > current:
             problems.append(f"{path.name}: newer than the working template version {current}")
-        elif version == current and path.read_bytes() != source.snapshot_bytes(root):
+        elif version == current and not source.same_snapshot(path.read_bytes(), source.snapshot_bytes(root)):
             problems.append(f"{path.name}: the template changed after {current} was released; bump the version")
     return problems
 

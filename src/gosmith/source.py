@@ -155,12 +155,17 @@ def snapshot_bytes(root: Path) -> bytes:
     return out.getvalue()
 
 
+def same_snapshot(a: bytes, b: bytes) -> bool:
+    """Return whether two snapshots hold the same files (compares the tar, not zlib's compressed bytes)."""
+    return gzip.decompress(a) == gzip.decompress(b)
+
+
 def write_snapshot(root: Path, version: Version | str | None = None) -> Path:
     """Snapshot the working template as release `version` (default: the current one) into releases/."""
     version = Version(str(version)) if version else current_version(root)
     target = root / RELEASES_DIR / f"{version}.tar.gz"
     data = snapshot_bytes(root)
-    if target.exists() and target.read_bytes() != data:
+    if target.exists() and not same_snapshot(target.read_bytes(), data):
         raise UserError(f"{target.name} exists and differs from the working template; released versions are frozen")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
