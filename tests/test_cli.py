@@ -106,6 +106,18 @@ def test_bad_answers_file(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("below", ["sub", "sub/deeper"])
+def test_output_below_a_file_is_refused(tmp_path: Path, below: str) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("mine")
+    result = invoke("new", "ok", "--defaults", "-o", str(blocker / below))
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "not a directory" in lines[0], result.output
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
+    assert blocker.read_text() == "mine"
+
+
 def test_existing_nonempty_dir_refused_unless_force(tmp_path: Path) -> None:
     out = tmp_path / "busy"
     out.mkdir()

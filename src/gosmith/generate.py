@@ -43,6 +43,18 @@ def collect_answers(req: NewRequest) -> dict[str, Any]:
     return merged
 
 
+def _first_created(dst: Path) -> Path:
+    """Return the topmost directory of dst that does not exist yet; refuse a file on the way."""
+    top = dst
+    for parent in dst.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"output {dst}: {parent} exists and is not a directory")
+            break
+        top = parent
+    return top
+
+
 def new(req: NewRequest) -> Path:
     """Generate a service; on any error nothing is left behind. Returns the output directory."""
     data = collect_answers(req)
@@ -50,6 +62,7 @@ def new(req: NewRequest) -> Path:
     if dst.exists() and not dst.is_dir():
         raise UserError(f"output {dst} exists and is not a directory")
     existed = dst.exists()
+    created = dst if existed else _first_created(dst)
     if existed and any(dst.iterdir()) and not req.force:
         raise UserError(f"output directory {dst} is not empty (use --force to write into it)")
     src_path, vcs_ref = copy_source()
@@ -68,11 +81,15 @@ def new(req: NewRequest) -> Path:
                 vcs_ref=vcs_ref,
             )
     except (ValueError, copier.errors.CopierError) as exc:
-        if not existed and dst.exists():
-            shutil.rmtree(dst)
+        if not existed and created.exists():
+            shutil.rmtree(created)
         raise UserError(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__) from exc
+    except OSError as exc:
+        if not existed and created.exists():
+            shutil.rmtree(created)
+        raise UserError(f"cannot write {dst}: {exc.strerror or exc}") from exc
     except BaseException:
-        if not existed and dst.exists():
-            shutil.rmtree(dst)
+        if not existed and created.exists():
+            shutil.rmtree(created)
         raise
     return dst
