@@ -83,6 +83,34 @@ def check_service_selects_pods(objs: list[Obj]) -> list[str]:
     return problems
 
 
+def check_selectors_exact(objs: list[Obj]) -> list[str]:
+    """NetworkPolicy, PodDisruptionBudget, topology spread and ServiceMonitor selectors equal the
+    Deployment's name+instance selector, so they match this release only (not a sibling release)."""
+    problems: list[str] = []
+    deploy = one(objs, "Deployment")
+    want = {"matchLabels": deploy["spec"]["selector"]["matchLabels"]}
+    pod_labels = pod_template(deploy)["metadata"]["labels"]
+    sibling = {**pod_labels, "app.kubernetes.io/instance": pod_labels.get("app.kubernetes.io/instance", "") + "-other"}
+    selectors = [(f"NetworkPolicy {p['metadata']['name']} podSelector", p["spec"]["podSelector"])
+                 for p in by_kind(objs, "NetworkPolicy")]
+    selectors += [(f"PodDisruptionBudget {p['metadata']['name']} selector", p["spec"]["selector"])
+                   for p in by_kind(objs, "PodDisruptionBudget")]
+    selectors += [("topologySpreadConstraints labelSelector", t.get("labelSelector"))
+                  for t in pod_template(deploy)["spec"].get("topologySpreadConstraints") or []]
+    selectors += [(f"ServiceMonitor {s['metadata']['name']} selector", s["spec"]["selector"])
+                  for s in by_kind(objs, "ServiceMonitor")]
+    for where, sel in selectors:
+        if sel != want:
+            problems.append(f"{where} {sel} != {want}")
+        if selects(sel, sibling):
+            problems.append(f"{where} also matches another release's labels {sibling}")
+    for sm in by_kind(objs, "ServiceMonitor"):
+        ns = sm["spec"].get("namespaceSelector") or {}
+        if ns.get("any") or len(ns.get("matchNames") or []) > 1:
+            problems.append(f"ServiceMonitor {sm['metadata']['name']} looks beyond the release namespace: {ns}")
+    return problems
+
+
 def check_servicemonitor(objs: list[Obj], metrics_port_name: str = "metrics") -> list[str]:
     """Each ServiceMonitor selects exactly this release's Service, via a port name the Service has."""
     problems: list[str] = []

@@ -258,6 +258,7 @@ def test_rendered_objects_valid_and_consistent(
     # Cross-object consistency.
     assert kc.check_service_selects_pods(objs) == []
     assert kc.check_servicemonitor(objs) == []
+    assert kc.check_selectors_exact(objs) == []
     assert kc.check_probes(deploy, admin_port) == []
     assert kc.check_ports_match_config(deploy, http_port, admin_port) == []
     assert kc.check_restricted_pss(spec, "Deployment") == []
@@ -628,6 +629,18 @@ def test_validators_reject_broken_objects(
     kc.one(sm_broken, "ServiceMonitor")["spec"]["endpoints"][0]["port"] = "metrics"
     sm_broken.append({**copy.deepcopy(kc.one(objs, "Service")), "metadata": {"name": "x", "labels": {"a": "b"}}})
     assert kc.check_servicemonitor(sm_broken)
+    assert kc.check_selectors_exact(objs) == []
+    for kind, path in (("NetworkPolicy", ("spec", "podSelector")), ("ServiceMonitor", ("spec", "selector")),
+                       ("PodDisruptionBudget", ("spec", "selector"))):
+        loose = [copy.deepcopy(o) for o in objs]
+        sel = kc.one(loose, kind)[path[0]][path[1]]
+        sel["matchLabels"].pop("app.kubernetes.io/instance")  # would match every release of the chart
+        assert len(kc.check_selectors_exact(loose)) == 2, kind
+        sel.clear()  # an empty selector matches everything
+        assert len(kc.check_selectors_exact(loose)) == 2, kind
+    wide = [copy.deepcopy(o) for o in objs]
+    kc.one(wide, "ServiceMonitor")["spec"]["namespaceSelector"] = {"any": True}
+    assert kc.check_selectors_exact(wide)
     pod = copy.deepcopy(kc.pod_template(deploy)["spec"])
     pod["containers"][0]["securityContext"]["capabilities"]["drop"] = []
     pod["containers"][0]["securityContext"].pop("runAsUser")
