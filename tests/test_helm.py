@@ -262,6 +262,9 @@ def test_rendered_objects_valid_and_consistent(
     assert kc.check_probes(deploy, admin_port) == []
     assert kc.check_ports_match_config(deploy, http_port, admin_port) == []
     assert kc.check_restricted_pss(spec, "Deployment") == []
+    for where, sc in (("pod", spec["securityContext"]), ("container", container["securityContext"])):
+        # The distroless image's USER 65532:65532, numerically (PSS restricted, issue contract).
+        assert (sc.get("runAsUser"), sc.get("runAsGroup")) == (65532, 65532), (where, sc)
     test_pod = kc.one(objs, "Pod")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert kc.check_restricted_pss(test_pod["spec"], "test pod") == []
