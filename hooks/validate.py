@@ -176,8 +176,11 @@ FIELDS = {
 
 # RESOURCES AND TIMING answers: their validators live next to the tuning rules that read them.
 from .tuning import FIELDS as _TUNING_FIELDS  # noqa: E402
+from .tuning import _boolean  # noqa: E402
 
 FIELDS.update(_TUNING_FIELDS)
+# Yes/no answers: `--data hot_reload=maybe` must be refused, not read as true.
+FIELDS.update({name: _boolean(name) for name in ("b3_propagation", "hot_reload", "network_policy", "service_monitor")})
 
 
 def check(field: str, value: object) -> str:

@@ -83,6 +83,10 @@ def test_new_answers_file(tmp_path: Path) -> None:
         (["new", "ok", "--defaults", "-d", "admin_port=8080"], "admin_port"),
         (["new", "ok", "--defaults", "-d", "nonsense=1"], "nonsense"),
         (["new", "ok", "--defaults", "-d", "novalue"], "key=value"),
+        (["new", "ok", "--defaults", "-d", "hot_reload=maybe"], "hot_reload"),
+        (["new", "ok", "--defaults", "-d", "b3_propagation=2"], "b3_propagation"),
+        (["new", "ok", "--defaults", "-d", "network_policy=sometimes"], "network_policy"),
+        (["new", "ok", "--defaults", "-d", "service_monitor=perhaps"], "service_monitor"),
     ],
 )
 def test_bad_input_exit_2_nothing_written(
