@@ -362,6 +362,21 @@ def test_second_signal_exits_at_once(binaries: Binaries, start) -> None:
     assert time.monotonic() - t < 1.0
 
 
+def test_sigint_drains_like_sigterm(binaries: Binaries, start) -> None:
+    """SIGINT (Ctrl-C) starts the same graceful sequence: readiness 503, drain, exit 0."""
+    svc = start(binaries.grpc, {"DRAIN_DELAY": "300ms"})
+    t = svc.signal(signal.SIGINT)
+    deadline = t + 5
+    while http_get(svc.admin + "/readyz")[0] != 503:
+        assert time.monotonic() < deadline, "SIGINT did not start the drain"
+        time.sleep(0.01)
+    assert http_get(svc.app + "/v1/hello/int")[0] == 200  # still serving during the drain delay
+    assert svc.wait(timeout=10) == 0, svc.stderr()
+    assert time.monotonic() - t >= 0.3
+    msgs = [line["msg"] for line in svc.json_lines() if line["msg"] != "request"]
+    assert msgs[-3:] == ["shutdown signal received, draining", "shutting down", "stopped"]
+
+
 def test_loopback_bind_refused_in_kubernetes(binaries: Binaries, start) -> None:
     """With KUBERNETES_SERVICE_HOST set, binding 127.0.0.1 is a startup error with a clear message."""
     svc = start(binaries.grpc, {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, wait_ready=False)
