@@ -101,6 +101,17 @@ def test_bad_input_exit_2_nothing_written(
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("field", ["description", "owner", "module_path"])
+def test_answers_file_list_for_a_text_question_names_the_field(tmp_path: Path, field: str) -> None:
+    af = tmp_path / "a.yml"
+    af.write_text(f"{field}: [1, 2]\n")
+    result = invoke("new", "ok", "--defaults", "-o", str(tmp_path / "out"), "--answers-file", str(af))
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and field in lines[0], result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_answers_file(tmp_path: Path) -> None:
     af = tmp_path / "a.yml"
     af.write_text("- not\n- a mapping\n")

@@ -43,6 +43,10 @@ def check(answers: dict[str, Any]) -> None:
     unknown = sorted(set(answers) - set(known))
     if unknown:
         raise UserError(f"unknown answer {unknown[0]!r}; known answers: {', '.join(known)}")
+    for name, value in answers.items():
+        spec = known[name]
+        if isinstance(spec, dict) and spec.get("type") == "str" and isinstance(value, (list, dict)):
+            raise UserError(f"{name} must be a single text value, got {value!r}")
     errors = rules().validate.check_answers(answers)
     if errors:
         raise UserError(errors[0])
