@@ -259,6 +259,8 @@ def test_rendered_objects_valid_and_consistent(
     assert kc.check_service_selects_pods(objs) == []
     assert kc.check_servicemonitor(objs) == []
     assert kc.check_selectors_exact(objs) == []
+    service_ports = {p["name"]: p["targetPort"] for p in kc.one(objs, "Service")["spec"]["ports"]}
+    assert service_ports == {"http": "http", "metrics": "metrics"}  # named ports, each to its container port
     assert kc.check_probes(deploy, admin_port) == []
     assert kc.check_ports_match_config(deploy, http_port, admin_port) == []
     assert kc.check_restricted_pss(spec, "Deployment") == []
