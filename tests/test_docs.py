@@ -331,3 +331,67 @@ def test_operations_page_lists_every_route_the_service_registers() -> None:
     section = text[text.index("## Listeners and endpoints") : text.index("## Shutdown and drain")]
     missing = sorted(r for r in routes if f"`{r}`" not in section and f"{r}`" not in section)
     assert not missing, f"routes registered by the service but missing from the endpoints table: {missing}"
+
+
+def test_updating_page_examples_match_check_and_update_output() -> None:
+    """The `gosmith check` and `gosmith update` sample output on the updating page is what the code prints."""
+    from gosmith.check import CheckResult
+    from gosmith.update import UpdateResult
+
+    text = (ROOT / "docs" / "updating.md").read_text(encoding="utf-8")
+    behind = CheckResult(path="/home/me/my-service", project_version="0.1.0", template_version="0.2.0", status="behind")
+    assert behind.human() in text, f"the check example differs from the real line: {behind.human()}"
+    as_json = CheckResult(path="...", project_version="0.1.0", template_version="0.2.0", status="behind").to_json()
+    assert as_json in text, f"the check --json example differs from the real object: {as_json}"
+    assert behind.exit_code == 1 and CheckResult("p", "0.3.0", "0.2.0", "ahead").exit_code == 0
+    assert "exit 0: current (or ahead), 1: behind" in text
+    update = UpdateResult(
+        from_version="0.1.0",
+        to_version="0.2.0",
+        added=["internal/buildinfo/buildinfo_test.go"],
+        changed=[".copier-answers.yml", "b", "c"],
+    )
+    head = update.summary().splitlines()[:3]
+    assert "\n".join(head) in text, f"the update summary example differs from the real output: {head}"
+
+
+def _tuning() -> ModuleType:
+    """Return the template's tuning rules, loaded the way copier's extension loads them."""
+    from gosmith.template import rules
+
+    return rules().tuning
+
+
+def test_tuning_page_gomaxprocs_worked_examples_match_the_rules() -> None:
+    """Each `LIMIT -> N` of the GOMAXPROCS worked examples is what the tuning rules derive."""
+    text = _norm((ROOT / "docs" / "tuning.md").read_text(encoding="utf-8"))
+    para = text[text.index("**Worked examples** (Go 1.26") : text.index("The trade-off:")]
+    token = re.compile(
+        r"\(Go 1\.(?P<g1>\d+), policy (?P<p1>\w+)\)|Policy (?P<p2>\w+):|Go 1\.(?P<g3>\d+), (?P<p3>\w+):"
+        r"|(?P<limit>\d+m?) -> (?P<value>\d+|unset)"
+    )
+    go, policy, checked = "", "", 0
+    for m in token.finditer(para):
+        if m["g1"] or m["g3"]:
+            go, policy = f"1.{m['g1'] or m['g3']}", m["p1"] or m["p3"]
+        elif m["p2"]:
+            policy = m["p2"]
+        else:
+            answers = {"go_version": go, "gomaxprocs_policy": policy, "cpu_limit": m["limit"]}
+            got = _tuning().derive(answers).as_context()["gomaxprocs"]
+            want = 0 if m["value"] == "unset" else int(m["value"])
+            assert got == want, f"tuning.md says {answers} -> {m['value']}, the rules give {got or 'unset'}"
+            checked += 1
+    assert checked >= 9, f"only {checked} GOMAXPROCS examples found: did the paragraph change shape?"
+
+
+def test_tuning_page_gomemlimit_worked_examples_match_the_rules() -> None:
+    """Each `LIMIT x RATIO -> VALUE` of the GOMEMLIMIT worked examples is what the tuning rules derive."""
+    text = _norm((ROOT / "docs" / "tuning.md").read_text(encoding="utf-8"))
+    para = text[text.index("**Worked examples.** 512Mi") : text.index("## The request time budget")]
+    examples = re.findall(r"(\d+[GM]i?)(?: = [\d.]+MiB)? x (0\.\d+)(?: = [\d.]+MiB)? -> `(\d+MiB)`", para)
+    assert len(examples) >= 4, f"only {examples} found: did the paragraph change shape?"
+    for limit, ratio, want in examples:
+        answers = {"memory_limit": limit, "memory_request": limit, "gomemlimit_ratio": float(ratio)}
+        got = _tuning().derive(answers).as_context()["gomemlimit"]
+        assert got == want, f"tuning.md says {limit} x {ratio} -> {want}, the rules give {got}"
