@@ -167,13 +167,13 @@ def answers_markdown(root: Path = ROOT) -> str:
         default = _yaml_inline(q.get("default"))
         shown = "computed from earlier answers" if "{%" in default else _code(default)
         lines.append(
-            f"| [{_code(name)}](#{name}) | {_cell(section.title())} | {_cell(q.get('type', 'yaml'))} | {shown} |"
+            f"| [{_code(name)}](#{name}) | {_cell(section.capitalize())} | {_cell(q.get('type', 'yaml'))} | {shown} |"
         )
     current = None
     for section, name, q in qs:
         if section != current:
             current = section
-            lines += ["", f"## {section.title()}", ""]
+            lines += ["", f"## {section.capitalize()}", ""]
         lines += [f"### `{name}` {{ #{name} }}", ""]
         if q.get("help"):
             lines += [str(q["help"]).strip(), ""]
