@@ -409,3 +409,17 @@ def test_readme_lists_every_variable_config_load_asks_for(projects: dict[str, Pa
     assert asked == {v for v in env_vars_read(project) if v in asked} and len(asked) >= 15
     if VARIANTS[variant].get("hot_reload"):
         assert "CONFIG_FILE" in asked
+
+
+@pytest.mark.parametrize("variant", ["defaults", "renovate"])
+def test_readme_has_the_day_one_sections(projects: dict[str, Path], variant: str) -> None:
+    """The service README covers run locally, configure, deploy with Helm, observe and update with gosmith."""
+    readme = (projects[variant] / "README.md").read_text()
+    headings = [ln.removeprefix("## ").strip() for ln in readme.splitlines() if ln.startswith("## ")]
+    for section in ("Run locally", "Configure", "Deploy with Helm", "Observe", "Update with gosmith"):
+        assert section in headings, f"README lacks '## {section}': {headings}"
+    update = readme.split("## Update with gosmith", 1)[1]
+    assert "gosmith update" in update and "gosmith check" in update
+    observe = readme.split("## Observe", 1)[1].split("\n## ", 1)[0].lower()
+    for signal in ("log", "metrics", "trac"):
+        assert signal in observe, f"Observe section does not mention {signal}"
