@@ -6,7 +6,7 @@ bash scripts/bootstrap.sh
 if [ -f scripts/tools.sh ]; then bash scripts/tools.sh; fi
 export PATH="$PWD/.tools/bin:$PATH"
 echo "==> ruff" >&2
-.venv/bin/ruff check src hooks tests
+.venv/bin/ruff check src hooks tests scripts
 echo "==> pytest" >&2
 set +e
 .venv/bin/python -m pytest "$@"
