@@ -112,6 +112,15 @@ def test_answers_file_list_for_a_text_question_names_the_field(tmp_path: Path, f
     assert not (tmp_path / "out").exists()
 
 
+def test_answers_file_list_for_a_multiselect_question_is_accepted(tmp_path: Path) -> None:
+    af = tmp_path / "a.yml"
+    af.write_text("platforms: [linux/amd64, linux/s390x]\n")
+    out = tmp_path / "out"
+    result = invoke("new", "ok", "--defaults", "-o", str(out), "--answers-file", str(af))
+    assert result.exit_code == 0, result.output
+    assert answers_of(out)["platforms"] == ["linux/amd64", "linux/s390x"]
+
+
 def test_bad_answers_file(tmp_path: Path) -> None:
     af = tmp_path / "a.yml"
     af.write_text("- not\n- a mapping\n")

@@ -45,7 +45,12 @@ def check(answers: dict[str, Any]) -> None:
         raise UserError(f"unknown answer {unknown[0]!r}; known answers: {', '.join(known)}")
     for name, value in answers.items():
         spec = known[name]
-        if isinstance(spec, dict) and spec.get("type") == "str" and isinstance(value, (list, dict)):
+        if (
+            isinstance(spec, dict)
+            and spec.get("type") == "str"
+            and not spec.get("multiselect")
+            and isinstance(value, (list, dict))
+        ):
             raise UserError(f"{name} must be a single text value, got {value!r}")
     errors = rules().validate.check_answers(answers)
     if errors:
