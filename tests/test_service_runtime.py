@@ -253,7 +253,9 @@ def _load_worker(port: int, done: threading.Event, results: list[LoadResult], re
         sock.settimeout(10)
         try:
             sock.connect(("127.0.0.1", port))
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # A reset during connect is the closing listener dropping its backlog: a refusal too,
+            # held to the same "not before the drain delay" rule (it used to kill the worker silently).
             refused.append(time.monotonic())
             sock.close()
             time.sleep(0.005)
