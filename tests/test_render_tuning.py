@@ -106,6 +106,11 @@ def test_go_config_defaults_equal_derive(rendered: tuple[Path, Any]) -> None:
     consts = dict(re.findall(r'^\s*(default\w+)\s*=\s*"([^"]*)"', source, re.MULTILINE))
     got = {key: consts.get(const) for const, key in GO_CONSTS.items()}
     assert got == expected.values["durations"]
+    # Each derived default carries its formula and inputs in the comment right above it.
+    pairs = re.findall(r"^\s*// (.+)\n\s*(default\w+)\s*=", source, re.MULTILINE)
+    by_const = {const: text for text, const in pairs}
+    for const, key in GO_CONSTS.items():
+        assert by_const.get(const) == expected.reasons[f"durations.{key}"], const
 
 
 GO_PROBE = """package config
