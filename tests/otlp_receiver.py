@@ -114,20 +114,24 @@ class GrpcReceiver:
 
 
 class HttpReceiver:
-    """OTLP/HTTP receiver on 127.0.0.1: POST /v1/traces with an ExportTraceServiceRequest protobuf."""
+    """OTLP/HTTP receiver on 127.0.0.1: POST `path` with an ExportTraceServiceRequest protobuf.
 
-    def __init__(self) -> None:
+    Every accepted request's path and (lower-cased) headers are kept in `requests`."""
+
+    def __init__(self, path: str = "/v1/traces") -> None:
         self.store = Store()
-        store = self.store
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        store, requests = self.store, self.requests
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
+                if self.path != path or self.headers.get("Content-Type") != "application/x-protobuf":
                     self.send_error(404)
                     return
+                requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 store.add(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
                 out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)

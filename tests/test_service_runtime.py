@@ -3,7 +3,6 @@ stopped with real signals: logs, drain, traces over OTLP, metrics, header limits
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -17,12 +16,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from gen import free_port, go_build, render, wait_http
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from otlp_receiver import GrpcReceiver, HttpReceiver
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
@@ -434,33 +431,12 @@ def test_traces_reach_a_real_otlp_receiver(binaries: Binaries, start, protocol: 
 def test_standard_otel_variables_configure_the_export(binaries: Binaries, start) -> None:
     """OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME reach the
     wire: the export goes to that exact URL path, carries the headers, and names the service."""
-    received: list[tuple[str, dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Stay quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with HttpReceiver(path="/tenant/v1/traces") as receiver:
         svc = start(
             binaries.http,
             {
                 "OTEL_TRACES_EXPORTER": "otlp",
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}/tenant/v1/traces",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint + "/tenant/v1/traces",
                 "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=shop,authorization=Bearer%20t0ken",
                 "OTEL_SERVICE_NAME": "renamed-svc",
             },
@@ -468,19 +444,13 @@ def test_standard_otel_variables_configure_the_export(binaries: Binaries, start)
         assert http_get(svc.app + "/v1/hello/env", {"traceparent": TRACEPARENT})[0] == 200
         svc.signal()
         assert svc.wait() == 0, svc.stderr()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-    assert len(received) == 1, [r[0] for r in received]
-    path, headers, body = received[0]
+    assert len(receiver.requests) == 1, receiver.requests
+    path, headers = receiver.requests[0]
     assert path == "/tenant/v1/traces"
     assert headers["x-tenant"] == "shop" and headers["authorization"] == "Bearer t0ken"
-    req = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-    (rs,) = req.resource_spans
-    resource = {kv.key: kv.value.string_value for kv in rs.resource.attributes}
-    assert resource["service.name"] == "renamed-svc"
-    assert [sp.trace_id.hex() for ss in rs.scope_spans for sp in ss.spans] == [TRACE_ID]
+    (span,) = receiver.store.wait(1)
+    assert span.resource["service.name"] == "renamed-svc"
+    assert span.trace_id == TRACE_ID
     assert {line["service"] for line in svc.json_lines()} == {"renamed-svc"}
 
 
