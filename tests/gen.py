@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import copier
@@ -97,3 +100,23 @@ def wait_http(url: str, *, timeout: float = 15.0, status: int = 200) -> None:
 def have(tool: str) -> bool:
     """Return whether `tool` is on PATH."""
     return shutil.which(tool) is not None
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import the Python file at `path` as a module called `name` (scripts and hooks are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stop(proc: subprocess.Popen, timeout: float) -> str:
+    """Send SIGTERM, wait up to `timeout` s (then kill), and return what the process printed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out

@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -304,10 +303,5 @@ def test_arm64_binary_serves_under_qemu(docker_projects: dict[str, Path], tmp_pa
     try:
         gen.wait_http(f"http://127.0.0.1:{admin_port}/livez", timeout=90)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = gen.stop(proc, timeout=90)
     assert proc.returncode == 0, out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import re
 import subprocess
@@ -14,6 +13,7 @@ from types import ModuleType
 import pytest
 import typer
 import yaml
+from gen import load_module
 
 from gosmith.cli import app
 from gosmith.generate import NewRequest, new
@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _load_gen_docs() -> ModuleType:
     """Import scripts/gen_docs.py (the mkdocs hook) as a module."""
-    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(ROOT / "scripts" / "gen_docs.py", "gen_docs")
 
 
 def _text(page: Path) -> str:

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -732,12 +731,7 @@ def test_chart_env_is_accepted_by_the_service(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/v1/hello/k8s", timeout=5) as resp:
             assert json.load(resp)["message"] == f"{greeting}, k8s!"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = gen.stop(proc, timeout=60)
     assert proc.returncode == 0, out
 
 

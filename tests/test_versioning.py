@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import shutil
@@ -16,7 +15,7 @@ from types import ModuleType
 
 import pytest
 import yaml
-from gen import ROOT, run
+from gen import ROOT, load_module, run
 from test_update import NEW, OLD, TEMPLATE_LINE, add_template_line, copy_template, generate_old, make_root
 
 from gosmith import source
@@ -34,11 +33,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def load_release_script() -> ModuleType:
     """Import scripts/release.py."""
-    spec = importlib.util.spec_from_file_location("release_script", ROOT / "scripts" / "release.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "scripts" / "release.py", "release_script")
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -188,11 +183,7 @@ def test_wheel_updates_a_project_from_an_earlier_release_offline(tmp_path: Path)
 
 def load_migrations() -> ModuleType:
     """Import hooks/migrations.py (the script copier's `_migrations` runs)."""
-    spec = importlib.util.spec_from_file_location("gosmith_migrations", ROOT / "hooks" / "migrations.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "hooks" / "migrations.py", "gosmith_migrations")
 
 
 def test_migration_rules_select_by_version_and_keep_values(tmp_path: Path) -> None:
