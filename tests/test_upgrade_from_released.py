@@ -1,0 +1,174 @@
+"""Upgrade for real: projects generated from every released template snapshot move to the working
+template with `gosmith update`, keep the users' own changes, and build, vet and test afterwards."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from gen import ROOT, have, run
+from typer.testing import CliRunner
+
+from gosmith import source
+from gosmith.cli import app
+
+RELEASED = sorted(source.release_snapshots(ROOT))
+CURRENT = source.current_version(ROOT)
+
+#: Answer sets generated with the old release (answers that release knows).
+OLD_ANSWERS: dict[str, dict[str, Any]] = {
+    "defaults": {"service_name": "orders-api"},
+    "limits": {
+        "service_name": "billing-api",
+        "module_path": "github.com/acme/billing-api",
+        "cpu_limit": "500m",
+        "memory_limit": "512Mi",
+        "memory_request": "512Mi",
+        "hot_reload": True,
+        "otlp_protocol": "http",
+        "replicas": 1,
+    },
+}
+
+HANDLER = '''// Package hello is a handler the service team added after generation.
+package hello
+
+import "net/http"
+
+// Handler answers every request with a greeting.
+func Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("hello\\n"))
+	})
+}
+'''
+USER_FUNC = '''
+// localBanner is a helper the service team added at the end of main.go.
+func localBanner() string { return "orders" }
+'''
+USER_README = "\n## Team notes\n\nOn-call: the orders team.\n"
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Git identity for copier's temp commits, and a private gosmith cache."""
+    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{key}_NAME", "Test")
+        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
+    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GOSMITH_TEMPLATE_ROOT", raising=False)
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd`; return stdout."""
+    return run(["git", *args], cwd)
+
+
+def generate_released(version: Any, dst: Path, answers: dict[str, Any]) -> Path:
+    """Generate `dst` from released template `version` (the shipped snapshot) and commit it."""
+    built = source.materialise(ROOT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(built.repo), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
+                        vcs_ref=source.tag(version))
+    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["_commit"] == source.tag(version)
+    git(dst, "init", "--quiet")
+    git(dst, "add", "--all")
+    git(dst, "commit", "--quiet", "-m", "generated")
+    return dst
+
+
+def values_path(project: Path) -> Path:
+    """Return the project's Helm values.yaml."""
+    return next((project / "deploy" / "helm").glob("*/values.yaml"))
+
+
+def user_edits(project: Path) -> None:
+    """A new package, a function in main.go, a README section and a values override; committed."""
+    (project / "internal" / "hello").mkdir()
+    (project / "internal" / "hello" / "hello.go").write_text(HANDLER)
+    main = next((project / "cmd").glob("*/main.go"))
+    main.write_text(main.read_text() + USER_FUNC)
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + USER_README)
+    values = values_path(project)
+    text = values.read_text()
+    assert re.search(r"(?m)^replicaCount: \d+$", text)
+    values.write_text(re.sub(r"(?m)^replicaCount: \d+$", "replicaCount: 4", text, count=1))
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "team changes")
+
+
+def conflict_files(project: Path) -> list[str]:
+    """Return the files outside .git that hold conflict markers or .rej leftovers."""
+    found = []
+    for path in project.rglob("*"):
+        if ".git" in path.parts or not path.is_file():
+            continue
+        if path.suffix == ".rej":
+            found.append(str(path.relative_to(project)))
+            continue
+        if re.search(r"(?m)^(<<<<<<<|>>>>>>>) ", path.read_text(errors="replace")):
+            found.append(str(path.relative_to(project)))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RELEASED, reason="no released template snapshot in releases/")
+@pytest.mark.parametrize("answers_id", list(OLD_ANSWERS))
+@pytest.mark.parametrize("released", RELEASED, ids=[str(v) for v in RELEASED])
+def test_released_project_updates_to_working_template(tmp_path: Path, released: Any, answers_id: str) -> None:
+    project = generate_released(released, tmp_path / "svc", OLD_ANSWERS[answers_id])
+    before = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    user_edits(project)
+
+    result = CliRunner().invoke(app, ["update", str(project)], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert f"updated from template {released} to {CURRENT}" in result.output
+    assert conflict_files(project) == []
+    after = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert after["_commit"] == source.tag(CURRENT)
+    # every answer the user gave survives (renamed ones under their new name, see hooks/migrations.py)
+    for key, value in OLD_ANSWERS[answers_id].items():
+        assert after[key] == value, key
+    assert {k for k in before if not k.startswith("_")} <= set(after) | {"port"}
+    # the users' own changes are all still there
+    assert (project / "internal" / "hello" / "hello.go").read_text() == HANDLER
+    assert USER_FUNC.strip() in next((project / "cmd").glob("*/main.go")).read_text()
+    assert (project / "README.md").read_text().endswith(USER_README)
+    values = yaml.safe_load(values_path(project).read_text())
+    assert values["replicaCount"] == 4
+    # the working template's files arrived: the project equals a fresh render plus the user's changes
+    fresh = tmp_path / "fresh"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(str(ROOT), str(fresh), data={k: v for k, v in after.items() if not k.startswith("_")},
+                        defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD")
+    for path in fresh.rglob("*"):
+        rel = path.relative_to(fresh)
+        if not path.is_file() or rel.parts[0] == ".git" or rel.name == ".copier-answers.yml":
+            continue
+        assert (project / rel).is_file(), f"{rel} missing after the update"
+        if rel.name in ("main.go", "README.md", "values.yaml"):
+            continue  # edited by the user above
+        assert (project / rel).read_text() == path.read_text(), f"{rel} differs from a fresh render"
+    fresh_values = yaml.safe_load(values_path(fresh).read_text())
+    assert {**fresh_values, "replicaCount": 4} == values
+    # and the result is a working project
+    if have("go"):
+        run(["go", "vet", "./..."], project)
+        run(["go", "build", "./..."], project)
+        run(["go", "test", "./..."], project, timeout=1200)
+    helm = ROOT / ".tools" / "bin" / "helm"
+    if helm.exists():
+        chart = values_path(project).parent
+        out = subprocess.run([str(helm), "template", "rel", str(chart)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert re.search(r"(?m)^\s+replicas: 4$", out.stdout)
