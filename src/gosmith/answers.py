@@ -37,6 +37,39 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     return {str(k): v for k, v in loaded.items() if not str(k).startswith("_")}
 
 
+def normalize_lists(answers: dict[str, Any], source: str = "") -> dict[str, Any]:
+    """Return `answers` with every list question (copier `multiselect`) as a list of its choices.
+
+    A list answer may be given as a YAML list or as one comma-separated string
+    (`-d platforms=linux/amd64,linux/arm64`); anything else, or an unknown choice, is a one-line error.
+    """
+    known = questions()
+    out = dict(answers)
+    for name, value in answers.items():
+        spec = known.get(name)
+        if not (isinstance(spec, dict) and spec.get("multiselect")):
+            continue
+        where = f"{source}{name}"
+        items: Any = value
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    items = yaml.safe_load(text)
+                except yaml.YAMLError:
+                    raise UserError(f"{where}: {value!r} is not a YAML list") from None
+            else:
+                items = [part.strip() for part in text.split(",") if part.strip()]
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise UserError(f"{where} must be a list or a comma-separated string of choices, got {value!r}")
+        choices = [str(c) for c in spec.get("choices") or []]
+        bad = [i for i in items if choices and i not in choices]
+        if bad:
+            raise UserError(f"{where}: {bad[0]!r} is not one of {', '.join(choices)}")
+        out[name] = items
+    return out
+
+
 def check(answers: dict[str, Any]) -> None:
     """Raise UserError naming the first unknown key or rule violation in `answers`."""
     known = questions()

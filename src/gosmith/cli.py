@@ -10,13 +10,40 @@ import typer
 from typer.core import TyperGroup
 
 from gosmith import __version__
-from gosmith.answers import parse_data
+from gosmith.answers import normalize_lists, parse_data
 from gosmith.errors import UserError
-from gosmith.generate import NewRequest, new
+from gosmith.generate import NewRequest, generate
+
+#: One or two real invocations per command, shown at the end of its --help (at most 80 columns).
+EXAMPLES: dict[str, list[str]] = {
+    "new": [
+        "gosmith new orders-api --defaults -o ../orders-api",
+        "gosmith new orders-api -d platforms=linux/amd64,linux/arm64 --defaults",
+    ],
+    "update": [
+        "gosmith update ../orders-api",
+        "gosmith update --to 0.2.0 -d http_port=8181 --conflict rej",
+    ],
+    "check": [
+        "gosmith check ../orders-api",
+        "gosmith check --json",
+    ],
+    "tune": [
+        "gosmith tune --cpu-limit 500m --memory-limit 512Mi --slowest-request-seconds 2",
+        "gosmith tune --answers-file .copier-answers.yml --json",
+    ],
+}
 
 
 class _Group(TyperGroup):
     """Command group that turns a UserError into its one-line message and exit code (the one place)."""
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> object:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and cmd_name in EXAMPLES and not command.epilog:
+            # "\b" keeps click from re-wrapping the example lines.
+            command.epilog = "Examples:\n\n\b\n" + "\n".join(EXAMPLES[cmd_name])
+        return command
 
     def invoke(self, ctx: typer.Context) -> object:
         try:
@@ -24,6 +51,9 @@ class _Group(TyperGroup):
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("aborted", err=True)
+            raise typer.Exit(130) from None
 
 
 app = typer.Typer(
@@ -33,6 +63,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich's option table cuts long option names (--proxy-idle-timeout-seco…) at 80 columns.
+    rich_markup_mode=None,
 )
 
 
@@ -76,7 +108,11 @@ def new_cmd(
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty output directory.")] = False,
 ) -> None:
     """Generate a new Go service from the gosmith template."""
-    interactive = not defaults and sys.stdin.isatty() and sys.stdout.isatty()
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if not defaults and not answers_file and not terminal:
+        raise UserError("no terminal to ask the questions on: pass --defaults (or --answers-file FILE) "
+                        "to use the defaults for every answer not given")
+    interactive = not defaults and terminal
     req = NewRequest(
         name=name,
         output=output,
@@ -90,10 +126,15 @@ def new_cmd(
     )
     dst = req.output or Path(name)
     typer.echo(f"Generating {name} into {dst} ...", err=True)
-    out = new(req)
+    result = generate(req)
     if pretend:
         typer.echo("Pretend mode: nothing was written.", err=True)
         return
+    if result.overwritten:
+        typer.echo(f"--force: overwrote {len(result.overwritten)} existing file(s):", err=True)
+        for path in result.overwritten:
+            typer.echo(f"  overwrote {path}", err=True)
+    out = result.path
     typer.echo(f"Created {out}", err=True)
     typer.echo(f"Next: cd {dst} && make test", err=True)
     typer.echo("Commit it to git: `gosmith update` needs a clean git tree to bring template changes later.", err=True)
@@ -120,7 +161,8 @@ def update_cmd(
     if conflict not in ("inline", "rej"):
         raise UserError(f"--conflict {conflict!r}: expected inline or rej")
     result = update(
-        UpdateRequest(path=path, to=to, data=parse_data(data or []), conflict=conflict,  # type: ignore[arg-type]
+        UpdateRequest(path=path, to=to, data=normalize_lists(parse_data(data or []), "--data "),
+                      conflict=conflict,  # type: ignore[arg-type]
                       pretend=pretend)
     )
     typer.echo(result.summary())

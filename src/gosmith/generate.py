@@ -1,9 +1,21 @@
-"""`gosmith new`: render the template into a new directory through copier's Python API."""
+"""`gosmith new`: render the template into a new directory through copier's Python API.
+
+The project is rendered into a staging directory next to the output first and moved into place
+only when copier has finished: an error or Ctrl-C while questions are asked or files are rendered
+leaves nothing behind, and `--force` can tell which existing files it replaced.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import shutil
+import signal
+import tempfile
+import threading
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +25,11 @@ import copier
 from gosmith import answers as answers_mod
 from gosmith.errors import UserError
 from gosmith.source import copy_source
+
+
+def aborted() -> UserError:
+    """Return the error of an interrupted `gosmith new`: exit 130 (128 + SIGINT, as shells report it)."""
+    return UserError("aborted, nothing written", exit_code=130)
 
 
 @dataclass
@@ -30,12 +47,21 @@ class NewRequest:
     quiet: bool = True
 
 
+@dataclass
+class Generated:
+    """What `gosmith new` wrote: the project directory and the existing files it replaced (--force)."""
+
+    path: Path
+    overwritten: list[str] = field(default_factory=list)
+
+
 def collect_answers(req: NewRequest) -> dict[str, Any]:
     """Merge answers: answers file, then --data, then NAME and --module; validate them all."""
     merged: dict[str, Any] = {}
     if req.answers_file:
-        merged.update(answers_mod.load_answers_file(req.answers_file))
-    merged.update(req.data)
+        from_file = answers_mod.load_answers_file(req.answers_file)
+        merged.update(answers_mod.normalize_lists(from_file, f"--answers-file {req.answers_file}: "))
+    merged.update(answers_mod.normalize_lists(req.data, "--data "))
     merged["service_name"] = req.name
     if req.module:
         merged["module_path"] = req.module
@@ -55,8 +81,138 @@ def _first_created(dst: Path) -> Path:
     return top
 
 
-def new(req: NewRequest) -> Path:
-    """Generate a service; on any error nothing is left behind. Returns the output directory."""
+# ------------------------------------------------------------------ interactive validation messages
+
+_COPIER_PREFIX = re.compile(r"^Validation error for question '[^']*': ")
+
+
+def _explaining(validate: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wrap a questionary validator: shorter toolbar text, and the full reason above the prompt when cut.
+
+    prompt_toolkit shows a validation error in a toolbar exactly one terminal line high, so a longer
+    reason is cut at the terminal width. The wrapper drops copier's "Validation error for question
+    'x': " prefix (the reason names the field itself) and, when the reason is still wider than the
+    terminal, prints it in full above the re-asked prompt (once per distinct reason).
+    """
+    shown: set[str] = set()
+
+    def wrapped(answer: str) -> Any:
+        verdict = validate(answer)
+        if not isinstance(verdict, str):
+            return verdict
+        message = _COPIER_PREFIX.sub("", verdict)
+        if len(message) >= shutil.get_terminal_size().columns and message not in shown:
+            shown.add(message)
+            from prompt_toolkit.application import run_in_terminal
+
+            run_in_terminal(lambda: print(f"error: {message}", flush=True))
+        return message
+
+    return wrapped
+
+
+@contextlib.contextmanager
+def _readable_prompts() -> Iterator[None]:
+    """While copier asks questions: validate text answers on Enter, with the full reason visible."""
+    import copier._main as copier_main
+
+    original = copier_main.unsafe_prompt
+
+    def prompt(questions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        for question in questions:
+            validate = question.get("validate")
+            if callable(validate):
+                question["validate"] = _explaining(validate)
+                if question.get("type") == "input":
+                    question.setdefault("validate_while_typing", False)
+        return original(questions, *args, **kwargs)
+
+    copier_main.unsafe_prompt = prompt
+    try:
+        yield
+    finally:
+        copier_main.unsafe_prompt = original
+
+
+# --------------------------------------------------------------------------------- moving into place
+
+
+@contextlib.contextmanager
+def _no_interrupt() -> Iterator[None]:
+    """Ignore Ctrl-C for the short time the rendered files are moved into place (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _move_into(staged: Path, dst: Path) -> list[str]:
+    """Move every file of `staged` into `dst`; return the existing files whose content was replaced."""
+    overwritten: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(staged):
+        dirnames.sort()
+        rel_dir = Path(dirpath).relative_to(staged)
+        target_dir = dst / rel_dir
+        if target_dir.exists() and not target_dir.is_dir():
+            raise UserError(f"cannot write {target_dir}: a file is in the way of a directory")
+        target_dir.mkdir(parents=True, exist_ok=True)
+        for name in sorted(filenames):
+            src, target = Path(dirpath) / name, target_dir / name
+            if target.is_dir() and not target.is_symlink():
+                raise UserError(f"cannot write {target}: a directory is in the way of a file")
+            if target.exists() and target.read_bytes() != src.read_bytes():
+                overwritten.append((rel_dir / name).as_posix())
+            os.replace(src, target)
+    return overwritten
+
+
+def _staging_dir(near: Path) -> Path:
+    """Return a fresh private directory on the same file system as `near` (so moves are renames)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=".gosmith-new-", dir=near))
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="gosmith-new-"))
+
+
+def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
+    """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
+    src_path, vcs_ref = copy_source()
+    with warnings.catch_warnings(), _readable_prompts():
+        warnings.simplefilter("ignore")
+        copier.run_copy(
+            src_path,
+            str(dst),
+            data=data,
+            defaults=req.defaults,
+            unsafe=True,
+            overwrite=True,
+            pretend=req.pretend,
+            quiet=req.quiet,
+            vcs_ref=vcs_ref,
+        )
+
+
+def _copier_failure(exc: BaseException) -> UserError:
+    """Return the one-line UserError for a copier failure."""
+    if isinstance(exc, copier.errors.CopierAnswersInterrupt):
+        return aborted()
+    text = str(exc).strip()
+    return UserError(_COPIER_PREFIX.sub("", text.splitlines()[0]) if text else exc.__class__.__name__)
+
+
+def generate(req: NewRequest) -> Generated:
+    """Generate a service; on any error or Ctrl-C nothing is left behind."""
+    try:
+        return _generate(req)
+    except KeyboardInterrupt:
+        raise aborted() from None
+
+
+def _generate(req: NewRequest) -> Generated:
     data = collect_answers(req)
     dst = (req.output or Path(req.name)).resolve()
     if dst.exists() and not dst.is_dir():
@@ -65,31 +221,37 @@ def new(req: NewRequest) -> Path:
     created = dst if existed else _first_created(dst)
     if existed and any(dst.iterdir()) and not req.force:
         raise UserError(f"output directory {dst} is not empty (use --force to write into it)")
-    src_path, vcs_ref = copy_source()
+    if req.pretend:
+        try:
+            _run_copier(dst, data, req)
+        except (ValueError, TypeError, copier.errors.CopierError) as exc:
+            raise _copier_failure(exc) from exc
+        return Generated(dst)
+    staging = _staging_dir(created.parent)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            copier.run_copy(
-                src_path,
-                str(dst),
-                data=data,
-                defaults=req.defaults,
-                unsafe=True,
-                overwrite=req.force,
-                pretend=req.pretend,
-                quiet=req.quiet,
-                vcs_ref=vcs_ref,
-            )
-    except (ValueError, copier.errors.CopierError) as exc:
-        if not existed and created.exists():
-            shutil.rmtree(created)
-        raise UserError(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__) from exc
-    except OSError as exc:
-        if not existed and created.exists():
-            shutil.rmtree(created)
-        raise UserError(f"cannot write {dst}: {exc.strerror or exc}") from exc
-    except BaseException:
-        if not existed and created.exists():
-            shutil.rmtree(created)
-        raise
-    return dst
+        staged = staging / dst.name
+        try:
+            _run_copier(staged, data, req)
+        except (ValueError, TypeError, copier.errors.CopierError) as exc:
+            raise _copier_failure(exc) from exc
+        except OSError as exc:
+            raise UserError(f"cannot write {dst}: {exc.strerror or exc}") from exc
+        with _no_interrupt():
+            try:
+                overwritten = _move_into(staged, dst)
+            except OSError as exc:
+                if not existed:
+                    shutil.rmtree(created, ignore_errors=True)
+                raise UserError(f"cannot write {dst}: {exc.strerror or exc}") from exc
+            except UserError:
+                if not existed:
+                    shutil.rmtree(created, ignore_errors=True)
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Generated(dst, overwritten)
+
+
+def new(req: NewRequest) -> Path:
+    """Generate a service; on any error nothing is left behind. Returns the output directory."""
+    return generate(req).path
