@@ -38,11 +38,11 @@ var (
 )
 
 // ParseRatio parses a GOMEMLIMIT ratio: a plain decimal between 0.5 and 0.95 with at most three
-// decimals, exactly as the answer gomemlimit_ratio is validated.
+// decimals, exactly as the answer gomemlimit_ratio is validated. Errors start with "must".
 func ParseRatio(s string) (*big.Rat, error) {
 	r, ok := parseDecimal(s)
 	if !ok {
-		return nil, fmt.Errorf("%q is not a decimal number like 0.9", s)
+		return nil, fmt.Errorf("must be a decimal number like 0.9, got %q", s)
 	}
 	if r.Cmp(minRatio) < 0 || r.Cmp(maxRatio) > 0 {
 		return nil, fmt.Errorf("must be between 0.5 and 0.95, got %s", s)

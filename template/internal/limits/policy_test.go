@@ -92,8 +92,8 @@ func TestParseRatio(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]string{
-		"": "not a decimal", "0,9": "not a decimal", ".9": "not a decimal", "9e-1": "not a decimal",
-		"-0.9": "not a decimal", "0.49": "between", "0.951": "between", "1": "between",
+		"": "must be a decimal", "0,9": "must be a decimal", ".9": "must be a decimal", "9e-1": "must be a decimal",
+		"-0.9": "must be a decimal", "0.49": "between", "0.951": "between", "1": "between",
 		"0.7255": "at most 3 decimals",
 	} {
 		if _, err := ParseRatio(in); err == nil || !strings.Contains(err.Error(), want) {

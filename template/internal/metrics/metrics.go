@@ -1,11 +1,13 @@
 // Package metrics exposes Prometheus metrics on the admin listener: Go runtime and process
-// collectors, a build-info gauge and RED metrics (rate, errors, duration) of the business routes.
+// collectors, a build-info gauge, the runtime limits the service derived from its cgroup, and RED
+// metrics (rate, errors, duration) of the business routes.
 package metrics
 
 import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,26 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	runtimeMu        sync.Mutex
+	gomaxprocs       *prometheus.GaugeVec
+	gomemlimit       *prometheus.GaugeVec
+	cgroupCPU        prometheus.Gauge
+	cgroupMemory     prometheus.Gauge
+	gomaxprocsSource string
+	gomemlimitSource string
+}
+
+// RuntimeLimits are the effective Go runtime limits, where each comes from (cgroup, env or
+// default), and the cgroup limits seen (0 = no limit).
+type RuntimeLimits struct {
+	GOMAXPROCS       int
+	GOMAXPROCSSource string
+	// GOMEMLIMIT is in bytes; math.MaxInt64 means no soft limit, as in the Go runtime.
+	GOMEMLIMIT       int64
+	GOMEMLIMITSource string
+	CPULimitCores    float64
+	MemoryLimitBytes int64
 }
 
 // BuildInfo labels the app_build_info gauge.
@@ -46,6 +68,22 @@ func New(info BuildInfo) *Metrics {
 			Name: "http_server_requests_in_flight",
 			Help: "Business requests being served right now.",
 		}),
+		gomaxprocs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "app_runtime_gomaxprocs",
+			Help: "Effective GOMAXPROCS; source is cgroup (set by the service from the CPU limit), env (GOMAXPROCS) or default (the Go runtime's own).",
+		}, []string{"source"}),
+		gomemlimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "app_runtime_gomemlimit_bytes",
+			Help: "Effective GOMEMLIMIT in bytes (9223372036854775807 = none); source is cgroup (set by the service from the memory limit), env (GOMEMLIMIT) or default.",
+		}, []string{"source"}),
+		cgroupCPU: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "app_cgroup_cpu_limit_cores",
+			Help: "CPU limit of the container's cgroup (CFS quota / period) in cores; 0 = no limit.",
+		}),
+		cgroupMemory: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "app_cgroup_memory_limit_bytes",
+			Help: "Memory limit of the container's cgroup in bytes; 0 = no limit.",
+		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "app_build_info",
@@ -57,6 +95,7 @@ func New(info BuildInfo) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		build, m.requests, m.duration, m.inFlight,
+		m.gomaxprocs, m.gomemlimit, m.cgroupCPU, m.cgroupMemory,
 	)
 	return m
 }
@@ -68,6 +107,27 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 // when the scraper asks for it.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{EnableOpenMetrics: true})
+}
+
+// SetRuntimeLimits records the effective runtime limits and the cgroup limits seen. Each limit
+// gauge keeps one series, labelled with the current source.
+func (m *Metrics) SetRuntimeLimits(l RuntimeLimits) {
+	m.runtimeMu.Lock()
+	defer m.runtimeMu.Unlock()
+	setSource(m.gomaxprocs, &m.gomaxprocsSource, l.GOMAXPROCSSource, float64(l.GOMAXPROCS))
+	setSource(m.gomemlimit, &m.gomemlimitSource, l.GOMEMLIMITSource, float64(l.GOMEMLIMIT))
+	m.cgroupCPU.Set(l.CPULimitCores)
+	m.cgroupMemory.Set(float64(l.MemoryLimitBytes))
+}
+
+// setSource sets the series of source to v and then drops the series of the previous source,
+// so a scrape never sees none.
+func setSource(g *prometheus.GaugeVec, current *string, source string, v float64) {
+	g.WithLabelValues(source).Set(v)
+	if *current != "" && *current != source {
+		g.DeleteLabelValues(*current)
+	}
+	*current = source
 }
 
 // Start counts a request as in flight; call the returned function when it is done.

@@ -78,3 +78,39 @@ func TestExemplarsInOpenMetrics(t *testing.T) {
 		t.Error("the classic text format must not carry exemplars")
 	}
 }
+
+func TestRuntimeLimits(t *testing.T) {
+	m := New(BuildInfo{})
+	m.SetRuntimeLimits(RuntimeLimits{
+		GOMAXPROCS: 1, GOMAXPROCSSource: "cgroup", GOMEMLIMIT: 460 << 20, GOMEMLIMITSource: "cgroup",
+		CPULimitCores: 0.5, MemoryLimitBytes: 512 << 20,
+	})
+	text := scrape(t, m.Handler(), "")
+	for _, want := range []string{
+		`app_runtime_gomaxprocs{source="cgroup"} 1`,
+		`app_runtime_gomemlimit_bytes{source="cgroup"} 4.8234496e+08`,
+		"app_cgroup_cpu_limit_cores 0.5",
+		"app_cgroup_memory_limit_bytes 5.36870912e+08",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("exposition lacks %q", want)
+		}
+	}
+	m.SetRuntimeLimits(RuntimeLimits{
+		GOMAXPROCS: 2, GOMAXPROCSSource: "default", GOMEMLIMIT: 1<<63 - 1, GOMEMLIMITSource: "default",
+	})
+	text = scrape(t, m.Handler(), "")
+	for _, want := range []string{
+		`app_runtime_gomaxprocs{source="default"} 2`,
+		`app_runtime_gomemlimit_bytes{source="default"} 9.223372036854776e+18`,
+		"app_cgroup_cpu_limit_cores 0",
+		"app_cgroup_memory_limit_bytes 0",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("exposition lacks %q", want)
+		}
+	}
+	if strings.Contains(text, `source="cgroup"`) {
+		t.Errorf("the series of the previous source is still exported:\n%s", text)
+	}
+}
