@@ -27,18 +27,21 @@ def load_rules() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    importlib.import_module(f"{name}.validate")
+    importlib.import_module(f"{name}.settings")
     importlib.import_module(f"{name}.tuning")
+    importlib.import_module(f"{name}.validate")
     return module
 
 
 class GosmithFilters(Extension):
-    """Jinja filters used by copier.yml validators."""
+    """Jinja filters used by copier.yml validators (`settings.copier_validator` writes each call)."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         rules = load_rules()
-        environment.filters["gosmith_check"] = lambda value, field: rules.validate.check(field, value)
+        environment.filters["gosmith_check"] = lambda value, field, **others: rules.settings.check(
+            field, value, **others
+        )
 
 
 class GosmithContext(ContextHook):
@@ -46,8 +49,6 @@ class GosmithContext(ContextHook):
 
     def hook(self, context: dict[str, Any]) -> None:
         rules = load_rules()
-        errors = rules.validate.check_answers({k: context[k] for k in rules.validate.FIELDS if k in context})
-        if errors:
-            raise ValueError("; ".join(errors))
         answers = {k: v for k, v in context.items() if not k.startswith("_")}
-        context["tuned"] = rules.tuning.derive(answers).as_context()
+        # The same validate-then-derive as `gosmith new`, `update` and `tune` (one-line TuningError).
+        context["tuned"] = rules.validate.evaluate(answers).as_context()

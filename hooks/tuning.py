@@ -13,11 +13,12 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from . import quantities as q
+from . import settings
+from .settings import DRAIN_MODES, POLICIES  # noqa: F401  (re-exported)
 
 
 class TuningError(ValueError):
@@ -50,159 +51,25 @@ CGROUP_AWARE_GO_MINOR = 25
 #: First Kubernetes minor version with the native preStop sleep action on by default (beta in 1.30).
 PRESTOP_SLEEP_KUBE_MINOR = 30
 
-POLICIES = ("floor", "ceil", "go")
-DRAIN_MODES = ("app", "prestop")
+#: Every answer the rules read; defaults, limits and validators come from the table (hooks/settings.py).
+_RULE_INPUTS = (
+    "go_version", "cpu_request", "cpu_limit", "memory_request", "memory_limit", "gomemlimit_ratio",
+    "gomaxprocs_policy", "slowest_request_seconds", "proxy_idle_timeout_seconds",
+    "endpoint_propagation_seconds", "drain_mode", "probe_timeout_seconds", "readiness_period_seconds",
+    "readiness_failure_threshold", "liveness_period_seconds", "liveness_failure_threshold", "startup_seconds",
+    "termination_grace_period_seconds", "replicas", "hpa_enabled", "hpa_min_replicas", "hpa_max_replicas",
+    "hpa_cpu_target_percent",
+)  # fmt: skip
+#: Every answer the rules read, with its default (the table's, kept equal to copier.yml's by a test).
+DEFAULTS: dict[str, Any] = {name: settings.BY_NAME[name].default for name in _RULE_INPUTS}
+#: Single-field validators for the answers the rules read, except go_version: the rules work for any Go
+#: 1.x (tests of the pre-1.25 GOMAXPROCS rule use 1.24); the table's range applies through validate.evaluate.
+FIELDS: dict[str, Callable[[object], str]] = {name: settings.FIELDS[name] for name in _RULE_INPUTS[1:]}
 
-#: Every answer the rules read, with its default (kept equal to copier.yml's defaults by a test).
-DEFAULTS: dict[str, Any] = {
-    "go_version": "1.26",
-    "cpu_request": "250m",
-    "cpu_limit": "",
-    "memory_request": "256Mi",
-    "memory_limit": "256Mi",
-    "gomemlimit_ratio": 0.9,
-    "gomaxprocs_policy": "floor",
-    "slowest_request_seconds": 5.0,
-    "proxy_idle_timeout_seconds": 60,
-    "endpoint_propagation_seconds": 5.0,
-    "drain_mode": "app",
-    "probe_timeout_seconds": 1,
-    "readiness_period_seconds": 5,
-    "readiness_failure_threshold": 2,
-    "liveness_period_seconds": 10,
-    "liveness_failure_threshold": 3,
-    "startup_seconds": 10,
-    "termination_grace_period_seconds": 0,
-    "replicas": 2,
-    "hpa_enabled": False,
-    "hpa_min_replicas": 2,
-    "hpa_max_replicas": 5,
-    "hpa_cpu_target_percent": 80,
-}
-
-
-# ----------------------------------------------------------------------------- single-field validators
-def _number(value: object, name: str) -> Fraction | str:
-    """Return `value` as an exact Fraction, or an error message (bools and NaN are not numbers)."""
-    if isinstance(value, bool):
-        return f"{name} must be a number, got {value!r}"
-    if isinstance(value, int | float | str):
-        text = str(value).strip()
-        if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
-            return Fraction(text)
-    return f"{name} must be a non-negative decimal number, got {value!r}"
-
-
-def _integer(value: object, name: str) -> int | str:
-    """Return `value` as an int, or an error message."""
-    if isinstance(value, bool):
-        return f"{name} must be an integer, got {value!r}"
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
-        return int(value.strip())
-    return f"{name} must be an integer, got {value!r}"
-
-
-def _range(name: str, lo: Fraction | int, hi: Fraction | int, *, integer: bool, unit: str = "") -> Callable:
-    """Return a validator for a number between `lo` and `hi` (inclusive)."""
-
-    def check(value: object) -> str:
-        n = _integer(value, name) if integer else _number(value, name)
-        if isinstance(n, str):
-            return n
-        if not lo <= n <= hi:
-            return f"{name} must be between {_fmt(lo)} and {_fmt(hi)}{unit}, got {_fmt(n)}"
-        if not integer and (n * 1000).denominator != 1:
-            return f"{name} must have at most 3 decimals (millisecond precision), got {value!r}"
-        return ""
-
-    return check
-
-
-def _quantity(name: str, parser: Callable[[object, str], object], *, optional: bool) -> Callable:
-    """Return a validator for a CPU or memory quantity ("" allowed when `optional`)."""
-
-    def check(value: object) -> str:
-        if value is None or value == "":
-            return "" if optional else f"{name} must be set"
-        try:
-            parser(value, name)
-        except q.QuantityError as exc:
-            return str(exc)
-        return ""
-
-    return check
-
-
-def _choice(name: str, choices: tuple[str, ...]) -> Callable:
-    """Return a validator for one of `choices`."""
-
-    def check(value: object) -> str:
-        return "" if value in choices else f"{name} must be one of {', '.join(choices)}, got {value!r}"
-
-    return check
-
-
-_TRUE = {"true", "yes", "y", "on", "1"}
-_FALSE = {"false", "no", "n", "off", "0"}
-
-
-def to_bool(value: object) -> bool | None:
-    """Return `value` as a bool (bool, 0/1, or true/false/yes/no/on/off text), or None when it is neither."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    return None
-
-
-def _boolean(name: str) -> Callable:
-    """Return a validator for a yes/no answer."""
-
-    def check(value: object) -> str:
-        return "" if to_bool(value) is not None else f"{name} must be true or false, got {value!r}"
-
-    return check
-
-
-def _fmt(n: Fraction | int) -> str:
-    """Return a number without a trailing '.0' (exact for the 3-decimal values used here)."""
-    if isinstance(n, int) or n.denominator == 1:
-        return str(int(n))
-    text = format(Decimal(n.numerator) / Decimal(n.denominator), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-#: Single-field validators for every answer the tuning rules read (hooks/validate.py merges them).
-FIELDS: dict[str, Callable[[object], str]] = {
-    "cpu_request": _quantity("cpu_request", q.parse_cpu, optional=True),
-    "cpu_limit": _quantity("cpu_limit", q.parse_cpu, optional=True),
-    "memory_request": _quantity("memory_request", q.parse_memory, optional=False),
-    "memory_limit": _quantity("memory_limit", q.parse_memory, optional=True),
-    "gomemlimit_ratio": _range("gomemlimit_ratio", Fraction(1, 2), Fraction(95, 100), integer=False),
-    "gomaxprocs_policy": _choice("gomaxprocs_policy", POLICIES),
-    "slowest_request_seconds": _range("slowest_request_seconds", Fraction(1, 100), 3600, integer=False, unit="s"),
-    "proxy_idle_timeout_seconds": _range("proxy_idle_timeout_seconds", 1, 3600, integer=True, unit="s"),
-    "endpoint_propagation_seconds": _range("endpoint_propagation_seconds", 1, 120, integer=False, unit="s"),
-    "drain_mode": _choice("drain_mode", DRAIN_MODES),
-    "probe_timeout_seconds": _range("probe_timeout_seconds", 1, 60, integer=True, unit="s"),
-    "readiness_period_seconds": _range("readiness_period_seconds", 1, 300, integer=True, unit="s"),
-    "readiness_failure_threshold": _range("readiness_failure_threshold", 1, 100, integer=True),
-    "liveness_period_seconds": _range("liveness_period_seconds", 1, 300, integer=True, unit="s"),
-    "liveness_failure_threshold": _range("liveness_failure_threshold", 1, 100, integer=True),
-    "startup_seconds": _range("startup_seconds", 1, 3600, integer=True, unit="s"),
-    "termination_grace_period_seconds": _range("termination_grace_period_seconds", 0, 86400, integer=True),
-    "replicas": _range("replicas", 1, 1000, integer=True),
-    "hpa_enabled": _boolean("hpa_enabled"),
-    "hpa_min_replicas": _range("hpa_min_replicas", 1, 1000, integer=True),
-    "hpa_max_replicas": _range("hpa_max_replicas", 1, 1000, integer=True),
-    "hpa_cpu_target_percent": _range("hpa_cpu_target_percent", 1, 100, integer=True, unit="%"),
-}
+_number = settings.number
+_integer = settings.integer
+_fmt = settings.fmt
+to_bool = settings.to_bool
 
 
 # ----------------------------------------------------------------------------- result

@@ -36,7 +36,7 @@ SAMPLE_NAME = "my-service"
 _PLACEHOLDER = re.compile(r"<!--\s*gosmith:(\w+)\s*([^>]*?)\s*-->")
 _SECTION = re.compile(r"^# --- ([A-Z][A-Z &/]*?)\s*-*\s*$")
 _QUESTION = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):")
-_CHECK_CALL = re.compile(r"gosmith_check\(\s*['\"](\w+)['\"]\s*\)")
+_CHECK_CALL = re.compile(r"gosmith_check\(\s*['\"](\w+)['\"]")
 
 for _p in (ROOT, ROOT / "src"):
     if str(_p) not in sys.path:

@@ -738,7 +738,8 @@ def test_chart_env_is_accepted_by_the_service(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ SHIPPING answers are validated
 
 BAD_ANSWERS = {
-    "kubernetes_version": ({"kubernetes_version": "1.2"}, "kubernetes_version must look like"),
+    "kubernetes_version": ({"kubernetes_version": "1.2.0"}, "kubernetes_version must look like"),
+    "kubernetes_version minor": ({"kubernetes_version": "1.2"}, "kubernetes_version must be 1.25 to 1.37"),
     "too old": ({"kubernetes_version": "1.24"}, "1.25 to 1.37"),
     "prestop on 1.28": ({"kubernetes_version": "1.28", "drain_mode": "prestop"}, "1.30"),
     "ingress namespace": ({"ingress_namespaces": "edge, Bad_NS"}, "Bad_NS"),

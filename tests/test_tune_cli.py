@@ -40,21 +40,38 @@ def test_table_shows_value_formula_and_why() -> None:
 
 
 def test_table_lists_warnings() -> None:
-    code, out, _ = tune("--memory-limit", "", "--go-version", "1.24", "--cpu-limit", "2")
+    code, out, _ = tune("--memory-limit", "", "--gomaxprocs-policy", "go", "--cpu-limit", "500m")
     assert code == 0
     warnings = out.split("Warnings:", 1)[1]
     assert "GOMEMLIMIT stays unset" in warnings
-    assert "ignores the cgroup CPU limit" in warnings
+    assert "throttles under load" in warnings
 
 
-def test_go_version_outside_the_generator_range() -> None:
-    """`tune` describes services on older Go releases (1.24 < 1.26 minimum of `new`) but rejects malformed ones."""
-    code, out, _ = tune("--go-version", "1.24", "--cpu-limit", "2", "--gomaxprocs-policy", "floor", "--json")
+def test_go_version_is_held_to_the_generator_range() -> None:
+    """`tune` refuses the Go versions `gosmith new` refuses (too old, too new, malformed), with the same message."""
+    for version, message in (
+        ("1.24", "go_version must be 1.26 to 1.27"),
+        ("1.20", "go_version must be 1.26 to 1.27"),
+        ("go1.24", "must look like 1.26"),
+    ):
+        code, out, err = tune("--go-version", version)
+        assert code == 2, version
+        assert out == "" and message in err, (version, err)
+    code, out, _ = tune("--go-version", "1.27", "--cpu-limit", "2500m", "--json")
     assert code == 0
-    assert json.loads(out)["values"]["gomaxprocs"] == 2  # set: Go 1.24 ignores the cgroup limit
-    code, _, err = tune("--go-version", "go1.24")
-    assert code != 0
-    assert "must look like 1.26" in err
+    assert json.loads(out)["values"]["gomaxprocs"] == 2
+
+
+def test_data_option_takes_any_answer() -> None:
+    """`tune -d key=value` works like `gosmith new -d`: named options still win over it."""
+    code, out, err = tune("--json", "-d", "cpu_limit=500m", "-d", "drain_mode=prestop", "--cpu-limit", "3")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["inputs"]["cpu_limit"] == "3" and doc["values"]["prestop_sleep_seconds"] == 5
+    code, _, err = tune("-d", "kubernetes_version=1.28", "-d", "drain_mode=prestop")
+    assert code == 2 and "kubernetes_version must be 1.30 or later for drain_mode prestop" in err
+    code, _, err = tune("-d", "cpu_limit")
+    assert code == 2 and "expected key=value" in err
 
 
 def test_json_equals_derive() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,15 +110,33 @@ def resolve(answers: dict[str, Any]) -> dict[str, Any]:
     return full
 
 
-def check_all(answers: dict[str, Any]) -> dict[str, Any]:
-    """Validate `answers` with defaults filled in, including the tuning rules; return the full set."""
+def evaluate(answers: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Validate `answers` with defaults filled in, then derive: the one path `new`, `update` and `tune` share.
+
+    Returns the full answers and the template's `Tuning` (values, formulas, warnings); raises
+    UserError with the first rule the answers break (the same one-line message for every command).
+    """
     check(answers)
     full = resolve(answers)
-    errors = rules().validate.check_answers(full)
-    if errors:
-        raise UserError(errors[0])
+    validate = rules().validate
     try:
-        rules().tuning.derive(full)
+        tuning = validate.evaluate(full)
     except rules().tuning.TuningError as exc:
         raise UserError(str(exc)) from exc
+    return full, tuning
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Print each tuning warning as one `warning:` line on stderr (what `gosmith tune` lists under Warnings)."""
+    for text in warnings:
+        print(f"warning: {text}", file=sys.stderr)
+
+
+def check_all(
+    answers: dict[str, Any], warn: Callable[[list[str]], None] | None = print_warnings
+) -> dict[str, Any]:
+    """Validate `answers` with defaults filled in, including the tuning rules; report warnings; return the full set."""
+    full, tuning = evaluate(answers)
+    if warn is not None:
+        warn(list(tuning.warnings))
     return full

@@ -193,6 +193,11 @@ def tune_cmd(
         typer.Option("--answers-file", help="YAML answers (a .copier-answers.yml works); options override it."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (inputs, values, reasons, warnings).")] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", help="Any answer, as in `gosmith new`: key=value (repeatable).",
+                     metavar="KEY=VALUE"),
+    ] = None,
     go_version: Annotated[str | None, typer.Option(help="Go version of the go.mod line (e.g. 1.26).")] = None,
     cpu_request: Annotated[str | None, typer.Option(help="CPU request, e.g. 250m ('' = none).")] = None,
     cpu_limit: Annotated[str | None, typer.Option(help="CPU limit, e.g. 500m ('' = none).")] = None,
@@ -220,8 +225,8 @@ def tune_cmd(
     """Show the GOMAXPROCS, GOMEMLIMIT, timeouts, drain, probes and scaling the template derives, with formulas."""
     from gosmith.tune import table, to_json, tune
 
-    options = {k: v for k, v in ctx.params.items() if k not in ("answers_file", "as_json")}
-    result = tune(options, answers_file)
+    options = {k: v for k, v in ctx.params.items() if k not in ("answers_file", "as_json", "data")}
+    result = tune(options, answers_file, parse_data(data or []))
     typer.echo(to_json(result) if as_json else table(result))
 
 

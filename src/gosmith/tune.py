@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from gosmith import answers as answers_mod
-from gosmith.errors import UserError
 from gosmith.template import rules
 
 
@@ -20,24 +19,22 @@ class TuneResult:
     tuning: Any  # hooks.tuning.Tuning (loaded from the template at run time)
 
 
-def tune(overrides: dict[str, Any], answers_file: Path | None = None) -> TuneResult:
-    """Derive the tuned values from an answers file (optional) overridden by `overrides`."""
+def tune(
+    overrides: dict[str, Any], answers_file: Path | None = None, data: dict[str, Any] | None = None
+) -> TuneResult:
+    """Derive the tuned values from an answers file (optional), then `-d` data, then named options.
+
+    Validation and derivation are `answers.evaluate`, the same function `gosmith new` and `update`
+    run: `tune` refuses exactly the answers they refuse, with the same message.
+    """
     merged: dict[str, Any] = {}
     if answers_file is not None:
-        merged.update(answers_mod.load_answers_file(answers_file))
+        from_file = answers_mod.load_answers_file(answers_file)
+        merged.update(answers_mod.normalize_lists(from_file, f"--answers-file {answers_file}: "))
+    merged.update(answers_mod.normalize_lists(data or {}, "--data "))
     merged.update({k: v for k, v in overrides.items() if v is not None})
-    # Any Go 1.x is accepted (the tuning rules check its form): `tune` also describes services
-    # generated for Go releases that `gosmith new` no longer offers.
-    go_version = merged.pop("go_version", None)
-    full = answers_mod.check_all(merged)
-    if go_version is not None:
-        full["go_version"] = go_version
-    tuning_mod = rules().tuning
-    try:
-        tuning = tuning_mod.derive(full)
-    except tuning_mod.TuningError as exc:  # check_all already derived once; kept for a clear contract
-        raise UserError(str(exc)) from exc
-    inputs = {k: full[k] for k in tuning_mod.DEFAULTS if k in full}
+    full, tuning = answers_mod.evaluate(merged)
+    inputs = {k: full[k] for k in rules().tuning.DEFAULTS if k in full}
     return TuneResult(inputs=inputs, tuning=tuning)
 
 
