@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -43,5 +45,27 @@ func TestRunRejectsBadInput(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestFatalIsOneJSONLine: the exit error is one flat JSON line with the keys of every log line.
+func TestFatalIsOneJSONLine(t *testing.T) {
+	var out bytes.Buffer
+	fatal(&out, env(map[string]string{"APP_ENV": "staging"}), errors.New("load config: READ_TIMEOUT: \"x\" is not a duration"))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one line, got %q", out.String())
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+		t.Fatalf("not JSON: %q: %v", lines[0], err)
+	}
+	for _, k := range []string{"ts", "level", "msg", "logger", "caller", "service", "version", "env", "error"} {
+		if _, ok := line[k].(string); !ok {
+			t.Errorf("key %s missing or not a string in %v", k, line)
+		}
+	}
+	if line["level"] != "fatal" || line["env"] != "staging" || !strings.Contains(line["error"].(string), "READ_TIMEOUT") {
+		t.Errorf("line = %v", line)
 	}
 }

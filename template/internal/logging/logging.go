@@ -2,13 +2,15 @@
 //
 // Every line is one JSON object with flat snake_case keys: ts (RFC 3339, UTC, microseconds),
 // level (lowercase), logger, caller, msg, service, version and env; request-scoped lines add
-// trace_id and span_id.
+// trace_id and span_id when the request's trace is sampled. The OpenTelemetry SDK's own log
+// lines (LogSink) and the fatal error at exit (Fatal) use the same encoder.
 package logging
 
 import (
 	"context"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -49,10 +51,22 @@ func New(w io.Writer, level zap.AtomicLevel, service, version, env string) *zap.
 	)
 }
 
-// TraceFields returns the trace_id and span_id of the span in ctx, or nothing without a span.
+// Fatal writes err to w as one line at level fatal, from logger main, with the same keys as
+// every other line; main calls it when the service cannot start or stops with an error, and
+// then exits non-zero. It never exits by itself.
+func Fatal(w io.Writer, service, version, env string, err error) {
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(EncoderConfig()), zapcore.Lock(zapcore.AddSync(w)), zapcore.DebugLevel)
+	core = core.With([]zap.Field{zap.String("service", service), zap.String("version", version), zap.String("env", env)})
+	entry := zapcore.Entry{Level: zapcore.FatalLevel, Time: time.Now(), LoggerName: "main", Message: "exiting", Caller: zapcore.NewEntryCaller(runtime.Caller(1))}
+	_ = core.Write(entry, []zap.Field{zap.String("error", err.Error())}) // nowhere left to report a failed write
+	_ = core.Sync()
+}
+
+// TraceFields returns the trace_id and span_id of the span in ctx when its trace is sampled,
+// or nothing: an unsampled trace is never exported, so its ids would link to nothing.
 func TraceFields(ctx context.Context) []zap.Field {
 	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
+	if !sc.IsValid() || !sc.IsSampled() {
 		return nil
 	}
 	return []zap.Field{zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String())}

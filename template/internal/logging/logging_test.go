@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +88,41 @@ func TestTraceFields(t *testing.T) {
 	line := decodeLines(t, &buf)[0]
 	if line["trace_id"] != tid.String() || line["span_id"] != sid.String() {
 		t.Fatalf("line = %v", line)
+	}
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
+	if f := TraceFields(unsampled); f != nil {
+		t.Fatalf("fields of an unsampled span = %v, want none (its trace is never exported)", f)
+	}
+}
+
+func TestLogSinkWritesFlatJSON(t *testing.T) {
+	var buf bytes.Buffer
+	root := New(&buf, zap.NewAtomicLevelAt(zapcore.InfoLevel), "svc", "v1", "prod").Named("otel")
+	l := NewLogr(root).WithName("sdk").WithValues("component", "exporter")
+	l.V(1).Info("retrying", "attempt", 2, "delay", 1500*time.Millisecond, "config", struct{ A, B int }{1, 2})
+	l.V(4).Info("hidden at info level")
+	l.Error(errors.New("boom"), "export failed", "odd")
+	lines := decodeLines(t, &buf)
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines: %v", len(lines), lines)
+	}
+	warn, errLine := lines[0], lines[1]
+	if warn["level"] != "warn" || warn["logger"] != "otel.sdk" || warn["component"] != "exporter" ||
+		warn["attempt"] != float64(2) || warn["delay"] != "1.5s" || warn["config"] != "{A:1 B:2}" {
+		t.Errorf("V(1) line = %v", warn)
+	}
+	if errLine["level"] != "error" || errLine["error"] != "boom" || errLine["odd"] != "(missing value)" {
+		t.Errorf("error line = %v", errLine)
+	}
+	for _, line := range lines {
+		for k, v := range line {
+			switch v.(type) {
+			case map[string]any, []any:
+				t.Errorf("key %s is nested: %v", k, v)
+			}
+		}
+		if c, _ := line["caller"].(string); !strings.HasPrefix(c, "logging/logging_test.go") {
+			t.Errorf("caller = %q, want the logr call site", c)
+		}
 	}
 }

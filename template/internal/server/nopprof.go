@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// registerPprof does nothing: build with -tags pprof to serve /debug/pprof/ on the admin port.
+// registerPprof does nothing: build with -tags pprof to serve /debug/pprof/ on the debug listener.
 func registerPprof(*http.ServeMux) {}
 
-// adminWriteTimeout keeps the configured write timeout (no profiles to take).
-func adminWriteTimeout(d time.Duration) time.Duration { return d }
+// debugWriteTimeout keeps the configured write timeout (no profiles to take).
+func debugWriteTimeout(d time.Duration) time.Duration { return d }

@@ -20,7 +20,7 @@ func registerPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// adminWriteTimeout raises the admin listener's write timeout so that profiles can be taken.
-func adminWriteTimeout(d time.Duration) time.Duration {
+// debugWriteTimeout raises the debug listener's write timeout so that profiles can be taken.
+func debugWriteTimeout(d time.Duration) time.Duration {
 	return max(d, pprofWriteTimeout)
 }

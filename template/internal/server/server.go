@@ -1,5 +1,5 @@
-// Package server runs the application and admin HTTP listeners: timeouts, middleware, health
-// endpoints and the graceful shutdown sequence.
+// Package server runs the application, probe and debug HTTP listeners: timeouts, middleware,
+// health endpoints and the graceful shutdown sequence.
 package server
 
 import (
@@ -38,10 +38,10 @@ func NewHTTPServer(h http.Handler, l Limits, log *zap.Logger) *http.Server {
 	}
 }
 
-// AdminLimits returns the limits of the admin listener: the same as the app's, except that
+// DebugLimits returns the limits of the debug listener: the same as the app's, except that
 // binaries built with -tags pprof allow long enough writes for a 30-second CPU profile.
-func AdminLimits(l Limits) Limits {
-	l.WriteTimeout = adminWriteTimeout(l.WriteTimeout)
+func DebugLimits(l Limits) Limits {
+	l.WriteTimeout = debugWriteTimeout(l.WriteTimeout)
 	return l
 }
 
@@ -66,6 +66,26 @@ func (r *Readiness) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusServiceUnavailable, "not ready\n")
 }
 
+// Drain is the shutdown state that the application handler follows. From the first shutdown
+// signal on it is draining: every app response carries "Connection: close", so keep-alive
+// clients pinned to this process (kube-proxy keeps routing established connections to a
+// terminating pod) move to a new connection, and /healthz answers 503. It is cut once the
+// shutdown deadline passed and the remaining connections are being closed.
+type Drain struct {
+	draining atomic.Bool
+	cut      atomic.Bool
+	inFlight atomic.Int64
+}
+
+// Draining reports whether the shutdown sequence has started.
+func (d *Drain) Draining() bool { return d.draining.Load() }
+
+// Cut reports whether the shutdown deadline passed and open connections were closed.
+func (d *Drain) Cut() bool { return d.cut.Load() }
+
+// InFlight returns the number of business requests being served.
+func (d *Drain) InFlight() int64 { return d.inFlight.Load() }
+
 func writeText(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -73,13 +93,22 @@ func writeText(w http.ResponseWriter, code int, body string) {
 	_, _ = w.Write([]byte(body)) // the client went away; nothing to do
 }
 
-// Admin returns the admin routes: /livez, /readyz, /metrics, /loglevel (GET shows the level,
-// PUT {"level":"debug"} changes it) and, in binaries built with -tags pprof, /debug/pprof/.
-func Admin(ready *Readiness, metrics, logLevel http.Handler) *http.ServeMux {
+// Admin returns the read-only probe and scrape routes of the admin listener: /livez, /readyz
+// and /metrics (GET and HEAD only). Nothing here changes the process: the admin port is
+// reachable from the kubelet, Prometheus and, through the Service, possibly from other pods.
+func Admin(ready *Readiness, metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
 	mux.Handle("GET /readyz", ready)
 	mux.Handle("GET /metrics", metrics)
+	return mux
+}
+
+// Debug returns the routes of the debug listener, which binds a loopback address only (reach
+// it with kubectl port-forward): /loglevel (GET shows the level, PUT {"level":"debug"} or the
+// form level=debug changes it) and, in binaries built with -tags pprof, /debug/pprof/.
+func Debug(logLevel http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
 	mux.Handle("/loglevel", logLevel)
 	registerPprof(mux)
 	return mux

@@ -4,7 +4,9 @@
 // OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_TIMEOUT and the
 // certificate variables itself. This package adds what the Go SDK does not do on its own:
 // OTEL_SDK_DISABLED=true (a no-op provider, no exporter), OTEL_TRACES_EXPORTER=none (trace IDs
-// for logs, nothing exported) and a parent-based ratio sampler as the default.
+// for logs, nothing exported), a parent-based ratio sampler as the default, and a check of the
+// endpoint and header variables at start (see readOTLPEnv): an unusable value stops the start,
+// an endpoint without a scheme is normalised with a warning.
 package telemetry
 
 import (
@@ -20,6 +22,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"go.uber.org/zap"
 )
 
 // DefaultSampleRatio is the share of root traces sampled when OTEL_TRACES_SAMPLER is unset;
@@ -36,6 +39,8 @@ type Options struct {
 	NodeName       string
 	// Getenv reads the OTEL_* variables that the SDK does not read itself.
 	Getenv func(string) string
+	// Log receives the configuration warnings; nil discards them.
+	Log *zap.Logger
 }
 
 // Telemetry is the configured tracing pipeline.
@@ -76,7 +81,18 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 		if err := checkProtocol(o.Getenv); err != nil {
 			return nil, err
 		}
-		exp, err := newExporter(ctx)
+		env, err := readOTLPEnv(o.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		log := o.Log
+		if log == nil {
+			log = zap.NewNop()
+		}
+		for _, w := range env.warnings {
+			log.Warn("otlp exporter configuration", zap.String("warning", w))
+		}
+		exp, err := newExporter(ctx, env.endpointURL)
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}

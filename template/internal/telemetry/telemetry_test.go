@@ -185,3 +185,56 @@ func TestPropagatorCarriesTraceContextAndBaggage(t *testing.T) {
 		t.Errorf("baggage = %q", got)
 	}
 }
+
+func TestOTLPEnvNormalisesAndRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantURL string // "" means: the exporter reads the variables itself
+		wantErr string
+		warns   int
+	}{
+		{"unset", nil, "", "", 0},
+		{"with scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:" + exporterPort}, "", "", 0},
+		{"no scheme, insecure", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:" + exporterPort, "OTEL_EXPORTER_OTLP_INSECURE": "true"}, "http://127.0.0.1:" + exporterPort + signalPath, "", 1},
+		{"no scheme, secure", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:" + exporterPort}, "https://collector:" + exporterPort + signalPath, "", 1},
+		{"traces endpoint kept as is", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "10.0.0.1:" + exporterPort + "/x", "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true", "OTEL_EXPORTER_OTLP_INSECURE": "false"}, "http://10.0.0.1:" + exporterPort + "/x", "", 1},
+		{"traces endpoint wins", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://a:" + exporterPort, "OTEL_EXPORTER_OTLP_ENDPOINT": "b:" + exporterPort}, "", "", 0},
+		{"other protocol's port", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:" + otherProtocolPort}, "", "", 1},
+		{"unknown scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://collector:4317"}, "", `OTEL_EXPORTER_OTLP_ENDPOINT="grpc://collector:4317": scheme "grpc"`, 0},
+		{"unknown scheme on the shadowed variable", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://a:1", "OTEL_EXPORTER_OTLP_ENDPOINT": "unix:///run/otel.sock"}, "", "OTEL_EXPORTER_OTLP_ENDPOINT", 0},
+		{"no host", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://:4317"}, "", "no host", 0},
+		{"bad port", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:99999"}, "", "invalid", 0},
+		{"headers ok", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=shop, authorization=Bearer%20t0ken,"}, "", "", 0},
+		{"header without =", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=shop,Bearer s3cret"}, "", "OTEL_EXPORTER_OTLP_HEADERS: entry 2 of 2 has no '='", 0},
+		{"header bad name", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x tenant=shop"}, "", "OTEL_EXPORTER_OTLP_TRACES_HEADERS: entry 1 of 1", 0},
+		{"header bad escape", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%zzs3cret"}, "", "not percent-encoded", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readOTLPEnv(env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Fatalf("the error quotes a header value: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.endpointURL != tt.wantURL || len(got.warnings) != tt.warns {
+				t.Fatalf("got %q %q, want %q and %d warnings", got.endpointURL, got.warnings, tt.wantURL, tt.warns)
+			}
+		})
+	}
+}
+
+func TestSetupFailsOnABadEndpoint(t *testing.T) {
+	_, err := Setup(context.Background(), Options{ServiceName: "svc", Getenv: env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "tcp://collector:4317"})})
+	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_ENDPOINT") {
+		t.Fatalf("err = %v", err)
+	}
+}
