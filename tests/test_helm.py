@@ -7,12 +7,14 @@ import copy
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +291,9 @@ def test_rendered_objects_valid_and_consistent(
                      ("TELEMETRY_FLUSH_TIMEOUT", "telemetryFlush")]:
         assert env[var] == timeouts[key], var
     assert env["LOG_LEVEL"] == values["app"]["logLevel"]
+    # The service derives GOMAXPROCS/GOMEMLIMIT from its cgroup; the chart passes the rule, literals only when set.
+    assert env["GOMAXPROCS_POLICY"] == values["runtime"]["gomaxprocsPolicy"]
+    assert env["GOMEMLIMIT_RATIO"] == str(values["runtime"]["gomemlimitRatio"])
     assert ("GOMAXPROCS" in env) == (values["runtime"]["gomaxprocs"] > 0)
     if values["runtime"]["gomaxprocs"] > 0:
         assert env["GOMAXPROCS"] == str(values["runtime"]["gomaxprocs"])
@@ -303,7 +308,8 @@ def test_rendered_objects_valid_and_consistent(
         assert ",".join(attrs[3:]) == values["otel"]["resourceAttributes"]
         names = [e["name"] for e in container["env"]]
         assert names.index("POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")  # $(VAR) needs VAR first
-    assert spec["terminationGracePeriodSeconds"] == values["terminationGracePeriodSeconds"]
+    grace = derived_grace(values, native_sleep=True)
+    assert grace <= spec["terminationGracePeriodSeconds"] == (values["terminationGracePeriodSeconds"] or grace)
     assert spec["automountServiceAccountToken"] is False
     assert container["resources"] == json.loads(json.dumps(values["resources"]))
 
@@ -313,7 +319,7 @@ def test_rendered_objects_valid_and_consistent(
         assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": sleep}}}
     else:
         assert "lifecycle" not in container
-    assert env["DRAIN_DELAY"] == timeouts["drainDelay"]
+    assert env["DRAIN_DELAY"] == ("0s" if sleep > 0 else timeouts["drainDelay"])
 
     # NetworkPolicy semantics.
     if values["networkPolicy"]["enabled"]:
@@ -323,6 +329,25 @@ def test_rendered_objects_valid_and_consistent(
     other = HELMS[1 - HELMS.index(tool)]
     if gen.have(other):
         assert template(other, chart, *(["-f", values_file] if values_file else [])) == objs
+
+
+GO_UNITS_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def go_ns(text: str) -> int:
+    """Nanoseconds of a plain Go duration ("15s", "7500ms", "1m30s"); the full grammar is tested in test_chart_invariants."""
+    parts = re.findall(r"([0-9.]+)(ns|us|µs|μs|ms|s|m|h)", text)
+    assert text == "0" or "".join(n + u for n, u in parts) == text, text
+    return sum(int(Fraction(n) * GO_UNITS_NS[u]) for n, u in parts)
+
+
+def derived_grace(values: dict[str, Any], *, native_sleep: bool) -> int:
+    """terminationGracePeriodSeconds the chart derives: preStop + drain + shutdown + flush + 2s, rounded up."""
+    t, sleep = values["timeouts"], values["preStopSleepSeconds"]
+    drain = sleep * 10**9 if sleep > 0 else go_ns(t["drainDelay"])  # native sleep or the app's delay, never both
+    total = drain + go_ns(t["shutdown"]) + go_ns(t["telemetryFlush"]) + 2 * 10**9
+    assert native_sleep or sleep == 0 or drain == sleep * 10**9
+    return math.ceil(Fraction(total, 10**9))
 
 
 def check_network_policy(objs: list[dict[str, Any]], values: dict[str, Any]) -> None:
@@ -401,15 +426,16 @@ def test_prestop_sleep_follows_cluster_version(projects: dict[str, Path], tool: 
     assert values["preStopSleepSeconds"] > 0, "drain_mode prestop must produce a preStop sleep"
     c = kc.pod_template(kc.one(template(tool, custom, kube="1.34.0"), "Deployment"))["spec"]["containers"][0]
     assert c["lifecycle"]["preStop"]["sleep"]["seconds"] == values["preStopSleepSeconds"]
-    assert kc.env_of(c)["DRAIN_DELAY"] == values["timeouts"]["drainDelay"]
+    assert kc.env_of(c)["DRAIN_DELAY"] == "0s"  # the sleep is the drain delay: never both
 
     legacy = chart_dir(projects["legacy"])
     for kube, native in [("1.28.0", False), ("1.29.5", False), ("1.30.0", True), ("1.37.0", True)]:
         objs = template(tool, legacy, "--set", "preStopSleepSeconds=7", kube=kube)
         c = kc.pod_template(kc.one(objs, "Deployment"))["spec"]["containers"][0]
         assert ("lifecycle" in c) == native, kube
-        want = merged_values(legacy, "")["timeouts"]["drainDelay"] if native else "7s"
-        assert kc.env_of(c)["DRAIN_DELAY"] == want, kube
+        assert kc.env_of(c)["DRAIN_DELAY"] == ("0s" if native else "7s"), kube  # one 7s delay, wherever it runs
+        want = derived_grace({**merged_values(legacy, ""), "preStopSleepSeconds": 7}, native_sleep=native)
+        assert kc.pod_template(kc.one(objs, "Deployment"))["spec"]["terminationGracePeriodSeconds"] == want, kube
     # Chart.yaml kubeVersion refuses clusters older than the kubernetes_version answer.
     proc = helm(tool, "template", "rel", ".", "--kube-version", "1.27.0", cwd=legacy, check=False)
     assert proc.returncode != 0 and "kubeVersion" in proc.stderr
@@ -573,24 +599,33 @@ def test_values_documented_and_tuned(projects: dict[str, Path], answers: str) ->
     tuned = load_tuning().derive({k: v for k, v in answer_file.items() if not k.startswith("_")}).as_context()
     values = yaml.safe_load(text)
     assert values["replicaCount"] == tuned["replicas"]
-    assert values["runtime"] == {"gomaxprocs": tuned["gomaxprocs"], "gomemlimit": tuned["gomemlimit"]}
+    # No literals derived from resources: the policy and ratio answers; explicit overrides start unset.
+    assert values["runtime"] == {
+        "gomaxprocsPolicy": answer_file["gomaxprocs_policy"], "gomemlimitRatio": str(answer_file["gomemlimit_ratio"]),
+        "gomaxprocs": 0, "gomemlimit": "",
+    }
     d = tuned["durations"]
     assert values["timeouts"] == {
         "readHeader": d["read_header_timeout"], "read": d["read_timeout"], "handler": d["handler_timeout"],
         "write": d["write_timeout"], "idle": d["idle_timeout"], "drainDelay": d["drain_delay"],
         "shutdown": d["shutdown_timeout"], "telemetryFlush": d["telemetry_flush_timeout"],
     }
-    assert values["terminationGracePeriodSeconds"] == tuned["termination_grace_period_seconds"]
+    # 0 = derived in the template (an explicit answer stays explicit); the template's number equals the rule's.
+    assert values["terminationGracePeriodSeconds"] == answer_file["termination_grace_period_seconds"]
+    assert (values["terminationGracePeriodSeconds"] or derived_grace(values, native_sleep=True)) \
+        == tuned["termination_grace_period_seconds"]
     assert values["preStopSleepSeconds"] == tuned["prestop_sleep_seconds"]
     assert values["probes"] == tuned["probes"]
     for kind in ("requests", "limits"):
         want = {k: v for k, v in tuned["resources"][kind].items() if v}
         assert values["resources"][kind] == want
     assert values["autoscaling"] == tuned["hpa"]
-    assert values["podDisruptionBudget"] == tuned["pdb"]
+    # The PDB is decided in the template from the effective pod count, for every answer set.
+    assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": tuned["pdb"]["maxUnavailable"]}
     doc_lines = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("# --"))
     for key, reason in tuned["reasons"].items():
-        assert reason in doc_lines, f"formula for {key} missing from the `# --` comments"
+        if key != "pdb":  # decided at deploy time, so no generation-time formula
+            assert reason in doc_lines, f"formula for {key} missing from the `# --` comments"
 
 
 # ------------------------------------------------------------------ the validators are strict
