@@ -207,6 +207,86 @@ def answers_markdown(root: Path = ROOT) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# ----------------------------------------------------------------------------- settings reference
+def _settings_table(root: Path = ROOT) -> Any:
+    """Return `hooks/settings.py` of `root` (the rule table), loaded like the validators."""
+    import importlib
+
+    _validate_rules(root)
+    package = next(name for name, mod in sys.modules.items()
+                   if name.startswith("_gosmith_docs_rules_") and "." not in name
+                   and Path(getattr(mod, "__file__", "") or "").parent == root / "hooks")
+    return importlib.import_module(f"{package}.settings")
+
+
+def _limit_text(low: Any, high: Any, unit: str) -> str:
+    """Return a range like `1024-65535`, `>= 4096 bytes` or `any` from optional bounds."""
+    fmt = _settings_table().fmt
+    if low is not None and high is not None:
+        return f"{fmt(low)}-{fmt(high)}{unit}"
+    if low is not None:
+        return f">= {fmt(low)}{unit}"
+    return "any"
+
+
+def settings_markdown(root: Path = ROOT) -> str:
+    """Return the settings reference: every row of the rule table (hooks/settings.py) and where it surfaces."""
+    table = _settings_table(root)
+    lines = [
+        "# Settings reference",
+        "",
+        "Every setting gosmith knows, generated from its one rule table (`hooks/settings.py`) when the docs",
+        "are built. The same table drives the answer validators (`gosmith new`, `gosmith update`, copier),",
+        "`gosmith tune`, and is compared by tests with the chart's `values.schema.json` and the Go",
+        "configuration's validation, so the limits below hold everywhere unless a deliberate difference",
+        "is listed at the end with its reason. See the [answers reference](answers.md) for each question's",
+        "help text and the [tuning rules](tuning.md) for how derived values are computed.",
+        "",
+        "| Setting | Type | Default | Allowed | Answer | `tune` option | Helm values | Env | Go field |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for st in table.SETTINGS:
+        if st.choices:
+            allowed = ", ".join(_code(c) for c in st.choices)
+        elif st.type == "version":
+            allowed = st.range_text()
+        elif st.type in ("int", "number"):
+            allowed = _limit_text(st.minimum, st.maximum, st.unit)
+        elif st.type in ("cpu", "memory"):
+            allowed = f"Kubernetes {st.type} quantity" + (" or empty" if st.optional else "")
+        elif st.type == "duration":
+            allowed = "Go duration (derived)"
+        else:
+            allowed = _cell(st.description if st.rule is None else (inspect.getdoc(st.rule) or "").splitlines()[0]
+                            .replace("Return why `value` is not ", ""))
+        default = "computed" if st.default is None or "{{" in str(st.default) else _code(_yaml_inline(st.default))
+        lines.append(
+            f"| {_code(st.name)} | {st.type} | {default} | {allowed} | "
+            f"{f'[yes](answers.md#{st.name})' if st.answer else ''} | "
+            f"{_code('--' + st.name.replace('_', '-')) if st.tune else ''} | "
+            f"{'<br>'.join(_code(v) for v in st.values)} | {_code(st.env) if st.env else ''} | "
+            f"{_code(st.go) if st.go else ''} |"
+        )
+    lines += ["", "## What each setting is", ""]
+    for st in table.SETTINGS:
+        why = f" Limit: {st.why}." if st.why else ""
+        lines.append(f"- {_code(st.name)}: {_cell(st.description)}.{why}")
+    lines += [
+        "",
+        "## Deliberate differences between surfaces",
+        "",
+        "| Setting | Surface | Allowed there | Table | Why |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for st in table.SETTINGS:
+        for sf in st.surfaces:
+            lines.append(
+                f"| {_code(st.name)} | {sf.where} {_code(sf.name)} | {_limit_text(sf.minimum, sf.maximum, st.unit)} | "
+                f"{_limit_text(st.minimum, st.maximum, st.unit)} | {_cell(sf.reason)} |"
+            )
+    return "\n".join(lines).rstrip() + "\n"
+
+
 # ----------------------------------------------------------------------------- CLI reference
 def _walk(cmd: Any, path: list[str]) -> list[tuple[list[str], Any]]:
     """Return `(command path, click command)` for `cmd` and every subcommand, depth first."""
@@ -486,7 +566,7 @@ def fill_placeholders(markdown: str) -> str:
 
 
 # ----------------------------------------------------------------------------- mkdocs hook entry points
-GENERATED = {"answers.md": answers_markdown, "cli.md": cli_markdown}
+GENERATED = {"answers.md": answers_markdown, "settings.md": settings_markdown, "cli.md": cli_markdown}
 
 
 def on_files(files: Any, config: Any) -> Any:
@@ -508,7 +588,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write the generated pages into a directory for reading or diffing."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="directory to write answers.md and cli.md into")
+    parser.add_argument("--out", type=Path, required=True, help="directory to write the generated pages into")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, make in GENERATED.items():

@@ -199,3 +199,23 @@ def test_go_limits_package_uses_the_table_ratio_and_policies() -> None:
     assert (rats["minRatio"], rats["maxRatio"]) == ratio.limits("env", ratio.env)
     m = re.search(r"Policies = \[\]string\{([^}]*)\}", text)
     assert m and tuple(re.findall(r'"(\w+)"', m[1])) == settings.BY_NAME["gomaxprocs_policy"].choices
+
+
+# ----------------------------------------------------------------------------- docs
+def test_settings_reference_page_is_generated_from_the_table() -> None:
+    """docs' settings page (scripts/gen_docs.py) has a row per setting with its limits and surfaces, and every
+    deliberate surface difference with its reason."""
+    from gen import load_module
+
+    page = load_module(ROOT / "scripts" / "gen_docs.py", "gen_docs_settings").settings_markdown()
+    for s in settings.SETTINGS:
+        row = next((ln for ln in page.splitlines() if ln.startswith(f"| `{s.name}` | {s.type} |")), None)
+        assert row, f"{s.name} has no row"
+        for surface in (*s.values, s.env, s.go):
+            assert not surface or f"`{surface}`" in row, (s.name, surface)
+        if s.type in ("int", "number") and s.maximum is not None:
+            assert s.range_text() in row
+        for sf in s.surfaces:
+            assert sf.reason in page
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert "settings.md" in nav
