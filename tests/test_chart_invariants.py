@@ -419,5 +419,8 @@ def test_runtime_values_schema(charts: dict[str, Path], tool: str) -> None:
                 ["--set", "terminationGracePeriodSeconds=-1"]):
         proc = render(tool, chart, *bad, check=False)
         assert proc.returncode != 0 and "schema" in proc.stderr.lower(), (bad, proc.stderr)
+    values = tool_values(chart, "runtime:\n  gomemlimitRatio: 0.8125\n")  # a YAML number passes the schema's range
+    line = failure(tool, chart, "-f", str(values))
+    assert "runtime.gomemlimitRatio 0.8125 must be a decimal from 0.5 to 0.95 with at most 3 decimals" in line, line
     for good in ("0.5", "0.95", "0.875", "0.9"):
         assert pod(objects(tool, chart, "--set-string", f"runtime.gomemlimitRatio={good}"))[2]["GOMEMLIMIT_RATIO"] == good

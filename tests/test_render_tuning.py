@@ -172,23 +172,38 @@ def _values(project: Path) -> tuple[dict[str, Any], str]:
 
 
 def test_helm_values_equal_derive(rendered: tuple[Path, Any]) -> None:
+    """values.yaml holds what is known at generation; what depends on deploy-time values is decided later.
+
+    GOMAXPROCS/GOMEMLIMIT: the service derives them from its cgroup (policy and ratio passed, no literals);
+    terminationGracePeriodSeconds and the PDB: the chart derives them from the values (0 / enabled = decide).
+    """
     project, expected = rendered
     values, text = _values(project)
     v = expected.values
+    answers = {**tuning.DEFAULTS, **TUNING_SETS[_set_name(project)]}
     assert {k: values["timeouts"][k] for k in HELM_TIMEOUTS} == {k: v["durations"][d] for k, d in HELM_TIMEOUTS.items()}
-    assert values["runtime"] == {"gomaxprocs": v["gomaxprocs"], "gomemlimit": v["gomemlimit"]}
+    assert values["runtime"] == {
+        "gomaxprocsPolicy": answers["gomaxprocs_policy"], "gomemlimitRatio": str(answers["gomemlimit_ratio"]),
+        "gomaxprocs": 0, "gomemlimit": "",
+    }
     for kind in ("requests", "limits"):
         assert values["resources"][kind] == {k: x for k, x in v["resources"][kind].items() if x}
     for name in ("startup", "readiness", "liveness"):
         assert values["probes"][name] == v["probes"][name]
-    assert values["terminationGracePeriodSeconds"] == v["termination_grace_period_seconds"]
+    assert values["terminationGracePeriodSeconds"] == answers["termination_grace_period_seconds"]  # 0 = derive in the chart
     assert values["preStopSleepSeconds"] == v["prestop_sleep_seconds"]
     assert values["replicaCount"] == v["replicas"]
     assert values["autoscaling"] == v["hpa"]
-    assert values["podDisruptionBudget"] == v["pdb"]
-    # The comments state the formulas (e.g. "# 460MiB = 0.9 x limits.memory 512Mi").
+    assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": v["pdb"]["maxUnavailable"]}
+    # The comments state the formulas (e.g. "# 460MiB = 0.9 x limits.memory 512Mi"), as what the generated values give.
     for key in ("gomemlimit", "gomaxprocs", "termination_grace_period_seconds", "durations.write_timeout"):
         assert expected.reasons[key] in text, key
+
+
+def _set_name(project: Path) -> str:
+    """Return the TUNING_SETS key a rendered project came from."""
+    (name,) = [k for k, a in TUNING_SETS.items() if a["service_name"] == project.name]
+    return name
 
 
 @pytest.mark.skipif(not (ROOT / ".tools" / "bin" / "helm").exists() and not have("helm"), reason="helm not built")
@@ -205,11 +220,15 @@ def test_helm_template_deployment_carries_the_tuning(rendered: tuple[Path, Any])
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     spec = deployment["spec"]["template"]["spec"]
     v = expected.values
+    answers = {**tuning.DEFAULTS, **TUNING_SETS[_set_name(project)]}
+    # The template derives the grace period from the values with the rule's formula: the same number.
     assert spec["terminationGracePeriodSeconds"] == v["termination_grace_period_seconds"]
     container = spec["containers"][0]
     env = {e["name"]: e.get("value") for e in container.get("env", [])}
-    assert env.get("GOMEMLIMIT", "") == v["gomemlimit"]
-    assert env.get("GOMAXPROCS", "0") == str(v["gomaxprocs"])  # unset when 0
+    # No GOMAXPROCS/GOMEMLIMIT literals: the service derives them from its cgroup with the policy and ratio.
+    assert "GOMEMLIMIT" not in env and "GOMAXPROCS" not in env
+    assert env["GOMAXPROCS_POLICY"] == answers["gomaxprocs_policy"]
+    assert env["GOMEMLIMIT_RATIO"] == str(answers["gomemlimit_ratio"])
     assert env["WRITE_TIMEOUT"] == v["durations"]["write_timeout"]
     assert env["DRAIN_DELAY"] == v["durations"]["drain_delay"]
     for name, field in (("startup", "startupProbe"), ("readiness", "readinessProbe"), ("liveness", "livenessProbe")):
@@ -222,7 +241,8 @@ def test_helm_template_deployment_carries_the_tuning(rendered: tuple[Path, Any])
         assert not prestop
     kinds = {d["kind"] for d in docs}
     assert ("HorizontalPodAutoscaler" in kinds) == v["hpa"]["enabled"]
-    assert ("PodDisruptionBudget" in kinds) == v["pdb"]["enabled"]
+    pods = v["hpa"]["minReplicas"] if v["hpa"]["enabled"] else v["replicas"]  # the template decides on the floor
+    assert ("PodDisruptionBudget" in kinds) == (pods >= 2)
 
 
 # ----------------------------------------------------------------------------- impossible answers write nothing

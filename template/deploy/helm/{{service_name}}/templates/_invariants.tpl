@@ -87,3 +87,14 @@ autoscaling.enabled needs resources.requests.cpu (non-zero), and minReplicas <= 
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+gosmith.checkRuntime: GOMEMLIMIT_RATIO as the service parses it (0.5 to 0.95, at most 3 decimals);
+the schema also admits a YAML number, whose decimals only show once it is a string.
+*/}}
+{{- define "gosmith.checkRuntime" -}}
+{{- $ratio := toString .Values.runtime.gomemlimitRatio }}
+{{- if not (regexMatch "^0\\.(5[0-9]{0,2}|[6-8][0-9]{0,2}|9|9[0-4][0-9]?|950?)$" $ratio) }}
+{{- fail (printf "runtime.gomemlimitRatio %s must be a decimal from 0.5 to 0.95 with at most 3 decimals (the service refuses anything else)" $ratio) }}
+{{- end }}
+{{- end }}
