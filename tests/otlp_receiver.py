@@ -26,6 +26,10 @@ class Span:
     kind: int
     attributes: dict[str, Any]
     resource: dict[str, Any]
+    #: (name, attributes) of each span event, e.g. ("exception", {"exception.type": ...}).
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: Span status code: 0 unset, 1 ok, 2 error.
+    status_code: int = 0
 
 
 def _value(v: common_pb2.AnyValue) -> Any:
@@ -62,6 +66,8 @@ class Store:
                             kind=s.kind,
                             attributes={kv.key: _value(kv.value) for kv in s.attributes},
                             resource=res,
+                            events=[(e.name, {kv.key: _value(kv.value) for kv in e.attributes}) for e in s.events],
+                            status_code=s.status.code,
                         )
                     )
         with self._lock:

@@ -1,5 +1,6 @@
 """The built binary of a generated service, run as a real process on loopback sockets and
-stopped with real signals: logs, drain, traces over OTLP, metrics, header limits, pprof tag."""
+stopped with real signals: logs, drain, traces over OTLP, metrics, header limits, the debug
+listener and the pprof tag."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -44,6 +47,7 @@ class Binaries:
     grpc_pprof: Path
     http: Path
     grpc_project: Path
+    http_project: Path
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,7 @@ def binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
         grpc_pprof=go_build(grpc_project, root / "bin" / "grpc-pprof", tags="pprof", ldflags=LDFLAGS),
         http=go_build(http_project, root / "bin" / "http", ldflags=LDFLAGS),
         grpc_project=grpc_project,
+        http_project=http_project,
     )
 
 
@@ -84,6 +89,7 @@ class Service:
     proc: subprocess.Popen[bytes]
     app: str
     admin: str
+    debug: str
     lines: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
 
@@ -127,11 +133,12 @@ def start() -> Iterator:
     started: list[Service] = []
 
     def _start(binary: Path, env: dict[str, str] | None = None, *, wait_ready: bool = True) -> Service:
-        app, admin = free_port(), free_port()
+        app, admin, debug = free_port(), free_port(), free_port()
         full = {
             "PATH": "/usr/bin:/bin",
             "HTTP_ADDR": f"127.0.0.1:{app}",
             "ADMIN_ADDR": f"127.0.0.1:{admin}",
+            "DEBUG_ADDR": f"127.0.0.1:{debug}",
             "DRAIN_DELAY": "200ms",
             "SHUTDOWN_TIMEOUT": "3s",
             "TELEMETRY_FLUSH_TIMEOUT": "3s",
@@ -139,7 +146,7 @@ def start() -> Iterator:
             **(env or {}),
         }
         proc = subprocess.Popen([str(binary)], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        svc = Service(proc, f"http://127.0.0.1:{app}", f"http://127.0.0.1:{admin}")
+        svc = Service(proc, f"http://127.0.0.1:{app}", f"http://127.0.0.1:{admin}", f"http://127.0.0.1:{debug}")
         svc.reader = threading.Thread(target=svc._read, daemon=True)
         svc.reader.start()
         started.append(svc)
@@ -164,6 +171,15 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5
         return err.code, err.read().decode()
 
 
+def fatal_lines(stderr: str) -> list[dict]:
+    """Parse stderr: every line must be a flat JSON object; return the fatal ones."""
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        assert line.keys() >= LINE_KEYS | {"error"} or line["level"] != "fatal", line
+        assert not any(isinstance(v, (dict, list)) for v in line.values()), line
+    return [line for line in lines if line["level"] == "fatal"]
+
+
 def request_lines(svc: Service) -> list[dict]:
     """Return the access-log lines."""
     return [line for line in svc.json_lines() if line["msg"] == "request"]
@@ -177,10 +193,12 @@ def test_version_flag_prints_the_stamp(binaries: Binaries) -> None:
 
 
 def test_log_lines_are_json_with_the_keys(binaries: Binaries, start) -> None:
-    """Every stdout line is a JSON object with the shared keys; request lines carry the trace of the caller."""
-    svc = start(binaries.grpc, {"APP_ENV": "staging"})
+    """Every stdout line is a JSON object with the shared keys; request lines carry the trace of the
+    caller when it is sampled, and no trace ids when it is not (they would link to nothing)."""
+    svc = start(binaries.grpc, {"APP_ENV": "staging", "OTEL_TRACES_SAMPLER": "parentbased_always_off"})
     assert http_get(svc.app + "/v1/hello/ada", {"traceparent": TRACEPARENT}) == (200, '{"message":"Hello, ada!"}\n')
     assert http_get(svc.app + "/v1/nothing")[0] == 404
+    assert http_get(svc.app + "/v1/hello/x", {"traceparent": TRACEPARENT[:-2] + "00"})[0] == 200
     svc.signal()
     assert svc.wait() == 0
     lines = svc.json_lines()
@@ -196,7 +214,7 @@ def test_log_lines_are_json_with_the_keys(binaries: Binaries, start) -> None:
     assert startup["drain_delay"] == "200ms" and startup["shutdown_timeout"] == "3s"
     for key in ("read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "handler_timeout"):
         assert re.fullmatch(r"[\dhms.µn]+", startup[key]), (key, startup[key])
-    traced, untraced = request_lines(svc)
+    traced, untraced, unsampled = request_lines(svc)
     assert traced["trace_id"] == TRACE_ID
     assert re.fullmatch(r"[0-9a-f]{16}", traced["span_id"]) and traced["span_id"] != PARENT_ID
     assert {k: traced[k] for k in ("method", "route", "status", "bytes")} == {
@@ -207,24 +225,31 @@ def test_log_lines_are_json_with_the_keys(binaries: Binaries, start) -> None:
     }
     assert traced["remote_addr"].startswith("127.0.0.1:") and traced["duration_ms"] >= 0
     assert untraced["route"] == "unmatched" and untraced["status"] == 404
-    assert untraced["trace_id"] != TRACE_ID  # a new trace for a request without traceparent
+    for line in (untraced, unsampled):  # a new unsampled root trace; an unsampled caller
+        assert "trace_id" not in line and "span_id" not in line, line
     assert [line["msg"] for line in lines][-3:] == ["shutdown signal received, draining", "shutting down", "stopped"]
 
 
 def test_log_level_changes_at_runtime(binaries: Binaries, start) -> None:
-    """LOG_LEVEL sets the level; PUT /loglevel on the admin port changes it without a restart."""
+    """LOG_LEVEL sets the level; PUT /loglevel on the debug listener changes it without a restart;
+    the admin port has no /loglevel."""
     svc = start(binaries.grpc, {"LOG_LEVEL": "warn"})
     http_get(svc.app + "/v1/hello/a")
+    put = urllib.request.Request(svc.admin + "/loglevel", data=b"level=debug", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(put, timeout=5)
+    assert refused.value.code in (404, 405)
     req = urllib.request.Request(
-        svc.admin + "/loglevel", data=b'{"level":"info"}', method="PUT", headers={"Content-Type": "application/json"}
+        svc.debug + "/loglevel", data=b'{"level":"info"}', method="PUT", headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert json.loads(resp.read()) == {"level": "info"}
     http_get(svc.app + "/v1/hello/b")
-    # The generated README documents `curl -X PUT -d level=debug .../loglevel` (a form body): it works too.
+    # The generated README documents `curl -X PUT -d level=debug localhost:6060/loglevel` (a form
+    # body, on the default DEBUG_ADDR port): it works too.
     readme = (binaries.grpc_project / "README.md").read_text()
-    assert "curl -X PUT -d level=debug localhost:" in readme
-    form = urllib.request.Request(svc.admin + "/loglevel", data=b"level=debug", method="PUT")
+    assert "curl -X PUT -d level=debug localhost:6060/loglevel" in readme
+    form = urllib.request.Request(svc.debug + "/loglevel", data=b"level=debug", method="PUT")
     with urllib.request.urlopen(form, timeout=5) as resp:
         assert json.loads(resp.read()) == {"level": "debug"}
     svc.signal()
@@ -370,6 +395,7 @@ def test_sigint_drains_like_sigterm(binaries: Binaries, start) -> None:
         assert time.monotonic() < deadline, "SIGINT did not start the drain"
         time.sleep(0.01)
     assert http_get(svc.app + "/v1/hello/int")[0] == 200  # still serving during the drain delay
+    assert http_get(svc.app + "/healthz") == (503, "draining\n")  # load balancers checking the app port stop too
     assert svc.wait(timeout=10) == 0, svc.stderr()
     assert time.monotonic() - t >= 0.3
     msgs = [line["msg"] for line in svc.json_lines() if line["msg"] != "request"]
@@ -380,8 +406,8 @@ def test_loopback_bind_refused_in_kubernetes(binaries: Binaries, start) -> None:
     """With KUBERNETES_SERVICE_HOST set, binding 127.0.0.1 is a startup error with a clear message."""
     svc = start(binaries.grpc, {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, wait_ready=False)
     assert svc.wait(timeout=30) == 1
-    err = svc.stderr()
-    assert "HTTP_ADDR" in err and "loopback" in err, err
+    (line,) = fatal_lines(svc.stderr())
+    assert "HTTP_ADDR" in line["error"] and "loopback" in line["error"], line
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
@@ -569,14 +595,16 @@ def test_slow_headers_are_cut_and_large_headers_get_431(binaries: Binaries, star
 
 
 def test_pprof_only_with_the_build_tag(binaries: Binaries, start) -> None:
-    """/debug/pprof/ exists on the admin port only in binaries built with -tags pprof, never on the app port."""
+    """/debug/pprof/ exists on the debug listener only in binaries built with -tags pprof, never on
+    the app or admin port."""
     plain = start(binaries.grpc)
     tagged = start(binaries.grpc_pprof)
-    assert http_get(plain.admin + "/debug/pprof/")[0] == 404
-    status, body = http_get(tagged.admin + "/debug/pprof/")
+    assert http_get(plain.debug + "/debug/pprof/")[0] == 404
+    status, body = http_get(tagged.debug + "/debug/pprof/")
     assert status == 200 and "goroutine" in body
-    assert http_get(tagged.admin + "/debug/pprof/cmdline")[0] == 200
+    assert http_get(tagged.debug + "/debug/pprof/cmdline")[0] == 200
     assert http_get(tagged.app + "/debug/pprof/")[0] == 404
+    assert http_get(tagged.admin + "/debug/pprof/")[0] == 404
 
 
 def _configmap_write(directory: Path, generation: int, content: str) -> None:
@@ -640,3 +668,273 @@ def test_telemetry_flush_is_bounded(binaries: Binaries, start) -> None:
     assert took < 0.1 + 1 + 1.5, f"exit took {took:.2f}s with a 1s flush timeout"
     flush = [line for line in svc.json_lines() if line["msg"] == "telemetry flush failed"]
     assert len(flush) == 1 and flush[0]["level"] == "warn", svc.lines
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_otlp_endpoint_without_scheme_is_normalised(binaries: Binaries, start, protocol: str) -> None:
+    """An endpoint given as IP:port (the $(HOST_IP):4317 pattern) is normalised to http:// because
+    OTEL_EXPORTER_OTLP_INSECURE is true, says so in one JSON warning, and the spans really arrive."""
+    receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
+    binary = binaries.grpc if protocol == "grpc" else binaries.http
+    with receiver:
+        hostport = receiver.endpoint.removeprefix("http://")
+        svc = start(
+            binary,
+            {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": hostport,
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+                "OTEL_TRACES_SAMPLER": "always_on",
+            },
+        )
+        assert http_get(svc.app + "/v1/hello/norm")[0] == 200
+        svc.signal()
+        assert svc.wait() == 0, svc.stderr()
+        (span,) = receiver.store.wait(1)
+    assert span.name == "GET /v1/hello/{name}"
+    (warning,) = [x for x in svc.json_lines() if x["level"] == "warn"]
+    assert warning["logger"] == "otel" and warning["msg"] == "otlp exporter configuration"
+    assert f"http://{hostport}" in warning["warning"] and "OTEL_EXPORTER_OTLP_ENDPOINT" in warning["warning"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secret"),
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://127.0.0.1:4317", ""),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "unix:///run/otel.sock", ""),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=shop,Bearer s3cret", "s3cret"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%zzs3cret", "s3cret"),
+    ],
+)
+def test_otlp_misconfiguration_fails_at_start(binaries: Binaries, start, name: str, value: str, secret: str) -> None:
+    """An unknown endpoint scheme or a malformed header list stops the start: exit 1 and one JSON
+    line naming the variable (never quoting a header value); nothing is served."""
+    svc = start(binaries.http, {"OTEL_TRACES_EXPORTER": "otlp", name: value}, wait_ready=False)
+    assert svc.wait(timeout=30) == 1
+    (line,) = fatal_lines(svc.stderr())
+    assert name in line["error"] and line["msg"] == "exiting", line
+    assert not secret or secret not in json.dumps(line)
+    assert not [x for x in svc.json_lines() if x["msg"] == "starting"]
+
+
+def test_debug_listener_refuses_non_loopback_addresses(binaries: Binaries, start) -> None:
+    """DEBUG_ADDR on all interfaces or a non-loopback IP is a start-up error; the started service
+    reports its loopback debug address."""
+    for addr in (f":{free_port()}", f"0.0.0.0:{free_port()}"):
+        svc = start(binaries.grpc, {"DEBUG_ADDR": addr}, wait_ready=False)
+        assert svc.wait(timeout=30) == 1
+        (line,) = fatal_lines(svc.stderr())
+        assert "DEBUG_ADDR" in line["error"] and "loopback" in line["error"], line
+    svc = start(binaries.grpc)
+    svc.signal()
+    assert svc.wait() == 0
+    startup = next(x for x in svc.json_lines() if x["msg"] == "starting")
+    assert startup["debug_addr"] == svc.debug.removeprefix("http://")
+
+
+def _slow_upload(port: int, timeout: float) -> tuple[float, str]:
+    """POST 5 of 10 announced body bytes and wait; return (seconds until the complete response, the
+    response), or (timeout, what arrived) when no complete response came."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+        t = time.monotonic()
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+                head, sep, body = data.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length: *(\d+)", head)
+                if sep and length and len(body) >= int(length.group(1)):
+                    return time.monotonic() - t, data.decode(errors="replace")
+        except OSError:
+            pass
+        return timeout, data.decode(errors="replace")
+
+
+def test_slow_upload_gets_its_503_and_an_error_span(binaries: Binaries, start) -> None:
+    """A small upload that stalls past HANDLER_TIMEOUT gets its 503 at the deadline (not an EOF at
+    READ_TIMEOUT); the span records error.type 503, an error status and an exception event."""
+    with HttpReceiver() as receiver:
+        svc = start(
+            binaries.http,
+            {
+                "HANDLER_TIMEOUT": "300ms",
+                "WRITE_TIMEOUT": "2s",
+                "READ_TIMEOUT": "6s",
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_TRACES_SAMPLER": "always_on",
+            },
+        )
+        took, response = _slow_upload(int(svc.app.rsplit(":", 1)[1]), timeout=10)
+        svc.signal()
+        assert svc.wait() == 0
+        (span,) = receiver.store.wait(1)
+    assert response.startswith("HTTP/1.1 503"), response
+    assert "Connection: close" in response and "handler timeout" in response
+    assert took < 1.5, f"503 after {took:.2f}s with a 300ms handler deadline"
+    assert span.attributes["error.type"] == "503" and span.status_code == 2
+    assert [name for name, _ in span.events] == ["exception"]
+    (line,) = request_lines(svc)
+    assert line["status"] == 503 and "aborted" not in line
+
+
+PANIC_ROUTE = (
+    '\tmux.HandleFunc("GET /v1/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })\n\treturn mux\n'
+)
+
+
+def test_every_line_is_json_through_a_full_run(binaries: Binaries, start, tmp_path: Path) -> None:
+    """stdout and stderr of a whole life (start with a normalised endpoint, requests, a 404, a 503, a
+    panic, export errors, drain, a failed telemetry flush) and of a fatal start are flat JSON
+    objects with ts, level and msg, one per line; "stopped" comes after the flush."""
+    project = tmp_path / "panicky"
+    subprocess.run(["cp", "-a", str(binaries.http_project), str(project)], check=True)
+    api = project / "internal" / "api" / "api.go"
+    api.write_text(api.read_text().replace("\treturn mux\n", PANIC_ROUTE, 1))
+    binary = go_build(project, tmp_path / "panicky.bin", ldflags=LDFLAGS)
+    with socket.socket() as blackhole:  # accepts connections, never answers: exports and the flush fail
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(16)
+        port = blackhole.getsockname()[1]
+        svc = start(
+            binary,
+            {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"127.0.0.1:{port}",
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+                "OTEL_EXPORTER_OTLP_TIMEOUT": "300",
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "OTEL_TRACES_SAMPLER": "always_on",
+                "TELEMETRY_FLUSH_TIMEOUT": "500ms",
+                "HANDLER_TIMEOUT": "300ms",
+                "WRITE_TIMEOUT": "2s",
+                "DRAIN_DELAY": "300ms",
+            },
+        )
+        assert http_get(svc.app + "/v1/hello/json")[0] == 200
+        assert http_get(svc.app + "/v1/nothing")[0] == 404
+        assert http_get(svc.app + "/v1/panic")[0] == 500
+        _slow_upload(int(svc.app.rsplit(":", 1)[1]), timeout=10)
+        time.sleep(1.0)  # a batch export times out against the black hole
+        svc.signal()
+        assert svc.wait() == 0
+        out = svc.lines + svc.stderr().splitlines(keepends=True)
+        fatal = start(binary, {"ADMIN_ADDR": f"127.0.0.1:{port}"}, wait_ready=False)  # the port is taken
+        assert fatal.wait(timeout=30) == 1
+        out += fatal.lines + fatal.stderr().splitlines(keepends=True)
+    parsed = []
+    for raw in out:
+        line = json.loads(raw)
+        assert isinstance(line, dict), raw
+        assert {"ts", "level", "msg"} <= line.keys() and TS.match(line["ts"]), raw
+        nested = {k for k, v in line.items() if isinstance(v, (dict, list))}
+        assert not nested, f"not flat: {nested} in {raw}"
+        parsed.append(line)
+    msgs = [line["msg"] for line in parsed]
+    for want in (
+        "starting",
+        "request",
+        "panic serving request",
+        "otlp exporter configuration",
+        "telemetry flush failed",
+    ):
+        assert want in msgs, (want, msgs)
+    assert any(line["logger"] == "otel" and line["msg"] != "otlp exporter configuration" for line in parsed), msgs
+    assert msgs.index("telemetry flush failed") < msgs.index("stopped")
+    assert {line["status"] for line in parsed if line["msg"] == "request"} == {200, 404, 500, 503}
+    assert parsed[-1]["level"] == "fatal" and "ADMIN_ADDR" in parsed[-1]["error"]
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def netns() -> Iterator[tuple[str, str]]:
+    """Two network namespaces joined by a veth pair: server 10.213.0.1/30, client 10.213.0.2/30.
+
+    Both addresses exist only inside these namespaces; no traffic leaves them."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces")
+    if not shutil.which("ip"):
+        pytest.skip("needs the ip command (iproute2)")
+    tag = f"{os.getpid() % 100000}"
+    server, client = f"gs17s{tag}", f"gs17c{tag}"
+    try:
+        _ip("netns", "add", server)
+        _ip("netns", "add", client)
+        _ip("link", "add", f"vs{tag}", "type", "veth", "peer", "name", f"vc{tag}")
+        _ip("link", "set", f"vs{tag}", "netns", server)
+        _ip("link", "set", f"vc{tag}", "netns", client)
+        for ns, dev, addr in ((server, f"vs{tag}", "10.213.0.1/30"), (client, f"vc{tag}", "10.213.0.2/30")):
+            _ip("-n", ns, "addr", "add", addr, "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+    except subprocess.CalledProcessError as exc:
+        for ns in (server, client):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        pytest.skip(f"cannot create network namespaces here: {exc.stderr!r}")
+    try:
+        yield server, client
+    finally:
+        for ns in (server, client):  # deleting a namespace also removes its end of the veth pair
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+PROBE = """
+import socket, sys, time, urllib.request
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + float(sys.argv[4])
+while True:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=2) as resp:
+            print(resp.status, resp.read().decode().strip())
+            break
+    except OSError as exc:
+        if time.monotonic() > deadline:
+            print("unreachable", type(exc).__name__, getattr(exc, "reason", exc))
+            break
+        time.sleep(0.1)
+"""
+
+
+def _probe(ns: str, host: str, port: int, path: str, wait: float) -> str:
+    """GET http://host:port/path from inside namespace `ns`; return 'STATUS BODY' or 'unreachable ...'."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", PROBE, host, str(port), path, str(wait)],
+        capture_output=True,
+        text=True,
+        timeout=wait + 30,
+    )
+    return out.stdout.strip() or out.stderr.strip()
+
+
+def test_debug_listener_is_unreachable_from_another_pod(binaries: Binaries, netns: tuple[str, str]) -> None:
+    """Run as root: the service in one network namespace (ADMIN_ADDR on all interfaces, DEBUG_ADDR
+    default), a client in another one joined by a veth pair: the client reaches /readyz and
+    /metrics on the probe port, but not the debug port; inside the pod the debug port answers."""
+    server, client = netns
+    env = {"PATH": "/usr/bin:/bin", "HTTP_ADDR": ":8080", "ADMIN_ADDR": ":9090", "OTEL_TRACES_EXPORTER": "none"}
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", server, str(binaries.grpc_pprof)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert _probe(client, "10.213.0.1", 9090, "/readyz", wait=15) == "200 ok"
+        assert _probe(client, "10.213.0.1", 9090, "/metrics", wait=5).startswith("200 ")
+        assert _probe(client, "10.213.0.1", 6060, "/loglevel", wait=0).startswith("unreachable")
+        assert _probe(client, "10.213.0.1", 6060, "/debug/pprof/", wait=0).startswith("unreachable")
+        assert _probe(server, "127.0.0.1", 6060, "/loglevel", wait=5) == '200 {"level":"info"}'
+        assert _probe(server, "127.0.0.1", 6060, "/debug/pprof/cmdline", wait=5).startswith("200 ")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    startup = next(json.loads(x) for x in out.decode().splitlines() if '"msg":"starting"' in x)
+    assert startup["debug_addr"] == "127.0.0.1:6060"
