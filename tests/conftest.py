@@ -19,3 +19,43 @@ def _isolate_user_state(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def _nested_repositories(root: Path) -> list[str]:
+    """Return the untracked, unignored directories of the checkout that are git repositories of their own."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"], cwd=root,
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    names = [line[3:].strip('"').rstrip("/") for line in out.splitlines() if line.startswith("?? ")]
+    return sorted(name for name in names if (root / name / ".git").exists())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ignore_nested_repositories(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A service generated into the checkout and `git init`-ed there (as its README says) must not break the suite.
+
+    copier copies a dirty template checkout with `git add -A`, which records such a directory as a
+    submodule without a URL and then fails (`No url found for submodule path`). Every git this
+    session starts ignores those directories instead (an extra excludes file via GIT_CONFIG_*).
+    """
+    root = Path(__file__).resolve().parents[1]
+    nested = _nested_repositories(root)
+    if not nested:
+        return
+    excludes = tmp_path_factory.mktemp("git-excludes") / "exclude"
+    excludes.write_text("".join(f"/{name}/\n" for name in nested))
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    extra = {"GIT_CONFIG_COUNT": str(count + 1), f"GIT_CONFIG_KEY_{count}": "core.excludesFile",
+             f"GIT_CONFIG_VALUE_{count}": str(excludes)}
+    os.environ.update(extra)
+    try:  # copier runs git through plumbum, whose environment is a copy taken at import time
+        from plumbum import local
+
+        for key, value in extra.items():
+            local.env[key] = value
+    except ImportError:
+        pass

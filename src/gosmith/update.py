@@ -103,7 +103,12 @@ def open_project(path: Path) -> Project:
     proc = _git(["rev-parse", "--show-toplevel"], path, check=False)
     if proc.returncode != 0:
         raise UserError(f"{path}: not in a git repository; commit the project to git before updating")
-    return Project(path=path, top=Path(proc.stdout.strip()).resolve(), answers=answers)
+    top = Path(proc.stdout.strip()).resolve()
+    if not _git(["ls-files", "--", ANSWERS_FILE], path).stdout.strip():
+        # e.g. generated inside another checkout and never committed: that repository is not the project's
+        raise UserError(f"{path}: not committed to git ({top} does not track it); run `git init`, "
+                        "`git add -A` and `git commit` in the project before updating")
+    return Project(path=path, top=top, answers=answers)
 
 
 def dirty_paths(project: Project) -> list[str]:
