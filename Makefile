@@ -7,6 +7,6 @@ install: ## Create .venv and install gosmith with its test dependencies
 tools: ## Build/cache the external tools (helm, golangci-lint, ...) in .tools/
 	bash scripts/tools.sh
 lint: install ## ruff over the Python code
-	.venv/bin/ruff check src hooks tests
+	.venv/bin/ruff check src hooks tests scripts
 demo: install ## Generate a service with defaults into ./my-service
 	.venv/bin/gosmith new my-service --defaults

@@ -3,7 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-if [ -f scripts/tools.sh ]; then bash scripts/tools.sh; fi
+# Never stops the suite: a tool it cannot provide is listed in .tools/unavailable and its tests are skipped.
+if [ -f scripts/tools.sh ] && ! bash scripts/tools.sh; then
+  echo "warning: scripts/tools.sh failed; tests needing its tools are skipped or fail" >&2
+fi
 export PATH="$PWD/.tools/bin:$PATH"
 echo "==> ruff" >&2
 .venv/bin/ruff check src hooks tests scripts

@@ -1,51 +1,139 @@
 #!/usr/bin/env bash
-# Build the external tools the suite needs from registries and cache them in .tools/bin.
-# Each tool is rebuilt only when its pinned version changes (a stamp file records it).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BIN="$PWD/.tools/bin"
+# Provide the external tools the suite needs in .tools/bin: a tool already on PATH at the pinned
+# version is linked, anything else is built once from the Go module proxy (a stamp file records the
+# pin; re-running is a fast no-op). This script never stops the suite: a tool it cannot provide is
+# written to .tools/unavailable ("tool<TAB>reason"), and the tests that need it are reported as
+# skipped with that reason (tests/conftest.py).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+TOOLS="$PWD/.tools"
+BIN="$TOOLS/bin"
+UNAVAILABLE="$TOOLS/unavailable"
 mkdir -p "$BIN"
+: >"$UNAVAILABLE.tmp"
 
 HELM4_VERSION=v4.3.1
 HELM3_VERSION=v3.22.0
 GOLANGCI_VERSION=v2.15.0
+# Seconds apt waits for another process's dpkg lock before giving up (then the qemu tests are skipped).
+APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-120}
 
-# build NAME MODULE/PKG VERSION [LDFLAGS]: `go install`-style build of a pinned module into .tools/bin/NAME.
-build() {
-  local name=$1 pkg=$2 version=$3 extra=${4:-} stamp="$BIN/.$1.version"
+say() { echo "==> $*" >&2; }
+
+# unavailable TOOL REASON: record a tool this run could not provide (its tests are skipped, with REASON).
+unavailable() {
+  printf '%s\t%s\n' "$1" "$2" >>"$UNAVAILABLE.tmp"
+  echo "warning: $1 unavailable: $2; the tests that need it will be skipped" >&2
+}
+
+# progress NAME MINUTES: print an elapsed/estimate line every minute while a slow step runs.
+PROGRESS_PID=
+progress_start() {
+  local name=$1 minutes=$2 start=$SECONDS
+  (
+    # one-second sleeps: a killed loop leaves no long sleep behind holding the output open
+    while sleep 1; do
+      if [ $(((SECONDS - start) % 60)) -eq 0 ]; then
+        echo "    ... $name: $(((SECONDS - start) / 60)) min elapsed (estimate: about $minutes min on 2 cores)" >&2
+      fi
+    done
+  ) &
+  PROGRESS_PID=$!
+}
+progress_stop() {
+  if [ -n "$PROGRESS_PID" ]; then
+    kill "$PROGRESS_PID" 2>/dev/null
+    wait "$PROGRESS_PID" 2>/dev/null
+    PROGRESS_PID=
+  fi
+}
+trap progress_stop EXIT
+
+# on_path NAME: the first NAME on PATH outside .tools/bin.
+on_path() {
+  local dir
+  local IFS=:
+  for dir in $PATH; do
+    [ "$dir" = "$BIN" ] && continue
+    if [ -x "$dir/$1" ] && [ ! -d "$dir/$1" ]; then
+      echo "$dir/$1"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# provide NAME MODULE/PKG VERSION MINUTES VERSION_CHECK [LDFLAGS]: make .tools/bin/NAME the pinned
+# version. VERSION_CHECK is a shell snippet that succeeds when "$1" (a binary) is the wanted version.
+provide() {
+  local name=$1 pkg=$2 version=$3 minutes=$4 check=$5 extra=${6:-} stamp="$BIN/.$1.version"
   local want="$pkg@$version $extra ${TOOLCHAIN:-}"
   if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  echo "==> building $name ($pkg@$version); first build takes a few minutes" >&2
-  local tmp
+  local found
+  if found=$(on_path "$name") && bash -c "$check" _ "$found" >/dev/null 2>&1; then
+    say "using $found ($name $version, already on PATH)"
+    ln -sf "$found" "$BIN/$name"
+    echo "$want" >"$stamp"
+    return 0
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    unavailable "$name" "Go is not installed, so $name $version cannot be built"
+    return 0
+  fi
+  say "building $name $version from the Go module proxy (first build: about $minutes min on 2 cores)"
+  local tmp log start=$SECONDS
   tmp=$(mktemp -d)
-  GOTOOLCHAIN=${TOOLCHAIN:-local} GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w $extra" "$pkg@$version"
-  mv "$tmp/$(basename "$pkg")" "$BIN/$name"
+  log="$TOOLS/$name.build.log"
+  progress_start "$name" "$minutes"
+  if GOTOOLCHAIN=${TOOLCHAIN:-local} GOBIN="$tmp" CGO_ENABLED=0 \
+      go install -trimpath -ldflags "-s -w $extra" "$pkg@$version" >"$log" 2>&1 &&
+      mv "$tmp/$(basename "$pkg")" "$BIN/$name"; then
+    progress_stop
+    echo "$want" >"$stamp"
+    say "built $name in $(((SECONDS - start) / 60)) min $(((SECONDS - start) % 60)) s"
+  else
+    progress_stop
+    rm -f "$stamp"
+    unavailable "$name" "building $pkg@$version failed: $(tail -n 1 "$log" | tr '\t' ' ') (log: .tools/$name.build.log)"
+  fi
   rm -rf "$tmp"
-  echo "$want" >"$stamp"
 }
 
 # Stamp the versions the way helm's own Makefile does (version string; default Kubernetes version of
 # `helm template`/`helm lint` = the client-go minor helm is built with, 1.37 for both pins).
-build helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" \
+provide helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" 6 \
+  "\"\$1\" version --template '{{.Version}}' | grep -qx '$HELM4_VERSION'" \
   "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION"
-build helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" \
+provide helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" 6 \
+  "\"\$1\" version --template '{{.Version}}' | grep -qx '$HELM3_VERSION'" \
   "-X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION \
    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37"
 # golangci-lint refuses to lint a module whose go line is newer than the Go it was built with: build it
 # with the newest Go the template supports (go1.27.3, fetched from the Go module proxy as a toolchain).
-TOOLCHAIN=go1.27.3 build golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_VERSION"
+TOOLCHAIN=go1.27.3 provide golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint \
+  "$GOLANGCI_VERSION" 10 \
+  "\"\$1\" version | grep -q 'version ${GOLANGCI_VERSION#v} built with go1.27'"
 
 # qemu-user-static runs the cross-compiled linux/arm64 binary (Debian package).
 if ! command -v qemu-aarch64-static >/dev/null 2>&1 && ! command -v qemu-aarch64 >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "==> installing qemu-user-static (apt)" >&2
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null
+    say "installing qemu-user-static with apt (about 1 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
+    apt_log="$TOOLS/qemu-user-static.apt.log"
+    if apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" update -qq >"$apt_log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" \
+          install -y -qq qemu-user-static >>"$apt_log" 2>&1; then
+      say "installed qemu-user-static"
+    else
+      unavailable qemu-user-static "apt-get failed: $(grep -m1 -E '^(E|W):' "$apt_log" || tail -n 1 "$apt_log") (log: .tools/qemu-user-static.apt.log)"
+    fi
   else
-    echo "warning: qemu-user-static missing and apt-get unavailable; arm64 run tests will be skipped" >&2
+    unavailable qemu-user-static "not installed, and apt-get is unavailable or needs root"
   fi
 fi
-echo "==> tools ready in $BIN: $(ls "$BIN" | tr '\n' ' ')" >&2
+mv "$UNAVAILABLE.tmp" "$UNAVAILABLE"
+[ -s "$UNAVAILABLE" ] || rm -f "$UNAVAILABLE"
+say "tools ready in $BIN: $(cd "$BIN" && echo *)"
+exit 0

@@ -59,3 +59,40 @@ def _ignore_nested_repositories(tmp_path_factory: pytest.TempPathFactory) -> Non
             local.env[key] = value
     except ImportError:
         pass
+
+
+def unavailable_tools() -> dict[str, str]:
+    """Return {tool: reason} for the tools scripts/tools.sh could not provide (.tools/unavailable)."""
+    default = Path(__file__).resolve().parents[1] / ".tools" / "unavailable"
+    path = Path(os.environ.get("GOSMITH_TOOLS_UNAVAILABLE") or default)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    return {tool: reason for tool, _, reason in (line.partition("\t") for line in lines) if tool}
+
+
+def pytest_report_header() -> list[str]:
+    return [f"tool unavailable: {tool}: {reason}" for tool, reason in unavailable_tools().items()]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """A test that fails or skips for want of a tool scripts/tools.sh could not provide is a skip with its reason."""
+    import re
+
+    outcome = yield
+    report = outcome.get_result()
+    if report.passed:
+        return
+    missing = unavailable_tools()
+    if not missing:
+        return
+    text = str(report.longrepr)
+    for tool, reason in missing.items():
+        # the tool as a command ("helm not on PATH", ".tools/bin/helm"), not a path part ("deploy/helm/x")
+        if re.search(rf"(?:(?<![\w./-])|bin/){re.escape(tool)}(?![\w/-])", text):
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), (item.location[1] or 0) + 1,
+                               f"Skipped: {tool} unavailable: {reason}")
+            return

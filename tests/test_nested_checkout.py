@@ -94,3 +94,16 @@ def test_untracked_service_is_not_stamped_with_the_checkouts_commit_and_update_s
     head = git(project, "rev-parse", "--short", "HEAD").strip()
     dry = run(["make", "-n", "build"], project)
     assert f"buildinfo.commit={head} " in dry, dry
+
+
+def test_readme_first_command_generates_outside_the_checkout_or_into_an_ignored_folder() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", readme, re.S)
+    assert block, "README has no sh block"
+    line = next(ln for ln in block.group(1).splitlines() if "gosmith new " in ln)
+    words = line.split("gosmith new ", 1)[1].split()
+    out = words[words.index("-o") + 1] if "-o" in words else words[0]
+    target = (ROOT / out).resolve()
+    if target.is_relative_to(ROOT):
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(target)], cwd=ROOT)
+        assert ignored.returncode == 0, f"README generates into {out}, inside the checkout and not ignored"
