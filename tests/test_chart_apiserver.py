@@ -1,0 +1,180 @@
+"""The generated chart against a real kube-apiserver (tests/apiserver.py): installs, upgrades and
+uninstalls under PodSecurity `restricted` with no warnings, strict server-side validation of every
+object, Pods made from each pod template admitted, and the ServiceMonitor exactly when its CRD exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import gen
+import pytest
+import yaml
+from apiserver import APIServer
+
+pytestmark = pytest.mark.slow
+
+#: Answer sets whose charts are installed (defaults, a tuned prestop/HPA set, a minimal hot-reload set).
+ANSWERS: dict[str, dict[str, Any]] = {
+    "defaults": {"service_name": "demo-svc"},
+    "tuned": {
+        "service_name": "orders-api",
+        "http_port": 8181,
+        "admin_port": 9191,
+        "drain_mode": "prestop",
+        "cpu_limit": "1500m",
+        "memory_limit": "512Mi",
+        "memory_request": "512Mi",
+        "hpa_enabled": True,
+        "hpa_min_replicas": 3,
+        "kubernetes_version": "1.34",
+    },
+    "minimal": {
+        "service_name": "old-cluster-svc",
+        "service_monitor": False,
+        "network_policy": False,
+        "hot_reload": True,
+        "replicas": 1,
+    },
+}
+SM_CRD = "servicemonitors.monitoring.coreos.com"
+_counter = iter(range(10_000))
+
+
+@pytest.fixture(scope="module")
+def charts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Render every answer set once; return its chart directory."""
+    base = tmp_path_factory.mktemp("apiserver-projects")
+    out = {}
+    for name, answers in ANSWERS.items():
+        project = gen.render(base / name, answers)
+        (chart,) = (project / "deploy" / "helm").iterdir()
+        out[name] = chart
+    return out
+
+
+def values_files(chart: Path) -> list[str]:
+    """Return "" (chart defaults) plus every ci/*.yaml of the chart."""
+    return ["", *sorted(str(p.relative_to(chart)) for p in (chart / "ci").glob("*.yaml"))]
+
+
+def new_namespace(api: APIServer) -> str:
+    """Create a fresh namespace enforcing PodSecurity restricted."""
+    return api.restricted_namespace(f"t{next(_counter)}")
+
+
+def warnings_in(text: str) -> list[str]:
+    """Return the lines of helm/kubectl stderr that are server or client warnings."""
+    return [line for line in text.splitlines() if re.search(r"(?i)\bwarning\b|^W\d{4} ", line)]
+
+
+def render(api: APIServer, chart: Path, ns: str, *extra: str) -> str:
+    """Return `helm template` output rendered for the server's version and API groups."""
+    proc = api.helm("template", "rel", str(chart), "--namespace", ns, *extra)
+    return proc.stdout
+
+
+def objects(manifest: str) -> list[dict[str, Any]]:
+    """Parse a multi-document manifest."""
+    return [d for d in yaml.safe_load_all(manifest) if d]
+
+
+def owned(api: APIServer, ns: str, release: str) -> list[str]:
+    """Return every namespaced object labelled with the release's instance label."""
+    kinds = api.kubectl("api-resources", "--verbs=list", "--namespaced", "-o", "name").stdout.split()
+    got = api.kubectl("get", ",".join(kinds), "-n", ns, "-l", f"app.kubernetes.io/instance={release}",
+                      "-o", "name", "--ignore-not-found").stdout
+    return sorted(got.split())
+
+
+def pod_from_template(deploy: dict[str, Any], ns: str) -> dict[str, Any]:
+    """Return the Pod a ReplicaSet controller would create from `deploy`'s pod template."""
+    tmpl = deploy["spec"]["template"]
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{deploy['metadata']['name']}-probe", "namespace": ns,
+                     "labels": tmpl["metadata"].get("labels", {})},
+        "spec": tmpl["spec"],
+    }
+
+
+def server_dry_run(api: APIServer, manifest: str, ns: str) -> subprocess.CompletedProcess[str]:
+    """Validate `manifest` on the server: strict field validation, admission included, nothing stored."""
+    return api.kubectl("apply", "-n", ns, "--dry-run=server", "--validate=strict", "-f", "-",
+                       input=manifest, check=False)
+
+
+@pytest.mark.parametrize("answers", list(ANSWERS))
+def test_install_upgrade_uninstall_every_values_file(kube_api: APIServer, charts: dict[str, Path],
+                                                       answers: str) -> None:
+    chart = charts[answers]
+    for values_file in values_files(chart):
+        ns = new_namespace(kube_api)
+        extra = ["-f", str(chart / values_file)] if values_file else []
+        where = f"{answers} {values_file or 'defaults'}"
+
+        manifest = render(kube_api, chart, ns, *extra)
+        dry = server_dry_run(kube_api, manifest, ns)
+        assert dry.returncode == 0 and not warnings_in(dry.stderr), f"{where}: {dry.stdout}{dry.stderr}"
+        install = kube_api.helm("install", "rel", str(chart), "-n", ns, *extra)
+        assert not warnings_in(install.stderr), f"{where}: {install.stderr}"
+        assert "STATUS: deployed" in install.stdout
+        # no controllers run here: create (dry-run) the Pods the ReplicaSet controller would, so that
+        # PodSecurity admission judges the real pod spec, with its ServiceAccount now in place
+        for deploy in [o for o in objects(manifest) if o["kind"] == "Deployment"]:
+            pod = kube_api.kubectl("create", "--dry-run=server", "-f", "-",
+                                   input=json.dumps(pod_from_template(deploy, ns)), check=False)
+            assert pod.returncode == 0 and not warnings_in(pod.stderr), f"{where}: pod {pod.stderr}"
+        deploy = kube_api.get_json("deployment", "-n", ns, "-l", "app.kubernetes.io/instance=rel")["items"]
+        assert len(deploy) == 1, where
+
+        upgrade = kube_api.helm("upgrade", "rel", str(chart), "-n", ns, *extra,
+                                "--set", "podAnnotations.rollout=second", "--set", "app.logLevel=debug")
+        assert not warnings_in(upgrade.stderr), f"{where}: {upgrade.stderr}"
+        (after,) = kube_api.get_json("deployment", "-n", ns, "-l", "app.kubernetes.io/instance=rel")["items"]
+        tmpl = after["spec"]["template"]
+        assert tmpl["metadata"]["annotations"]["rollout"] == "second"
+        env = {e["name"]: e.get("value") for e in tmpl["spec"]["containers"][0]["env"]}
+        assert env["LOG_LEVEL"] == "debug"
+        assert after["metadata"]["generation"] == 2
+
+        kube_api.helm("uninstall", "rel", "-n", ns, "--wait")
+        assert owned(kube_api, ns, "rel") == [], where
+        kube_api.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_servicemonitor_exactly_when_its_crd_is_served(kube_api: APIServer, charts: dict[str, Path],
+                                                       servicemonitor_crd_yaml: str) -> None:
+    chart = charts["defaults"]
+    ns = new_namespace(kube_api)
+    kube_api.kubectl("delete", "crd", SM_CRD, "--ignore-not-found", "--wait")
+    kube_api.helm("install", "rel", str(chart), "-n", ns)
+    assert kube_api.kubectl("api-resources", "--api-group=monitoring.coreos.com", "-o", "name").stdout.strip() == ""
+
+    kube_api.kubectl("apply", "--server-side", "-f", "-", input=servicemonitor_crd_yaml)
+    kube_api.kubectl("wait", "--for=condition=Established", f"crd/{SM_CRD}", "--timeout=60s")
+    up = kube_api.helm("upgrade", "rel", str(chart), "-n", ns)
+    assert not warnings_in(up.stderr), up.stderr
+    (sm,) = kube_api.get_json("servicemonitors.monitoring.coreos.com", "-n", ns)["items"]
+    assert sm["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "demo-svc", "app.kubernetes.io/instance": "rel"}
+    assert [e["port"] for e in sm["spec"]["endpoints"]] == ["metrics"]
+
+    off = kube_api.helm("upgrade", "rel", str(chart), "-n", ns, "--set", "serviceMonitor.enabled=false")
+    assert not warnings_in(off.stderr), off.stderr
+    assert kube_api.get_json("servicemonitors.monitoring.coreos.com", "-n", ns)["items"] == []
+    kube_api.helm("uninstall", "rel", "-n", ns, "--wait")
+    assert owned(kube_api, ns, "rel") == []
+    kube_api.kubectl("delete", "crd", SM_CRD, "--wait")
+
+
+def test_restricted_namespace_has_teeth(kube_api: APIServer) -> None:
+    """The namespaces these tests install into really enforce PodSecurity restricted."""
+    ns = new_namespace(kube_api)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root-pod", "namespace": ns},
+           "spec": {"containers": [{"name": "c", "image": "registry.invalid/x:1"}]}}
+    proc = kube_api.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
+    assert proc.returncode != 0 and "violates PodSecurity \"restricted:latest\"" in proc.stderr, proc.stderr
