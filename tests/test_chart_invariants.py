@@ -50,7 +50,9 @@ def charts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: p / "deploy" / "helm" / p.name for name, p in projects.items()}
 
 
-def render(tool: str, chart: Path, *args: str, kube: str = KUBE, check: bool = True) -> subprocess.CompletedProcess[str]:
+def render(
+    tool: str, chart: Path, *args: str, kube: str = KUBE, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run `helm template` on `chart` with extra arguments."""
     proc = subprocess.run([tool, "template", "rel", ".", "--namespace", "shop", "--kube-version", kube, *args],
                           cwd=chart, capture_output=True, text=True, timeout=120)
@@ -128,10 +130,12 @@ def test_shutdown_override_grows_the_grace_period(charts: dict[str, Path], tool:
     assert spec["terminationGracePeriodSeconds"] == 82
     assert env["SHUTDOWN_TIMEOUT"] == "60s"
     # Sub-second parts add up before rounding up: 15s + 1m0.3s + 5.2s + 2s = 82.5s -> 83.
-    spec, _, _ = pod(objects(tool, chart, "--set", "timeouts.shutdown=1m300ms", "--set", "timeouts.telemetryFlush=5200ms"))
+    spec, _, _ = pod(objects(tool, chart, "--set", "timeouts.shutdown=1m300ms",
+                             "--set", "timeouts.telemetryFlush=5200ms"))
     assert spec["terminationGracePeriodSeconds"] == 83
     # An explicit grace period that fits is kept; one that does not fails with the numbers.
-    assert pod(objects(tool, chart, "--set", "terminationGracePeriodSeconds=90"))[0]["terminationGracePeriodSeconds"] == 90
+    spec, _, _ = pod(objects(tool, chart, "--set", "terminationGracePeriodSeconds=90"))
+    assert spec["terminationGracePeriodSeconds"] == 90
     line = failure(tool, chart, "--set", "timeouts.shutdown=60s", "--set", "terminationGracePeriodSeconds=40")
     assert line.endswith(
         "terminationGracePeriodSeconds 40 is too short: preStop 0s + drain 15s + shutdown 60s + flush 5s + "
@@ -181,7 +185,9 @@ def test_autoscaling_needs_a_cpu_request(charts: dict[str, Path], tool: str) -> 
     for extra in (["--set", "resources.requests.cpu=null"], ["--set", "resources.requests=null"],
                   ["--set-string", "resources.requests.cpu=0"], ["--set-string", "resources.requests.cpu=0m"]):
         line = failure(tool, chart, "--set", "autoscaling.enabled=true", *extra)
-        assert "autoscaling.enabled needs resources.requests.cpu" in line, (extra, line)
+        assert "autoscaling.enabled needs resources.requests.cpu: the HPA's target of 80% CPU is a percentage of " \
+            "the request" in line, (extra, line)
+        assert ("(it is not set)" in line) == ("null" in extra[1]), line
     kinds = {o["kind"] for o in objects(tool, chart, "--set", "autoscaling.enabled=true")}
     assert "HorizontalPodAutoscaler" in kinds
     line = failure(tool, chart, "--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=6")
@@ -212,17 +218,23 @@ def test_pdb_follows_the_effective_pod_count(charts: dict[str, Path], tool: str)
 # ------------------------------------------------------------------ timeouts: what the service would refuse at start
 
 BAD_TIMEOUTS = {
-    "handler not below write": (["timeouts.handler=9500ms"],
-                                "timeouts.handler 9500ms must be below timeouts.write 9500ms, or the handler's 503 cannot be written"),
-    "read header above read": (["timeouts.readHeader=1h"], "timeouts.readHeader 1h must not exceed timeouts.read 12500ms"),
+    "handler not below write": (
+        ["timeouts.handler=9500ms"],
+        "timeouts.handler 9500ms must be below timeouts.write 9500ms, or the handler's 503 cannot be written",
+    ),
+    "read header above read": (
+        ["timeouts.readHeader=1h"], "timeouts.readHeader 1h must not exceed timeouts.read 12500ms"
+    ),
     "zero read": (["timeouts.idle=0s"], "timeouts.idle must be positive, got 0s"),
     "zero shutdown": (["timeouts.shutdown=0"], "timeouts.shutdown must be positive, got 0"),
     "negative flush": (["timeouts.telemetryFlush=-1s"], "timeouts.telemetryFlush must be positive, got -1s"),
     "negative drain": (["timeouts.drainDelay=-5s"], "timeouts.drainDelay must not be negative, got -5s"),
     "overflow": (["timeouts.shutdown=2562048h"], 'timeouts.shutdown "2562048h" is not a Go duration (overflow)'),
-    "two errors in one line": (["timeouts.write=1s", "timeouts.read=1s"],
-                               "timeouts.readHeader 5s must not exceed timeouts.read 1s; timeouts.handler 7500ms must be "
-                               "below timeouts.write 1s"),
+    "two errors in one line": (
+        ["timeouts.write=1s", "timeouts.read=1s"],
+        "timeouts.readHeader 5s must not exceed timeouts.read 1s; "
+        "timeouts.handler 7500ms must be below timeouts.write 1s",
+    ),
 }
 
 
@@ -245,7 +257,8 @@ def test_go_duration_forms_are_accepted(charts: dict[str, Path], tool: str) -> N
             "timeouts.idle": "1h", "timeouts.readHeader": ".5s", "timeouts.handler": "7.5s", "timeouts.write": "8s"}
     args = [a for k, v in sets.items() for a in ("--set-string", f"{k}={v}")]
     spec, _, env = pod(objects(tool, chart, *args))
-    assert (env["DRAIN_DELAY"], env["SHUTDOWN_TIMEOUT"], env["TELEMETRY_FLUSH_TIMEOUT"]) == ("0.25m", "1m30s", "1500000us")
+    got = (env["DRAIN_DELAY"], env["SHUTDOWN_TIMEOUT"], env["TELEMETRY_FLUSH_TIMEOUT"])
+    assert got == ("0.25m", "1m30s", "1500000us")
     assert env["READ_HEADER_TIMEOUT"] == ".5s"
     assert spec["terminationGracePeriodSeconds"] == 15 + 90 + 2 + 2  # 15s + 90s + 1.5s + 2s = 108.5 -> 109
 
@@ -423,4 +436,5 @@ def test_runtime_values_schema(charts: dict[str, Path], tool: str) -> None:
     line = failure(tool, chart, "-f", str(values))
     assert "runtime.gomemlimitRatio 0.8125 must be a decimal from 0.5 to 0.95 with at most 3 decimals" in line, line
     for good in ("0.5", "0.95", "0.875", "0.9"):
-        assert pod(objects(tool, chart, "--set-string", f"runtime.gomemlimitRatio={good}"))[2]["GOMEMLIMIT_RATIO"] == good
+        env = pod(objects(tool, chart, "--set-string", f"runtime.gomemlimitRatio={good}"))[2]
+        assert env["GOMEMLIMIT_RATIO"] == good

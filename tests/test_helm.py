@@ -331,11 +331,12 @@ def test_rendered_objects_valid_and_consistent(
         assert template(other, chart, *(["-f", values_file] if values_file else [])) == objs
 
 
-GO_UNITS_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+GO_UNITS_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+               "h": 3600 * 10**9}
 
 
 def go_ns(text: str) -> int:
-    """Nanoseconds of a plain Go duration ("15s", "7500ms", "1m30s"); the full grammar is tested in test_chart_invariants."""
+    """Nanoseconds of a plain Go duration ("15s", "7500ms", "1m30s"); test_chart_invariants tests the full grammar."""
     parts = re.findall(r"([0-9.]+)(ns|us|µs|μs|ms|s|m|h)", text)
     assert text == "0" or "".join(n + u for n, u in parts) == text, text
     return sum(int(Fraction(n) * GO_UNITS_NS[u]) for n, u in parts)

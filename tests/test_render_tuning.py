@@ -190,7 +190,8 @@ def test_helm_values_equal_derive(rendered: tuple[Path, Any]) -> None:
         assert values["resources"][kind] == {k: x for k, x in v["resources"][kind].items() if x}
     for name in ("startup", "readiness", "liveness"):
         assert values["probes"][name] == v["probes"][name]
-    assert values["terminationGracePeriodSeconds"] == answers["termination_grace_period_seconds"]  # 0 = derive in the chart
+    # 0 = derived in the chart at deploy time; an explicit answer stays explicit.
+    assert values["terminationGracePeriodSeconds"] == answers["termination_grace_period_seconds"]
     assert values["preStopSleepSeconds"] == v["prestop_sleep_seconds"]
     assert values["replicaCount"] == v["replicas"]
     assert values["autoscaling"] == v["hpa"]

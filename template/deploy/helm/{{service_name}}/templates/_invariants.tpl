@@ -80,7 +80,8 @@ autoscaling.enabled needs resources.requests.cpu (non-zero), and minReplicas <= 
 {{- if .Values.autoscaling.enabled }}
 {{- $cpu := toString (dig "requests" "cpu" "" (.Values.resources | default dict)) }}
 {{- if or (eq $cpu "") (eq $cpu "<nil>") (regexMatch "^0*(\\.0*)?[mkMGTPE]?$" $cpu) }}
-{{- fail (printf "autoscaling.enabled needs resources.requests.cpu: the HPA's target of %v%% CPU is a percentage of the request (got %q)" .Values.autoscaling.targetCPUUtilizationPercentage $cpu) }}
+{{- $got := ternary "it is not set" (printf "got %s" $cpu) (or (eq $cpu "") (eq $cpu "<nil>")) }}
+{{- fail (printf "autoscaling.enabled needs resources.requests.cpu: the HPA's target of %v%% CPU is a percentage of the request (%s)" .Values.autoscaling.targetCPUUtilizationPercentage $got) }}
 {{- end }}
 {{- if gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas) }}
 {{- fail (printf "autoscaling.minReplicas %d must not exceed autoscaling.maxReplicas %d" (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
