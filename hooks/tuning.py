@@ -216,6 +216,65 @@ def go_default_gomaxprocs(limit: Fraction) -> int:
     return max(2, math.ceil(limit))
 
 
+# Pure formulas shared by `derive` (gosmith new/tune) and `gosmith doctor` (checks existing manifests):
+# each number is computed in exactly one place.
+def gomaxprocs_floor(limit: Fraction) -> int:
+    """Return max(1, floor(limit)): GOMAXPROCS that never exceeds the CPU quota (policy floor)."""
+    return max(1, math.floor(limit))
+
+
+def gomaxprocs_ceil(limit: Fraction) -> int:
+    """Return max(1, ceil(limit)): the most threads a CPU quota of `limit` cores can keep busy (policy ceil)."""
+    return max(1, math.ceil(limit))
+
+
+def runtime_follows_cgroup(minor: int) -> bool:
+    """Return whether Go 1.`minor` derives GOMAXPROCS from the cgroup CPU limit (Go >= 1.25)."""
+    return minor >= CGROUP_AWARE_GO_MINOR
+
+
+def gomemlimit_ceiling(mem_limit: int) -> int:
+    """Return the highest GOMEMLIMIT (bytes) that keeps MIN_HEADROOM below the memory limit."""
+    return mem_limit - MIN_HEADROOM
+
+
+def gomemlimit_bytes(mem_limit: int, ratio: Fraction) -> tuple[int, bool]:
+    """Return (GOMEMLIMIT, capped): limit x ratio rounded down to MiB, capped at the headroom ceiling in MiB."""
+    by_ratio = math.floor(mem_limit * ratio) // q.MI * q.MI
+    by_headroom = gomemlimit_ceiling(mem_limit) // q.MI * q.MI
+    return (by_ratio, False) if by_ratio <= by_headroom else (by_headroom, True)
+
+
+def app_idle_timeout_ms(proxy_idle_ms: int) -> int:
+    """Return the app's idle timeout for a proxy idle timeout: proxy + IDLE_MARGIN_MS (the proxy closes first)."""
+    return proxy_idle_ms + IDLE_MARGIN_MS
+
+
+def grace_needed_ms(prestop_ms: int, drain_ms: int, shutdown_ms: int, flush_ms: int) -> int:
+    """Return the time the grace period must cover: preStop + drain + shutdown + flush + GRACE_MARGIN_MS."""
+    return prestop_ms + drain_ms + shutdown_ms + flush_ms + GRACE_MARGIN_MS
+
+
+def grace_seconds(total_ms: int) -> int:
+    """Return whole seconds of terminationGracePeriodSeconds covering `total_ms` (rounded up)."""
+    return math.ceil(Fraction(total_ms, 1000))
+
+
+def probe_window_seconds(period: int, failure_threshold: int) -> int:
+    """Return how long a probe must fail before it acts: periodSeconds x failureThreshold."""
+    return period * failure_threshold
+
+
+def probe_timeout_fits(timeout: int, period: int) -> bool:
+    """Return whether a probe times out before the next one is due (timeoutSeconds < periodSeconds)."""
+    return timeout < period
+
+
+def liveness_more_lenient(l_period: int, l_fail: int, r_period: int, r_fail: int) -> bool:
+    """Return whether liveness acts strictly later than readiness (a busy pod leaves rotation before a restart)."""
+    return probe_window_seconds(l_period, l_fail) > probe_window_seconds(r_period, r_fail)
+
+
 def _gomaxprocs(b: _Builder, a: dict[str, Any], cpu_limit: Fraction | None) -> int:
     """GOMAXPROCS from the CPU limit, the policy and whether the Go runtime is cgroup-aware."""
     policy = a["gomaxprocs_policy"]
@@ -226,9 +285,9 @@ def _gomaxprocs(b: _Builder, a: dict[str, Any], cpu_limit: Fraction | None) -> i
     lim = q.format_cpu(cpu_limit)
     go_choice = go_default_gomaxprocs(cpu_limit)
     go_text = f"Go's own choice max(2, ceil({lim})) = {go_choice}"
-    floor_v = max(1, math.floor(cpu_limit))
-    ceil_v = max(1, math.ceil(cpu_limit))
-    if minor < CGROUP_AWARE_GO_MINOR:
+    floor_v = gomaxprocs_floor(cpu_limit)
+    ceil_v = gomaxprocs_ceil(cpu_limit)
+    if not runtime_follows_cgroup(minor):
         value, formula = {
             "floor": (floor_v, f"max(1, floor(limits.cpu {lim}))"),
             "ceil": (ceil_v, f"max(1, ceil(limits.cpu {lim}))"),
@@ -279,13 +338,10 @@ def _gomemlimit(b: _Builder, a: dict[str, Any], mem_limit: int | None) -> str:
         )
     ratio = _number(a["gomemlimit_ratio"], "gomemlimit_ratio")
     assert isinstance(ratio, Fraction)
-    by_ratio = math.floor(mem_limit * ratio) // q.MI * q.MI
-    by_headroom = (mem_limit - MIN_HEADROOM) // q.MI * q.MI
-    if by_ratio <= by_headroom:
-        value = by_ratio
+    value, capped = gomemlimit_bytes(mem_limit, ratio)
+    if not capped:
         formula = f"{q.format_mib(value)} = {_fmt(ratio)} x limits.memory {lim}, rounded down to MiB"
     else:
-        value = by_headroom
         formula = (
             f"{q.format_mib(value)} = limits.memory {lim} - {MIN_HEADROOM // q.MI}MiB headroom "
             f"({_fmt(ratio)} x limit would leave less)"
@@ -326,10 +382,11 @@ def _durations(b: _Builder, a: dict[str, Any]) -> dict[str, int]:
         f"{_sec(handler + WRITE_MARGIN_MS)} = handler_timeout {_sec(handler)} + {_sec(WRITE_MARGIN_MS)}",
         "must exceed the handler deadline, or the connection is cut before the timeout response is written",
     )
+    idle = app_idle_timeout_ms(proxy_idle)
     b.set(
         "durations.idle_timeout",
-        proxy_idle + IDLE_MARGIN_MS,
-        f"{_sec(proxy_idle + IDLE_MARGIN_MS)} = proxy_idle_timeout {_sec(proxy_idle)} + {_sec(IDLE_MARGIN_MS)}",
+        idle,
+        f"{_sec(idle)} = proxy_idle_timeout {_sec(proxy_idle)} + {_sec(IDLE_MARGIN_MS)}",
         "the proxy must close idle keep-alive connections first, or it reuses one the app just closed (502)",
     )
     if a["drain_mode"] == "app":
@@ -381,8 +438,8 @@ def _durations(b: _Builder, a: dict[str, Any]) -> dict[str, int]:
 
 def _grace(b: _Builder, a: dict[str, Any], t: dict[str, int]) -> int:
     """terminationGracePeriodSeconds >= drain + shutdown + flush + margin (derived when 0)."""
-    total = t["drain"] + t["shutdown"] + t["flush"] + GRACE_MARGIN_MS
-    needed = math.ceil(Fraction(total, 1000))
+    total = grace_needed_ms(0, t["drain"], t["shutdown"], t["flush"])
+    needed = grace_seconds(total)
     drain_name = "preStop sleep" if a["drain_mode"] == "prestop" else "drain"
     sum_text = (
         f"{drain_name} {_sec(t['drain'])} + shutdown {_sec(t['shutdown'])} + telemetry flush "
@@ -409,12 +466,12 @@ def _probes(b: _Builder, a: dict[str, Any]) -> None:
     l_period, l_fail = int(a["liveness_period_seconds"]), int(a["liveness_failure_threshold"])
     startup = int(a["startup_seconds"])
     for name, period in (("readiness", r_period), ("liveness", l_period)):
-        if timeout >= period:
+        if not probe_timeout_fits(timeout, period):
             raise TuningError(
                 f"probe_timeout_seconds {timeout} must be below {name}_period_seconds {period}: "
                 "a probe must time out before the next one starts"
             )
-    if l_period * l_fail <= r_period * r_fail:
+    if not liveness_more_lenient(l_period, l_fail, r_period, r_fail):
         raise TuningError(
             f"liveness must be more lenient than readiness: liveness {l_period}s x {l_fail} = "
             f"{l_period * l_fail}s must exceed readiness {r_period}s x {r_fail} = {r_period * r_fail}s, "
