@@ -73,7 +73,7 @@ def actionlint_binary() -> Path:
 def workflows(project: Path) -> list[Path]:
     """Return the workflow files of a rendered project."""
     files = sorted((project / ".github" / "workflows").glob("*.yml"))
-    assert [f.name for f in files] == ["ci.yml", "release.yml"]
+    assert [f.name for f in files] == ["ci.yml", "release.yml", "template-update.yml"]
     return files
 
 
