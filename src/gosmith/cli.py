@@ -32,6 +32,10 @@ EXAMPLES: dict[str, list[str]] = {
         "gosmith tune --cpu-limit 500m --memory-limit 512Mi --slowest-request-seconds 2",
         "gosmith tune --answers-file .copier-answers.yml --json",
     ],
+    "doctor": [
+        "gosmith doctor deploy/helm/orders-api -f values-prod.yaml",
+        "kustomize build overlays/prod | gosmith doctor - --sarif > doctor.sarif",
+    ],
 }
 
 
@@ -228,6 +232,80 @@ def tune_cmd(
     options = {k: v for k, v in ctx.params.items() if k not in ("answers_file", "as_json", "data")}
     result = tune(options, answers_file, parse_data(data or []))
     typer.echo(to_json(result) if as_json else table(result))
+
+
+@app.command("doctor")
+def doctor_cmd(
+    target: Annotated[
+        str, typer.Argument(metavar="PATH", help="Helm chart directory, manifest directory or file, or - for stdin.")
+    ] = "-",
+    values: Annotated[
+        list[Path] | None, typer.Option("--values", "-f", help="Values file for a chart (repeatable).")
+    ] = None,
+    set_values: Annotated[
+        list[str] | None, typer.Option("--set", help="Chart value key=value (repeatable).", metavar="KEY=VALUE")
+    ] = None,
+    helm: Annotated[str, typer.Option(help="helm executable that renders a chart directory.")] = "helm",
+    release: Annotated[str, typer.Option(help="Release name to render a chart with.")] = "release",
+    kube_version: Annotated[
+        str | None, typer.Option(help="Kubernetes version to render a chart for (helm --kube-version).")
+    ] = None,
+    drain_delay: Annotated[
+        str | None, typer.Option(help="The service's drain delay where manifests do not say (Go duration).")
+    ] = None,
+    shutdown_timeout: Annotated[
+        str | None, typer.Option(help="The service's graceful shutdown timeout where manifests do not say.")
+    ] = None,
+    telemetry_flush_timeout: Annotated[
+        str | None, typer.Option(help="The service's final telemetry flush timeout where manifests do not say.")
+    ] = None,
+    idle_timeout: Annotated[
+        str | None, typer.Option(help="The service's keep-alive idle timeout where manifests do not say.")
+    ] = None,
+    go_version: Annotated[
+        str | None, typer.Option(help="Go version the service is built with (e.g. 1.24).")
+    ] = None,
+    lb_idle_timeout: Annotated[
+        str | None, typer.Option(help="Idle timeout (s) of a load balancer in front of every workload.")
+    ] = None,
+    lb_idle: Annotated[
+        list[str] | None,
+        typer.Option(help="Override a documented LB idle timeout: aws-alb, aws-elb, gcp or nginx=SECONDS.",
+                     metavar="KIND=SECONDS"),
+    ] = None,
+    image_with_shell: Annotated[
+        list[str] | None, typer.Option(help="Image pattern (glob) known to have a shell (repeatable).")
+    ] = None,
+    image_without_shell: Annotated[
+        list[str] | None, typer.Option(help="Image pattern (glob) known to have no shell (repeatable).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of these options (flag names as keys).")
+    ] = None,
+    fail_on: Annotated[
+        str | None, typer.Option(help="Exit 1 on findings at or above: error (default), warning, info or never.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_sarif: Annotated[bool, typer.Option("--sarif", help="Print SARIF 2.1.0 (GitHub code scanning).")] = False,
+) -> None:
+    """Check Kubernetes manifests of Go services against the runtime and timing rules (exit 1: findings)."""
+    from gosmith.doctor import DoctorRequest, doctor
+    from gosmith.doctor_load import ChartOptions
+    from gosmith.doctor_output import table, to_json, to_sarif
+
+    if as_json and as_sarif:
+        raise UserError("--json and --sarif: choose one output format")
+    req = DoctorRequest(
+        target=target, config=config, drain_delay=drain_delay, shutdown_timeout=shutdown_timeout,
+        telemetry_flush_timeout=telemetry_flush_timeout, idle_timeout=idle_timeout, go_version=go_version,
+        lb_idle_timeout=lb_idle_timeout, lb_idle=lb_idle or [], image_with_shell=image_with_shell or [],
+        image_without_shell=image_without_shell or [], fail_on=fail_on,
+        chart=ChartOptions(helm=helm, values=values or [], set_values=set_values or [], release=release,
+                           kube_version=kube_version or ""),
+    )
+    report, fail_level = doctor(req)
+    typer.echo(to_sarif(report) if as_sarif else to_json(report) if as_json else table(report))
+    raise typer.Exit(report.exit_code(fail_level))
 
 
 def main() -> None:

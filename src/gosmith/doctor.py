@@ -1,0 +1,131 @@
+"""`gosmith doctor`: check a Go service's Kubernetes manifests against the runtime and timing rules (pure API).
+
+Split by concern: doctor_load.py reads the input and extracts facts, doctor_rules.py holds the rule
+table and the checks (every formula from hooks/tuning.py), doctor_output.py prints table, JSON or
+SARIF. This module joins them and reads the optional config file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gosmith.doctor_load import ChartOptions, duration_ms, load
+from gosmith.doctor_rules import LB_DEFAULTS, SEVERITIES, Options, Report, check
+from gosmith.errors import UserError
+
+#: Keys of the config file (`--config FILE`), each the name of the flag it stands for.
+CONFIG_KEYS = (
+    "drain-delay", "shutdown-timeout", "telemetry-flush-timeout", "idle-timeout", "go-version",
+    "lb-idle-timeout", "lb-idle", "image-with-shell", "image-without-shell", "fail-on",
+)
+FAIL_ON = (*SEVERITIES, "never")
+
+
+@dataclass
+class DoctorRequest:
+    """What to check and the facts given by flags (None = not given); flags win over the config file."""
+
+    target: str
+    config: Path | None = None
+    drain_delay: str | None = None
+    shutdown_timeout: str | None = None
+    telemetry_flush_timeout: str | None = None
+    idle_timeout: str | None = None
+    go_version: str | None = None
+    lb_idle_timeout: str | None = None
+    lb_idle: list[str] = field(default_factory=list)
+    image_with_shell: list[str] = field(default_factory=list)
+    image_without_shell: list[str] = field(default_factory=list)
+    fail_on: str | None = None
+    chart: ChartOptions = field(default_factory=ChartOptions)
+
+
+def _config(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"--config {path}: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise UserError(f"--config {path}: not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"--config {path}: expected a mapping of option: value ({', '.join(CONFIG_KEYS)})")
+    unknown = sorted(str(k) for k in data if k not in CONFIG_KEYS)
+    if unknown:
+        raise UserError(f"--config {path}: unknown key {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})")
+    return data
+
+
+def _ms(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    ms = duration_ms(value)
+    if ms is None:
+        raise UserError(f"--{name} {value!r}: expected a Go duration (15s, 1m30s, 500ms) or seconds")
+    return ms
+
+
+def _seconds(name: str, value: Any) -> int:
+    ms = _ms(name, value)
+    assert ms is not None
+    return -(-ms // 1000)
+
+
+def options(req: DoctorRequest) -> tuple[Options, str]:
+    """Return the rule options and the --fail-on severity from the config file and the flags."""
+    cfg = _config(req.config) if req.config else {}
+
+    def pick(key: str, flag: Any) -> Any:
+        return flag if flag not in (None, []) else cfg.get(key)
+
+    opts = Options(
+        drain_delay_ms=_ms("drain-delay", pick("drain-delay", req.drain_delay)),
+        shutdown_timeout_ms=_ms("shutdown-timeout", pick("shutdown-timeout", req.shutdown_timeout)),
+        telemetry_flush_timeout_ms=_ms("telemetry-flush-timeout",
+                                       pick("telemetry-flush-timeout", req.telemetry_flush_timeout)),
+        idle_timeout_ms=_ms("idle-timeout", pick("idle-timeout", req.idle_timeout)),
+    )
+    go = pick("go-version", req.go_version)
+    if go is not None:
+        if not re.fullmatch(r"(go)?1\.\d+(\.\d+)?", str(go).strip()):
+            raise UserError(f"--go-version {go!r}: expected a Go version like 1.24 or 1.26.3")
+        opts.go_version = str(go).strip()
+    lb = pick("lb-idle-timeout", req.lb_idle_timeout)
+    if lb is not None:
+        opts.lb_idle_timeout = _seconds("lb-idle-timeout", lb)
+    lb_idle = cfg.get("lb-idle") or {}
+    if not isinstance(lb_idle, dict):
+        raise UserError(f"--config {req.config}: lb-idle must be a mapping of kind: seconds")
+    pairs = [(str(k), v) for k, v in lb_idle.items()]
+    for item in req.lb_idle:
+        kind, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--lb-idle {item!r}: expected KIND=SECONDS ({', '.join(LB_DEFAULTS)})")
+        pairs.append((kind.strip(), value))
+    for kind, value in pairs:
+        if kind not in LB_DEFAULTS:
+            raise UserError(f"--lb-idle {kind}: unknown load balancer kind (known: {', '.join(LB_DEFAULTS)})")
+        opts.lb_defaults[kind] = _seconds(f"lb-idle {kind}", value)
+    for key, flag, attr in (("image-with-shell", req.image_with_shell, "shell_images"),
+                            ("image-without-shell", req.image_without_shell, "no_shell_images")):
+        value = pick(key, flag) or []
+        if isinstance(value, str):
+            value = [value]
+        setattr(opts, attr, [str(v) for v in value])
+    fail_on = str(pick("fail-on", req.fail_on) or "error")
+    if fail_on not in FAIL_ON:
+        raise UserError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON)}")
+    return opts, fail_on
+
+
+def doctor(req: DoctorRequest, stdin: Any = None) -> tuple[Report, str]:
+    """Load the manifests of `req.target`, run every rule, and return the report and the --fail-on severity."""
+    opts, fail_on = options(req)
+    docs = load(req.target, req.chart, stdin=stdin)
+    return check(docs, opts), fail_on

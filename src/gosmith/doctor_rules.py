@@ -1,0 +1,595 @@
+"""`gosmith doctor`, the rules: the rule table (id, severity, what, why, formula, fix) and the checks.
+
+Every number a check compares against comes from the template's tuning rules (hooks/tuning.py: the
+same functions `gosmith new` and `gosmith tune` derive values with), so `doctor` and the generator
+cannot disagree. The docs' rules reference page is generated from `RULES` (scripts/gen_docs.py).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from typing import Any
+
+from gosmith.doctor_load import (
+    ANNOTATION,
+    Container,
+    Doc,
+    LoadBalancer,
+    Workload,
+    duration_ms,
+    go_bytes,
+    load_balancers,
+    seconds_text,
+    workloads,
+)
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@cache
+def _t() -> Any:
+    """Return the template's tuning module (hooks/tuning.py), the one home of every formula."""
+    from gosmith.template import rules
+
+    return rules().tuning
+
+
+def _q() -> Any:
+    """Return the template's quantity parser (hooks/quantities.py)."""
+    from gosmith.template import rules
+
+    return rules().quantities
+
+
+# ----------------------------------------------------------------------------- the rule table
+@dataclass(frozen=True)
+class Rule:
+    """One doctor rule: what it finds, why it matters, the formula it checks and the fix."""
+
+    id: str
+    severity: str  # default severity: error, warning or info
+    title: str
+    why: str
+    formula: str
+    fix: str
+
+
+def rule_table() -> tuple[Rule, ...]:
+    """Return every rule, with the constants of the tuning rules filled into the formulas."""
+    t = _t()
+    margin = seconds_text(t.GRACE_MARGIN_MS)
+    idle_margin = seconds_text(t.IDLE_MARGIN_MS)
+    headroom = f"{t.MIN_HEADROOM // (1024 * 1024)}Mi"
+    return (
+        Rule("grace-period", "error",
+             "terminationGracePeriodSeconds shorter than the shutdown it must hold",
+             "The kubelet sends SIGKILL when the grace period (which includes the preStop hook) runs out: in-flight "
+             "requests are cut and buffered spans are lost.",
+             f"terminationGracePeriodSeconds >= ceil(preStop + drain + shutdown + telemetry flush + margin {margin})",
+             "Raise terminationGracePeriodSeconds to the sum, or shorten the drain/shutdown/flush timeouts."),
+        Rule("lb-idle-timeout", "error",
+             "App idle timeout not longer than the load balancer's",
+             "A proxy that pools keep-alive connections reuses one the app has just closed: the request fails with "
+             "a 502. The app must keep idle connections open longer than the proxy does, so the proxy closes first.",
+             f"IDLE_TIMEOUT > LB idle timeout (error when <=); IDLE_TIMEOUT >= LB idle + {idle_margin} "
+             "(warning when below)",
+             f"Set the app's idle timeout (IDLE_TIMEOUT) to the load balancer's idle timeout + {idle_margin}, "
+             "or lower the load balancer's."),
+        Rule("prestop-exec-sleep", "error",
+             "exec preStop hook that needs a shell or `sleep` on an image without one",
+             "Distroless and scratch images have neither /bin/sh nor sleep: the hook fails at once, the drain "
+             "never happens and requests routed during endpoint removal fail.",
+             "lifecycle.preStop.exec runs `sleep` or a shell AND the image has no shell",
+             "Use the native `lifecycle.preStop.sleep.seconds` (Kubernetes >= 1.30; no binary needed), or drain "
+             "in the app (fail /readyz on SIGTERM and keep serving for the drain delay)."),
+        Rule("gomemlimit-at-limit", "error",
+             "GOMEMLIMIT at or above the container memory limit",
+             "GOMEMLIMIT is a soft limit for the Go heap and runtime only; at or above the cgroup limit the "
+             "container is OOM-killed before the GC ever works harder.",
+             "GOMEMLIMIT < limits.memory",
+             f"Set GOMEMLIMIT to about 0.9 x limits.memory, at most limits.memory - {headroom}."),
+        Rule("gomemlimit-headroom", "warning",
+             "GOMEMLIMIT leaves too little headroom below the memory limit",
+             "Binary text, goroutine stacks outside the heap, kernel socket buffers and page cache charged to the "
+             "cgroup, and the soft limit's overshoot need room below the hard limit.",
+             f"GOMEMLIMIT <= limits.memory - {headroom} (MIN_HEADROOM)",
+             f"Lower GOMEMLIMIT to at most limits.memory - {headroom}."),
+        Rule("gomemlimit-too-low", "error",
+             "GOMEMLIMIT far below anything a Go service runs in",
+             "A resourceFieldRef with divisor 1Mi hands Go a plain number, which it reads as bytes: GOMEMLIMIT=512 "
+             "is 512 bytes and the GC runs continuously.",
+             f"GOMEMLIMIT >= {t.MIN_GOMEMLIMIT // (1024 * 1024)}MiB (MIN_GOMEMLIMIT)",
+             "Give GOMEMLIMIT with a unit (460MiB), or use resourceFieldRef limits.memory with divisor 1 "
+             "(bytes) and a lower ratio elsewhere."),
+        Rule("gomemlimit-missing", "info",
+             "Memory limit without GOMEMLIMIT",
+             "Go does not derive GOMEMLIMIT from the cgroup limit: without it the heap can grow to twice the live "
+             "data before a GC, and the container is OOM-killed instead of collecting harder.",
+             "limits.memory set => GOMEMLIMIT (or GOMEMLIMIT_RATIO for a gosmith service) set",
+             "Set GOMEMLIMIT to about 0.9 x limits.memory (gosmith's services set GOMEMLIMIT_RATIO instead)."),
+        Rule("gogc-off-unbounded", "error",
+             "GOGC=off without a memory limit for Go",
+             "With the GC off and no GOMEMLIMIT the heap only grows: the container is OOM-killed.",
+             "GOGC=off => GOMEMLIMIT set",
+             "Set GOMEMLIMIT below the memory limit, or remove GOGC=off."),
+        Rule("resourcefieldref-divisor", "warning",
+             "resourceFieldRef without a divisor",
+             "The API server fills in a divisor, so the live object never equals the manifest: GitOps tools "
+             "(Argo CD, Flux) show a permanent diff.",
+             "every resourceFieldRef has an explicit divisor",
+             "Add `divisor: \"1\"` (bytes or whole CPUs) to the resourceFieldRef."),
+        Rule("gomaxprocs-old-go", "warning",
+             "CPU limit without GOMAXPROCS on a Go older than 1.25",
+             "Before Go 1.25 the runtime ignores the cgroup CPU limit and runs one thread per node core: a "
+             "fractional or small quota is used up early in each 100ms period and the process is throttled, "
+             "hurting p99 latency.",
+             f"Go < 1.{t.CGROUP_AWARE_GO_MINOR} and limits.cpu set => GOMAXPROCS = max(1, floor(limits.cpu))",
+             "Set GOMAXPROCS to max(1, floor(limits.cpu)), or build with Go >= 1.25."),
+        Rule("gomaxprocs-above-limit", "warning",
+             "GOMAXPROCS above what the CPU limit can run",
+             "More runnable threads than the quota allows use it up early in each CFS period: the process is "
+             "throttled for the rest of it.",
+             "GOMAXPROCS <= max(1, ceil(limits.cpu))",
+             "Set GOMAXPROCS to max(1, floor(limits.cpu)) or max(1, ceil(limits.cpu)), or leave it unset on "
+             "Go >= 1.25."),
+        Rule("probe-timeout", "warning",
+             "Probe timeout not below its period",
+             "A probe that may run as long as its period delays the next one: failures are noticed later than "
+             "period x failureThreshold suggests.",
+             "timeoutSeconds < periodSeconds (Kubernetes defaults: 1 and 10)",
+             "Lower timeoutSeconds or raise periodSeconds."),
+        Rule("liveness-before-readiness", "warning",
+             "Liveness probe not more lenient than readiness",
+             "A slow but healthy pod should leave rotation (readiness) before it is restarted (liveness); "
+             "otherwise overload turns into restarts, which make it worse.",
+             "liveness periodSeconds x failureThreshold > readiness periodSeconds x failureThreshold",
+             "Raise the liveness failureThreshold or period above readiness'."),
+        Rule("no-limits", "info",
+             "Container without CPU and memory limits",
+             "Without limits GOMAXPROCS and GOMEMLIMIT have nothing to follow and none of the rules above can "
+             "check the container's runtime settings.",
+             "limits.cpu or limits.memory set",
+             "Set at least limits.memory (and GOMEMLIMIT below it)."),
+    )
+
+
+@cache
+def rules_by_id() -> dict[str, Rule]:
+    return {r.id: r for r in rule_table()}
+
+
+#: Documented idle timeouts of load balancers `doctor` recognises (seconds); `--lb-idle KIND=SECONDS` overrides.
+LB_DEFAULTS: dict[str, tuple[int, str]] = {
+    "aws-alb": (60, "AWS Application Load Balancer (Ingress class `alb` or `alb.ingress.kubernetes.io/*` "
+                    "annotations): idle timeout 60 s unless `alb.ingress.kubernetes.io/load-balancer-attributes` "
+                    "sets `idle_timeout.timeout_seconds`"),
+    "aws-elb": (60, "AWS Classic Load Balancer (Service type LoadBalancer with `service.beta.kubernetes.io/"
+                    "aws-load-balancer-*` annotations): 60 s unless `aws-load-balancer-connection-idle-timeout` "
+                    "sets it; NLBs (`aws-load-balancer-type: nlb` or `external`) work at layer 4 and are skipped"),
+    "gcp": (600, "Google Cloud Application Load Balancer (Ingress class `gce` or `gce-internal`): the load balancer "
+                 "keeps backend connections up to 600 s, so backends must keep them longer"),
+    "nginx": (60, "ingress-nginx (Ingress class containing `nginx`): `upstream-keepalive-timeout` defaults to 60 s "
+                  "(a controller ConfigMap setting, not an Ingress annotation)"),
+}
+
+#: Images known to have no shell (fnmatch patterns on the image reference) and exceptions that do.
+NO_SHELL_IMAGES = ("scratch", "scratch:*", "*gcr.io/distroless/*", "*/distroless/*", "distroless/*",
+                   "cgr.dev/chainguard/*", "*/chainguard/static*")
+SHELL_IMAGES = ("*:debug", "*:debug-*", "*-dev", "*:*-dev", "*@*")  # digests are unknown: not matched here
+
+
+# ----------------------------------------------------------------------------- options and findings
+@dataclass
+class Options:
+    """Facts the manifests cannot hold, from flags or a config file (annotations win over them)."""
+
+    drain_delay_ms: int | None = None
+    shutdown_timeout_ms: int | None = None
+    telemetry_flush_timeout_ms: int | None = None
+    idle_timeout_ms: int | None = None
+    go_version: str | None = None
+    lb_idle_timeout: int | None = None  # seconds: a load balancer in front of every workload
+    lb_defaults: dict[str, int] = field(default_factory=lambda: {k: v for k, (v, _) in LB_DEFAULTS.items()})
+    no_shell_images: list[str] = field(default_factory=list)
+    shell_images: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    """One problem: which rule, where, the numbers, and the fix."""
+
+    rule: str
+    severity: str
+    workload: str
+    container: str | None
+    source: str
+    line: int
+    field: str  # path of the field inside the object, e.g. spec.template.spec.terminationGracePeriodSeconds
+    message: str  # the numbers: "terminationGracePeriodSeconds 30 < preStop 10s + ... = 42s"
+    fix: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def formula(self) -> str:
+        return rules_by_id()[self.rule].formula
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "severity": self.severity, "workload": self.workload, "container": self.container,
+            "source": self.source, "line": self.line, "field": self.field, "message": self.message,
+            "formula": self.formula, "fix": self.fix, "numbers": self.numbers,
+        }
+
+
+@dataclass
+class Report:
+    """Everything `doctor` found: per workload, with notes on what could not be checked."""
+
+    workloads: list[Workload]
+    findings: list[Finding]
+    notes: list[str]
+
+    def worst(self) -> str | None:
+        present = {f.severity for f in self.findings}
+        return next((s for s in SEVERITIES if s in present), None)
+
+    def exit_code(self, fail_on: str) -> int:
+        """Return 1 when a finding is at or above `fail_on` (error, warning, info; never: 0), else 0."""
+        if fail_on == "never":
+            return 0
+        limit = SEVERITIES.index(fail_on)
+        return 1 if any(SEVERITIES.index(f.severity) <= limit for f in self.findings) else 0
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+# ----------------------------------------------------------------------------- facts with their sources
+_TIMINGS = (
+    ("drain", "DRAIN_DELAY", "drain-delay", "drain_delay_ms"),
+    ("shutdown", "SHUTDOWN_TIMEOUT", "shutdown-timeout", "shutdown_timeout_ms"),
+    ("flush", "TELEMETRY_FLUSH_TIMEOUT", "telemetry-flush-timeout", "telemetry_flush_timeout_ms"),
+    ("idle", "IDLE_TIMEOUT", "idle-timeout", "idle_timeout_ms"),
+)
+
+
+def _timing(w: Workload, c: Container, key: str, opts: Options, notes: list[str]) -> tuple[int | None, str]:
+    """Return (milliseconds, where it came from) of a service timing: env, then annotation, then option."""
+    _, env, ann, attr = next(t for t in _TIMINGS if t[0] == key)
+    var = c.env.get(env)
+    if var is not None and var.value is not None:
+        ms = duration_ms(var.value)
+        if ms is not None:
+            return ms, f"env {env}"
+        notes.append(f"{w.ref} container {c.name}: env {env}={var.value!r} is not a Go duration; not checked")
+    if (text := w.annotations.get(ANNOTATION + ann)) is not None:
+        ms = duration_ms(text)
+        if ms is not None:
+            return ms, f"annotation {ANNOTATION}{ann}"
+        notes.append(f"{w.ref}: annotation {ANNOTATION}{ann}={text!r} is not a duration; ignored")
+    value = getattr(opts, attr)
+    return (value, f"--{ann}") if value is not None else (None, "")
+
+
+def _go_minor(w: Workload, opts: Options) -> int | None:
+    text = w.annotations.get(ANNOTATION + "go-version") or opts.go_version
+    m = re.fullmatch(r"(?:go)?1\.(\d+)(?:\.\d+)?", str(text or "").strip())
+    return int(m.group(1)) if m else None
+
+
+def image_has_shell(w: Workload, c: Container, opts: Options) -> bool | None:
+    """Return whether the image has a shell: annotation, then flags, then built-in name patterns; None = unknown."""
+    ann = w.annotations.get(ANNOTATION + "image-shell")
+    if ann is not None and ann.strip().lower() in ("true", "false"):
+        return ann.strip().lower() == "true"
+    image = c.image
+    if any(fnmatch.fnmatchcase(image, p) for p in opts.shell_images):
+        return True
+    if any(fnmatch.fnmatchcase(image, p) for p in opts.no_shell_images):
+        return False
+    if any(fnmatch.fnmatchcase(image, p) for p in NO_SHELL_IMAGES):
+        return any(fnmatch.fnmatchcase(image, p) for p in SHELL_IMAGES[:-1])
+    return None
+
+
+_SLEEP = re.compile(r"(?:^|[\s;&|(/])sleep\s+([0-9]+(?:\.[0-9]+)?)s?\b")
+
+
+def _prestop(c: Container) -> tuple[int | None, str, list[str] | None]:
+    """Return (milliseconds, kind, exec command) of the preStop hook: kind is sleep, exec, http or none."""
+    p = c.prestop
+    if not p:
+        return 0, "none", None
+    if isinstance(p.get("sleep"), dict):
+        secs = p["sleep"].get("seconds")
+        return (int(secs) * 1000 if isinstance(secs, int) else None), "sleep", None
+    if isinstance(p.get("exec"), dict):
+        cmd = [str(x) for x in p["exec"].get("command") or []]
+        m = _SLEEP.search(" ".join(cmd))
+        return (int(-(-Fraction(m.group(1)) * 1000 // 1)) if m else None), "exec", cmd
+    return None, "http" if "httpGet" in p else "other", None
+
+
+def _resource(c: Container, kind: str, name: str) -> Any:
+    r = c.resources.get(kind)
+    return r.get(name) if isinstance(r, dict) else None
+
+
+def _cpu(value: Any) -> Fraction | None:
+    try:
+        return _q().parse_cpu(str(value), "cpu") if value is not None else None
+    except ValueError:
+        return None
+
+
+def _mem(value: Any) -> int | None:
+    try:
+        return _q().parse_memory(str(value), "memory") if value is not None else None
+    except ValueError:
+        return None
+
+
+def _field_ref_value(c: Container, ref: dict[str, Any]) -> tuple[Fraction | None, str]:
+    """Return (the number the env var gets, resource) for a resourceFieldRef: ceil(resource / divisor)."""
+    resource = str(ref.get("resource", ""))
+    kind, _, name = resource.partition(".")
+    raw = _resource(c, kind, name)
+    if raw is None:
+        return None, resource
+    value = _cpu(raw) if name == "cpu" else (Fraction(_mem(raw)) if _mem(raw) is not None else None)
+    divisor = ref.get("divisor")
+    div = _q().parse(str(divisor), "divisor") if divisor not in (None, "", 0, "0") else Fraction(1)
+    if value is None or div <= 0:
+        return None, resource
+    return Fraction(-(-value // div)), resource
+
+
+# ----------------------------------------------------------------------------- the checks
+class _Ctx:
+    """Collect findings for one workload, honouring `gosmith.dev/ignore`."""
+
+    def __init__(self, w: Workload) -> None:
+        self.w = w
+        self.ignored = {s.strip() for s in w.annotations.get(ANNOTATION + "ignore", "").split(",") if s.strip()}
+        self.findings: list[Finding] = []
+
+    def add(self, rule: str, c: Container | None, path: tuple[str | int, ...], message: str, fix: str,
+            severity: str = "", **numbers: Any) -> None:
+        if rule in self.ignored:
+            return
+        doc: Doc = self.w.doc
+        self.findings.append(Finding(
+            rule=rule, severity=severity or rules_by_id()[rule].severity, workload=self.w.ref,
+            container=c.name if c else None, source=doc.source, line=doc.line_of(path), field=_path_text(path),
+            message=message, fix=fix, numbers=numbers,
+        ))
+
+
+def _check_grace(x: _Ctx, c: Container, opts: Options, notes: list[str]) -> None:
+    t, w = _t(), x.w
+    pre_ms, pre_kind, _ = _prestop(c)
+    terms: list[tuple[str, int | None, str]] = [("preStop", pre_ms if pre_kind != "none" else None, pre_kind)]
+    for key, label in (("drain", "drain"), ("shutdown", "shutdown"), ("flush", "flush")):
+        ms, src = _timing(w, c, key, opts, notes)
+        terms.append((label, ms, src))
+    if all(ms is None for _, ms, _ in terms):
+        notes.append(f"{w.ref} container {c.name}: grace period not checked: no preStop hook and no drain, shutdown "
+                     "or flush timeout known (set them in env, gosmith.dev/* annotations or --drain-delay, "
+                     "--shutdown-timeout, --telemetry-flush-timeout)")
+        return
+    unknown = [label for label, ms, _ in terms if ms is None and label != "preStop"]
+    if pre_kind in ("http", "other") or (pre_kind in ("exec", "sleep") and pre_ms is None):
+        unknown.insert(0, "preStop")
+    known = {label: ms or 0 for label, ms, _ in terms}
+    total = t.grace_needed_ms(known["preStop"], known["drain"], known["shutdown"], known["flush"])
+    needed = t.grace_seconds(total)
+    raw = w.pod_spec.get("terminationGracePeriodSeconds")
+    grace = raw if isinstance(raw, int) and not isinstance(raw, bool) else 30
+    if grace >= needed:
+        if unknown:
+            notes.append(f"{w.ref} container {c.name}: grace period checked without {', '.join(unknown)} "
+                         "(unknown, counted as 0)")
+        return
+    parts = " + ".join(f"{label} {seconds_text(ms or 0)}" for label, ms, _ in terms
+                       if label != "preStop" or pre_kind != "none")
+    sum_text = f"{parts} + margin {seconds_text(t.GRACE_MARGIN_MS)} = {seconds_text(total)}"
+    unknown_text = f" ({', '.join(unknown)} unknown, counted as 0)" if unknown else ""
+    default = "" if "terminationGracePeriodSeconds" in w.pod_spec else " (the default)"
+    x.add("grace-period", c, (*w.spec_path, "terminationGracePeriodSeconds"),
+          f"terminationGracePeriodSeconds {grace}{default} < {sum_text}{unknown_text}",
+          f"set terminationGracePeriodSeconds to at least {needed}, or shorten preStop/drain/shutdown/flush",
+          grace_seconds=grace, needed_seconds=needed,
+          **{f"{label}_ms": ms for label, ms, _ in terms}, margin_ms=t.GRACE_MARGIN_MS)
+
+
+def _check_idle(x: _Ctx, c: Container, lbs: list[LoadBalancer], opts: Options, notes: list[str]) -> None:
+    if not lbs:
+        return
+    t, w = _t(), x.w
+    idle, src = _timing(w, c, "idle", opts, notes)
+    if idle is None:
+        notes.append(f"{w.ref} container {c.name}: idle timeout unknown, not compared with {lbs[0].via} "
+                     f"({lbs[0].idle_seconds}s): set IDLE_TIMEOUT, gosmith.dev/idle-timeout or --idle-timeout")
+        return
+    var = c.env.get("IDLE_TIMEOUT")
+    path = (*c.path, "env", var.index) if var is not None and src.startswith("env") else (*c.path,)
+    for lb in lbs:
+        lb_ms = lb.idle_seconds * 1000
+        want = t.app_idle_timeout_ms(lb_ms)
+        if idle >= want:
+            continue
+        severity = "error" if idle <= lb_ms else "warning"
+        relation = "<=" if idle <= lb_ms else f"< {seconds_text(lb_ms)} + {seconds_text(t.IDLE_MARGIN_MS)} margin ="
+        target = seconds_text(lb_ms) if idle <= lb_ms else seconds_text(want)
+        x.add("lb-idle-timeout", c, path,
+              f"idle timeout {seconds_text(idle)} ({src}) {relation} {target}: idle timeout "
+              f"{lb.idle_seconds}s of {lb.via} ({lb.source})",
+              f"set IDLE_TIMEOUT to at least {seconds_text(want)} (LB idle {lb.idle_seconds}s + "
+              f"{seconds_text(t.IDLE_MARGIN_MS)})", severity=severity,
+              idle_timeout_ms=idle, lb_idle_timeout_ms=lb_ms, wanted_ms=want)
+
+
+def _check_prestop(x: _Ctx, c: Container, opts: Options) -> None:
+    _, kind, cmd = _prestop(c)
+    if kind != "exec" or not cmd:
+        return
+    exe = cmd[0].rsplit("/", 1)[-1]
+    needs = exe in ("sh", "bash", "ash", "dash", "zsh", "busybox", "sleep") or bool(_SLEEP.search(" ".join(cmd)))
+    if not needs:
+        return
+    shell = image_has_shell(x.w, c, opts)
+    if shell is True:
+        return
+    path = (*c.path, "lifecycle", "preStop", "exec")
+    shown = shlex.join(cmd)
+    if shell is False:
+        x.add("prestop-exec-sleep", c, path,
+              f"preStop exec `{shown}` on image {c.image}, which has no shell or sleep binary: the hook fails",
+              "use `lifecycle.preStop.sleep: {seconds: N}` (Kubernetes >= 1.30) instead of exec", image=c.image)
+    else:
+        x.add("prestop-exec-sleep", c, path,
+              f"preStop exec `{shown}` needs a shell or sleep binary in image {c.image} (not known: pass "
+              "--image-with-shell/--image-without-shell or annotate gosmith.dev/image-shell)",
+              "prefer `lifecycle.preStop.sleep: {seconds: N}` (Kubernetes >= 1.30): it needs no binary",
+              severity="info", image=c.image)
+
+
+def _check_memory(x: _Ctx, c: Container) -> None:
+    t, q = _t(), _q()
+    limit = _mem(_resource(c, "limits", "memory"))
+    var = c.env.get("GOMEMLIMIT")
+    gomem: int | None = None
+    how = ""
+    if var is not None and var.value is not None and var.value.strip().lower() != "off":
+        gomem, how = go_bytes(var.value), f"GOMEMLIMIT={var.value}"
+    elif var is not None and var.resource_field is not None:
+        value, resource = _field_ref_value(c, var.resource_field)
+        if value is not None:
+            gomem = int(value)
+            how = f"GOMEMLIMIT from resourceFieldRef {resource} = {gomem}"
+    gogc = c.env.get("GOGC")
+    ratio_set = "GOMEMLIMIT_RATIO" in c.env and limit is not None
+    if gogc is not None and (gogc.value or "").strip().lower() == "off" and gomem is None and not ratio_set:
+        x.add("gogc-off-unbounded", c, (*c.path, "env", gogc.index),
+              "GOGC=off and no GOMEMLIMIT: the heap grows until the container is OOM-killed",
+              "set GOMEMLIMIT below limits.memory, or remove GOGC=off")
+    if gomem is not None and var is not None:
+        path = (*c.path, "env", var.index)
+        if gomem < t.MIN_GOMEMLIMIT:
+            x.add("gomemlimit-too-low", c, path,
+                  f"{how} bytes < {t.MIN_GOMEMLIMIT // q.MI}MiB: Go reads a plain number as bytes",
+                  "write GOMEMLIMIT with a unit (e.g. 460MiB) or use divisor 1 (bytes)", gomemlimit_bytes=gomem)
+        elif limit is not None and gomem >= limit:
+            x.add("gomemlimit-at-limit", c, path,
+                  f"{how} ({gomem} bytes) >= limits.memory {_resource(c, 'limits', 'memory')} ({limit} bytes)",
+                  f"set GOMEMLIMIT to at most {q.format_mib(t.gomemlimit_ceiling(limit))} "
+                  f"(limits.memory - {t.MIN_HEADROOM // q.MI}MiB)", gomemlimit_bytes=gomem, memory_limit_bytes=limit)
+        elif limit is not None and gomem > t.gomemlimit_ceiling(limit):
+            x.add("gomemlimit-headroom", c, path,
+                  f"{how} ({gomem} bytes) > limits.memory {_resource(c, 'limits', 'memory')} - "
+                  f"{t.MIN_HEADROOM // q.MI}Mi headroom = {t.gomemlimit_ceiling(limit)} bytes",
+                  f"set GOMEMLIMIT to at most {q.format_mib(t.gomemlimit_ceiling(limit))}",
+                  gomemlimit_bytes=gomem, memory_limit_bytes=limit, headroom_bytes=t.MIN_HEADROOM)
+    if limit is not None and var is None and not ratio_set:
+        x.add("gomemlimit-missing", c, (*c.path, "resources", "limits", "memory"),
+              f"limits.memory {_resource(c, 'limits', 'memory')} but no GOMEMLIMIT",
+              f"set GOMEMLIMIT={q.format_mib(t.gomemlimit_bytes(limit, Fraction(9, 10))[0])} "
+              "(0.9 x limits.memory, rounded down to MiB)", memory_limit_bytes=limit)
+
+
+def _check_field_refs(x: _Ctx, c: Container) -> None:
+    for path, ref in c.field_refs:
+        if "divisor" not in ref:
+            resource = ref.get("resource", "?")
+            x.add("resourcefieldref-divisor", c, path, f"resourceFieldRef {resource} has no divisor",
+                  'add `divisor: "1"`' if str(resource).endswith("memory") else 'add `divisor: "1"` (whole CPUs, '
+                  'rounded up) or `divisor: "1m"` (millicores)', resource=resource)
+
+
+def _check_cpu(x: _Ctx, c: Container, opts: Options) -> None:
+    t = _t()
+    raw_limit = _resource(c, "limits", "cpu")
+    limit = _cpu(raw_limit)
+    if limit is None:
+        return
+    var = c.env.get("GOMAXPROCS")
+    procs: int | None = None
+    how = ""
+    if var is not None and var.value is not None and var.value.strip().isdigit():
+        procs, how = int(var.value.strip()), f"GOMAXPROCS={var.value.strip()}"
+    elif var is not None and var.resource_field is not None:
+        value, resource = _field_ref_value(c, var.resource_field)
+        if value is not None:
+            procs, how = int(value), f"GOMAXPROCS from resourceFieldRef {resource} = {int(value)}"
+    minor = _go_minor(x.w, opts)
+    if var is None and "GOMAXPROCS_POLICY" not in c.env and minor is not None and not t.runtime_follows_cgroup(minor):
+        want = t.gomaxprocs_floor(limit)
+        frac = " (fractional)" if limit.denominator != 1 else ""
+        x.add("gomaxprocs-old-go", c, (*c.path, "resources", "limits", "cpu"),
+              f"Go 1.{minor} < 1.{t.CGROUP_AWARE_GO_MINOR} ignores limits.cpu {raw_limit}{frac} and no GOMAXPROCS "
+              "is set: the runtime runs one thread per node core",
+              f"set GOMAXPROCS={want} (max(1, floor({raw_limit}))), or build with Go >= 1.{t.CGROUP_AWARE_GO_MINOR}",
+              go_minor=minor, cpu_limit=str(raw_limit), gomaxprocs_wanted=want)
+    if procs is not None and var is not None and procs > t.gomaxprocs_ceil(limit):
+        x.add("gomaxprocs-above-limit", c, (*c.path, "env", var.index),
+              f"{how} > max(1, ceil(limits.cpu {raw_limit})) = {t.gomaxprocs_ceil(limit)}",
+              f"set GOMAXPROCS to {t.gomaxprocs_floor(limit)} (floor) or {t.gomaxprocs_ceil(limit)} (ceil)",
+              gomaxprocs=procs, cpu_limit=str(raw_limit), most=t.gomaxprocs_ceil(limit))
+
+
+def _check_probes(x: _Ctx, c: Container) -> None:
+    t = _t()
+    for kind, p in c.probes.items():
+        if not t.probe_timeout_fits(p.timeout, p.period):
+            x.add("probe-timeout", c, (*c.path, f"{kind}Probe"),
+                  f"{kind}Probe timeoutSeconds {p.timeout} >= periodSeconds {p.period}",
+                  f"set timeoutSeconds below {p.period} or periodSeconds above {p.timeout}",
+                  timeout=p.timeout, period=p.period)
+    live, ready = c.probes.get("liveness"), c.probes.get("readiness")
+    if live and ready and not t.liveness_more_lenient(live.period, live.failure, ready.period, ready.failure):
+        lw, rw = t.probe_window_seconds(live.period, live.failure), t.probe_window_seconds(ready.period, ready.failure)
+        x.add("liveness-before-readiness", c, (*c.path, "livenessProbe"),
+              f"liveness {live.period}s x {live.failure} = {lw}s <= readiness {ready.period}s x {ready.failure} = "
+              f"{rw}s: a slow pod is restarted no later than it is taken out of rotation",
+              f"raise the liveness failureThreshold to at least {rw // live.period + 1}",
+              liveness_window=lw, readiness_window=rw)
+
+
+def _check_limits(x: _Ctx, c: Container) -> None:
+    if _resource(c, "limits", "cpu") is None and _resource(c, "limits", "memory") is None:
+        x.add("no-limits", c, (*c.path, "resources"), "no limits.cpu and no limits.memory",
+              "set limits.memory (and GOMEMLIMIT below it); a CPU limit is optional")
+
+
+def check(docs: list[Doc], opts: Options | None = None) -> Report:
+    """Run every rule on every container of every workload in `docs`."""
+    opts = opts or Options()
+    notes: list[str] = []
+    found = workloads(docs)
+    findings: list[Finding] = []
+    for w in found:
+        x = _Ctx(w)
+        lbs = load_balancers(w, docs, opts.lb_defaults)
+        if opts.lb_idle_timeout is not None:
+            lbs.append(LoadBalancer("given", opts.lb_idle_timeout, "the load balancer in front", "--lb-idle-timeout"))
+        for c in w.containers:
+            _check_grace(x, c, opts, notes)
+            _check_idle(x, c, lbs, opts, notes)
+            _check_prestop(x, c, opts)
+            _check_memory(x, c)
+            _check_field_refs(x, c)
+            _check_cpu(x, c, opts)
+            _check_probes(x, c)
+            _check_limits(x, c)
+        order = {r.id: i for i, r in enumerate(rule_table())}
+        findings.extend(sorted(x.findings, key=lambda f: (SEVERITIES.index(f.severity), order[f.rule])))
+    return Report(workloads=found, findings=findings, notes=notes)
