@@ -164,11 +164,17 @@ def update_cmd(
 
     if conflict not in ("inline", "rej"):
         raise UserError(f"--conflict {conflict!r}: expected inline or rej")
-    result = update(
-        UpdateRequest(path=path, to=to, data=normalize_lists(parse_data(data or []), "--data "),
-                      conflict=conflict,  # type: ignore[arg-type]
-                      pretend=pretend)
-    )
+    try:
+        result = update(
+            UpdateRequest(path=path, to=to, data=normalize_lists(parse_data(data or []), "--data "),
+                          conflict=conflict,  # type: ignore[arg-type]
+                          pretend=pretend)
+        )
+    except KeyboardInterrupt:
+        if pretend:
+            raise UserError("aborted, nothing written", exit_code=130) from None
+        raise UserError("aborted; the update may be half applied: `git checkout -- . && git clean -fd` "
+                        "restores the last commit (the tree was clean before)", exit_code=130) from None
     typer.echo(result.summary())
     if result.conflicts:
         hint = "markers <<<<<<< / >>>>>>>" if conflict == "inline" else "the .rej files"
