@@ -171,7 +171,8 @@ def render_chart(chart: Path, opts: ChartOptions) -> str:
     if proc.returncode != 0:
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
         reason = " ".join(lines) if len(" ".join(lines)) <= 400 else lines[-1] if lines else f"exit {proc.returncode}"
-        raise UserError(f"{chart}: helm template failed: {reason.removeprefix('Error: ')}")
+        reason = reason.removeprefix("Error: ").replace(" Use --debug flag to render out invalid YAML", "")
+        raise UserError(f"{chart}: helm template failed: {reason}")
     return proc.stdout
 
 

