@@ -238,9 +238,20 @@ class Service:
 def start_service(
     binary: Path, env: dict[str, str] | None = None, preexec: Any = None, log: Path | None = None
 ) -> Service:
-    """Exec the service with loopback listeners on free ports; stdout goes to `log` (or nowhere)."""
-    hp, ap = free_port(), free_port()
-    full = {**os.environ, **BASE_ENV, "HTTP_ADDR": f"127.0.0.1:{hp}", "ADMIN_ADDR": f"127.0.0.1:{ap}", **(env or {})}
+    """Exec the service with loopback listeners on free ports; stdout goes to `log` (or nowhere).
+
+    The debug listener gets a free port too: its default, 127.0.0.1:6060, collides with any other
+    service (or benchmark) running on this machine.
+    """
+    hp, ap, dp = free_port(), free_port(), free_port()
+    full = {
+        **os.environ,
+        **BASE_ENV,
+        "HTTP_ADDR": f"127.0.0.1:{hp}",
+        "ADMIN_ADDR": f"127.0.0.1:{ap}",
+        "DEBUG_ADDR": f"127.0.0.1:{dp}",
+        **(env or {}),
+    }
     full.pop("KUBERNETES_SERVICE_HOST", None)
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     started = time.monotonic()

@@ -130,10 +130,22 @@ def test_loadgen_counts_requests_and_failures(tmp_path: Path) -> None:
                 timeout=60,
             ).stdout
         )
+        pinned = json.loads(
+            subprocess.run(
+                [*common.loadgen(lg, base + "/echo", conc=3, duration=0, n=12, body=100), "-pinned", "-think", "1ms"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+        )
     finally:
         server.shutdown()
         thread.join()
     assert (posted["sent"], posted["status"]) == (10, {"200": 10})
+    # Pinned: this HTTP/1.0 server closes every connection, so each request reconnects.
+    assert pinned["mode"] == "pinned" and pinned["status"] == {"200": 12}
+    assert pinned["pinned"] == {"completed": 12, "lost": 0, "listener_close_resets": 0, "connections": 12, "refused": 0}
     assert (ok["mode"], ok["sent"], ok["ok"], ok["failed"], ok["status"]) == ("closed", 50, 50, 0, {"200": 50})
     assert (bad["mode"], bad["sent"], bad["ok"], bad["failed"], bad["status"]) == ("open", 20, 0, 20, {"503": 20})
     assert bad["first_failure_unix"] > 0
@@ -142,7 +154,7 @@ def test_loadgen_counts_requests_and_failures(tmp_path: Path) -> None:
 BENCHMARK_RUNS = {
     "generation": ["--runs", "1"],
     "startup": ["--runs", "1", "--requests", "50"],
-    "drain": ["--warmup", "0.5", "--drain-delay", "1500ms", "--lb-delay", "0.5", "--rate", "50"],
+    "drain": ["--warmup", "0.5", "--drain-delay", "1500ms", "--lb-delay", "0.5", "--rate", "50", "--clients", "4"],
     "cpu_limit": ["--duration", "1", "--connections", "4", "--echo-bytes", "4096"],
 }
 
@@ -168,10 +180,11 @@ def test_benchmark_script_runs_and_reports(name: str, tmp_path: Path) -> None:
         assert name == "cpu_limit" and not result["rows"]
     else:
         assert result["rows"] and all(value for _, value in result["rows"])
-    if name == "drain":
+    if name == "drain":  # both modes ran: the constant rate one and the pinned keep-alive one
         rows = dict(result["rows"])
-        assert rows["exit code"] == "0"
+        assert rows["exit code"] == "0" and rows["pinned: exit code"] == "0"
         assert rows["`/readyz` 503 after SIGTERM"] != "did not flip"
+        assert {"pinned: requests completed", "pinned: lost requests (goal: 0)"} <= rows.keys()
 
 
 def test_raw_output_keeps_machine_paths_out_of_the_page() -> None:

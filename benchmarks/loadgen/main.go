@@ -4,9 +4,19 @@
 // It stops issuing requests after -d, after -n requests, or on SIGINT/SIGTERM, then waits for the
 // requests in flight. In open-loop mode latency is measured from each request's scheduled send
 // time, so a stalled server cannot hide queueing (no coordinated omission).
+//
+// With -pinned, each of the -c workers is a keep-alive client pinned to one address, the way a
+// client behind kube-proxy stays on a terminating pod: it keeps its connection, sends the next
+// request 0 to -think after the previous response, opens a new connection to the same address
+// only after a response with "Connection: close" (or a failed request), and stops when a new
+// connection is refused. Every request written on an established connection that gets no
+// complete response is lost. A reset of the first request on a fresh connection with nothing
+// received is counted apart (listener_close_resets): the kernel completed that connection in the
+// accept queue of a listener that then closed, which for the client is a refused connection.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,8 +24,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -43,6 +55,16 @@ type result struct {
 	Maxms       float64        `json:"max_ms"`
 	FirstFailAt float64        `json:"first_failure_unix"`
 	LastFailAt  float64        `json:"last_failure_unix"`
+	Pinned      *pinnedResult  `json:"pinned,omitempty"`
+}
+
+// pinnedResult is what -pinned adds: how the pinned connections ended.
+type pinnedResult struct {
+	Completed          int64 `json:"completed"`             // requests with a complete response
+	Lost               int64 `json:"lost"`                  // written on an established connection, no complete response
+	ListenerCloseReset int64 `json:"listener_close_resets"` // reset on a fresh connection, nothing received
+	Connections        int64 `json:"connections"`           // connections opened (workers + reconnects)
+	Refused            int64 `json:"refused"`               // workers that stopped on a refused connection
 }
 
 type recorder struct {
@@ -125,6 +147,8 @@ func run() error {
 	total := flag.Int64("n", 0, "stop after this many requests; 0 = no limit")
 	timeout := flag.Duration("timeout", 10*time.Second, "per-request timeout")
 	bodySize := flag.Int("body", 0, "send POST requests with a body of this many bytes; 0 = GET")
+	pinned := flag.Bool("pinned", false, "keep-alive clients pinned to one address (see the package comment)")
+	think := flag.Duration("think", 2*time.Millisecond, "-pinned: the longest (uniformly random) pause between requests")
 	flag.Parse()
 	if *url == "" {
 		return errors.New("-url is required")
@@ -168,7 +192,18 @@ func run() error {
 	start := time.Now()
 	var wg sync.WaitGroup
 	mode := "closed"
-	if *rate > 0 {
+	var pin *pinnedStats
+	if *pinned {
+		mode = "pinned"
+		c, err := newPinnedClient(*url, body, *think, *timeout)
+		if err != nil {
+			return err
+		}
+		pin = &pinnedStats{}
+		for range *conc {
+			wg.Go(func() { c.run(ctx, rec, pin, take) })
+		}
+	} else if *rate > 0 {
 		mode = "open"
 		sem := make(chan struct{}, *conc)
 		interval := time.Duration(float64(time.Second) / *rate)
@@ -218,7 +253,111 @@ func run() error {
 	if n > 0 {
 		res.Maxms = float64(rec.latencies[n-1].Microseconds()) / 1000
 	}
+	if pin != nil {
+		res.Pinned = &pinnedResult{
+			Completed: pin.completed.Load(), Lost: pin.lost.Load(), ListenerCloseReset: pin.resets.Load(),
+			Connections: pin.connections.Load(), Refused: pin.refused.Load(),
+		}
+	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
+}
+
+// pinnedStats counts the outcomes of -pinned requests and connections.
+type pinnedStats struct {
+	completed, lost, resets, connections, refused atomic.Int64
+}
+
+// pinnedClient holds what every pinned worker sends where.
+type pinnedClient struct {
+	addr    string
+	request []byte
+	think   time.Duration
+	timeout time.Duration
+}
+
+func newPinnedClient(raw string, body []byte, think, timeout time.Duration) (*pinnedClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Port() == "" {
+		return nil, fmt.Errorf("-pinned needs an http://host:port/... URL, got %q", raw)
+	}
+	method := http.MethodGet
+	if len(body) > 0 {
+		method = http.MethodPost
+	}
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", method, u.RequestURI(), u.Host, len(body))
+	if len(body) > 0 {
+		head += "Content-Type: application/octet-stream\r\n"
+	}
+	req := append([]byte(head+"\r\n"), body...)
+	return &pinnedClient{addr: u.Host, request: req, think: think, timeout: timeout}, nil
+}
+
+// run is one pinned worker: one connection at a time, to the same address, until ctx ends, -n
+// is reached or a new connection is refused.
+func (c *pinnedClient) run(ctx context.Context, rec *recorder, st *pinnedStats, take func() bool) {
+	var conn net.Conn
+	var br *bufio.Reader
+	fresh := false
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	drop := func() {
+		_ = conn.Close()
+		conn = nil
+	}
+	for ctx.Err() == nil && take() {
+		if conn == nil {
+			d := net.Dialer{Timeout: c.timeout}
+			nc, err := d.DialContext(ctx, "tcp", c.addr)
+			if err != nil {
+				if ctx.Err() == nil {
+					st.refused.Add(1)
+				}
+				return
+			}
+			conn, br, fresh = nc, bufio.NewReader(nc), true
+			st.connections.Add(1)
+		}
+		start := time.Now()
+		_ = conn.SetDeadline(start.Add(c.timeout))
+		code, closed, err := c.roundTrip(conn, br)
+		switch {
+		case err == nil:
+			st.completed.Add(1)
+			rec.add(time.Since(start), code, nil)
+			if closed {
+				drop()
+			}
+		case fresh && errors.Is(err, syscall.ECONNRESET):
+			st.resets.Add(1)
+			drop()
+		default:
+			st.lost.Add(1)
+			rec.add(time.Since(start), 0, err)
+			drop()
+		}
+		fresh = false
+		if c.think > 0 {
+			time.Sleep(rand.N(c.think))
+		}
+	}
+}
+
+// roundTrip writes the request and reads one complete response; it reports the status and
+// whether the server closes the connection after it.
+func (c *pinnedClient) roundTrip(conn net.Conn, br *bufio.Reader) (int, bool, error) {
+	if _, err := conn.Write(c.request); err != nil {
+		return 0, false, err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, resp.Close, err
 }
