@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.request
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -79,6 +80,49 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """Free 127.0.0.1 ports for the three listeners of a built service (app, admin, debug).
+
+    A service started without DEBUG_ADDR binds its debug listener to 127.0.0.1:6060, which collides
+    with any other service the suite (or a benchmark, or a developer) runs at the same time: every
+    place that runs the binary takes its addresses from here.
+    """
+
+    app: int
+    admin: int
+    debug: int
+
+    @property
+    def env(self) -> dict[str, str]:
+        """HTTP_ADDR, ADMIN_ADDR and DEBUG_ADDR for these ports."""
+        return {
+            "HTTP_ADDR": f"127.0.0.1:{self.app}",
+            "ADMIN_ADDR": f"127.0.0.1:{self.admin}",
+            "DEBUG_ADDR": f"127.0.0.1:{self.debug}",
+        }
+
+    @property
+    def app_url(self) -> str:
+        """Base URL of the app listener."""
+        return f"http://127.0.0.1:{self.app}"
+
+    @property
+    def admin_url(self) -> str:
+        """Base URL of the admin (probes, metrics) listener."""
+        return f"http://127.0.0.1:{self.admin}"
+
+    @property
+    def debug_url(self) -> str:
+        """Base URL of the debug (log level, pprof) listener."""
+        return f"http://127.0.0.1:{self.debug}"
+
+
+def listeners() -> Listeners:
+    """Return free loopback ports for a service's app, admin and debug listeners."""
+    return Listeners(free_port(), free_port(), free_port())
 
 
 def wait_http(url: str, *, timeout: float = 15.0, status: int = 200) -> None:

@@ -294,14 +294,13 @@ def test_arm64_binary_serves_under_qemu(docker_projects: dict[str, Path], tmp_pa
     assert STAMP["VERSION"] in version.stdout + version.stderr
     assert STAMP["COMMIT"] in version.stdout + version.stderr
 
-    http_port, admin_port = gen.free_port(), gen.free_port()
+    ports = gen.listeners()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GO"))}
-    env.update(HTTP_ADDR=f"127.0.0.1:{http_port}", ADMIN_ADDR=f"127.0.0.1:{admin_port}", OTEL_SDK_DISABLED="true",
-               DRAIN_DELAY="0s")
+    env.update(ports.env, OTEL_SDK_DISABLED="true", DRAIN_DELAY="0s")
     proc = subprocess.Popen([emulator, str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
-        gen.wait_http(f"http://127.0.0.1:{admin_port}/livez", timeout=90)
+        gen.wait_http(f"{ports.admin_url}/livez", timeout=90)
     finally:
         out = gen.stop(proc, timeout=90)
     assert proc.returncode == 0, out

@@ -195,25 +195,24 @@ def test_documented_log_fields_and_fluent_bit_time_format_match_a_real_service(t
     import signal
     import urllib.request
 
-    from gen import free_port, go_build, render, wait_http
+    from gen import go_build, listeners, render, wait_http
 
     project = render(tmp_path / "svc", {"service_name": "docs-svc"})
     binary = go_build(project, tmp_path / "docs-svc")
-    hp, ap = free_port(), free_port()
+    ports = listeners()
     env = {
         **os.environ,
-        "HTTP_ADDR": f"127.0.0.1:{hp}",
-        "ADMIN_ADDR": f"127.0.0.1:{ap}",
+        **ports.env,
         "OTEL_TRACES_EXPORTER": "none",
         "DRAIN_DELAY": "0s",
     }
     env.pop("KUBERNETES_SERVICE_HOST", None)
     proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_http(f"http://127.0.0.1:{ap}/readyz")
+        wait_http(f"{ports.admin_url}/readyz")
         trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
         req = urllib.request.Request(
-            f"http://127.0.0.1:{hp}/v1/hello/docs", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+            f"{ports.app_url}/v1/hello/docs", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
         )
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert resp.status == 200

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from gen import free_port, go_build, render, wait_http
+from gen import go_build, listeners, render, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -138,12 +138,11 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run_once(binary: Path) -> dict:
     """One scenario: start, pinned keep-alive load plus a long upload, SIGTERM, exit; return the facts."""
-    app, admin, debug = free_port(), free_port(), free_port()
+    ports = listeners()
+    app = ports.app
     env = {
         "PATH": "/usr/bin:/bin",
-        "HTTP_ADDR": f"127.0.0.1:{app}",
-        "ADMIN_ADDR": f"127.0.0.1:{admin}",
-        "DEBUG_ADDR": f"127.0.0.1:{debug}",
+        **ports.env,
         "DRAIN_DELAY": f"{DRAIN}s",
         "SHUTDOWN_TIMEOUT": "3s",
         "HANDLER_TIMEOUT": "5s",
@@ -154,7 +153,7 @@ def _run_once(binary: Path) -> dict:
     }
     proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_http(f"http://127.0.0.1:{admin}/readyz")
+        wait_http(f"{ports.admin_url}/readyz")
         stop = threading.Event()
         clients = [Client(app, stop) for _ in range(CLIENTS)]
         threads = [threading.Thread(target=c.run) for c in clients]

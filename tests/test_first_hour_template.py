@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gen import render
+from gen import listeners, render
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -29,7 +29,8 @@ def test_ctrl_c_on_make_run_stops_the_service_without_a_make_error(tmp_path: Pat
     if shutil.which("make") is None or shutil.which("go") is None:
         pytest.skip("needs make and go")
     project = render(tmp_path / "svc", {"service_name": "svc", "http_port": 18480, "admin_port": 19490})
-    env = {**os.environ, "DRAIN_DELAY": "0s", "TERM": "dumb", "OTEL_SDK_DISABLED": "true"}
+    # Free loopback ports: the answered ones and the debug default (127.0.0.1:6060) may be taken.
+    env = {**os.environ, **listeners().env, "DRAIN_DELAY": "0s", "TERM": "dumb", "OTEL_SDK_DISABLED": "true"}
     child = pexpect.spawn("make", ["run"], cwd=str(project), env=env, encoding="utf-8", timeout=600)
     child.expect('"msg":"starting"', timeout=600)
     time.sleep(1)

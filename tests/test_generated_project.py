@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gen import ANSWER_SETS, free_port, go_build, render, run, wait_http
+from gen import ANSWER_SETS, go_build, listeners, render, run, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +29,15 @@ def test_go_toolchain_is_clean(project: Path) -> None:
 
 def test_binary_serves_healthz(project: Path, tmp_path: Path) -> None:
     binary = go_build(project, tmp_path / "svc")
-    http_port, admin_port = free_port(), free_port()
+    ports = listeners()
     env = {
-        "HTTP_ADDR": f"127.0.0.1:{http_port}",
-        "ADMIN_ADDR": f"127.0.0.1:{admin_port}",
+        **ports.env,
         "OTEL_SDK_DISABLED": "true",
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_http(f"http://127.0.0.1:{http_port}/healthz")
+        wait_http(f"{ports.app_url}/healthz")
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=60)

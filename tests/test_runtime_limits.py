@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from gen import free_port, go_build, render, stop, wait_http
+from gen import go_build, listeners, render, stop, wait_http
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -168,11 +168,11 @@ def run(binary: Path, cgroups: Cgroups) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
     def _run(env: dict[str, str] | None = None) -> Service:
-        admin = free_port()
+        ports = listeners()
+        admin = ports.admin
         full = {
             "PATH": "/usr/bin:/bin",
-            "HTTP_ADDR": "127.0.0.1:0",
-            "ADMIN_ADDR": f"127.0.0.1:{admin}",
+            **ports.env,
             "DRAIN_DELAY": "0s",
             "OTEL_TRACES_EXPORTER": "none",
             "LIMITS_RECHECK_INTERVAL": f"{int(RECHECK * 1000)}ms",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from gen import free_port, go_build, render, wait_http
+from gen import free_port, go_build, listeners, render, wait_http
 from otlp_receiver import GrpcReceiver, HttpReceiver
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
@@ -133,12 +133,10 @@ def start() -> Iterator:
     started: list[Service] = []
 
     def _start(binary: Path, env: dict[str, str] | None = None, *, wait_ready: bool = True) -> Service:
-        app, admin, debug = free_port(), free_port(), free_port()
+        ports = listeners()
         full = {
             "PATH": "/usr/bin:/bin",
-            "HTTP_ADDR": f"127.0.0.1:{app}",
-            "ADMIN_ADDR": f"127.0.0.1:{admin}",
-            "DEBUG_ADDR": f"127.0.0.1:{debug}",
+            **ports.env,
             "DRAIN_DELAY": "200ms",
             "SHUTDOWN_TIMEOUT": "3s",
             "TELEMETRY_FLUSH_TIMEOUT": "3s",
@@ -146,7 +144,7 @@ def start() -> Iterator:
             **(env or {}),
         }
         proc = subprocess.Popen([str(binary)], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        svc = Service(proc, f"http://127.0.0.1:{app}", f"http://127.0.0.1:{admin}", f"http://127.0.0.1:{debug}")
+        svc = Service(proc, ports.app_url, ports.admin_url, ports.debug_url)
         svc.reader = threading.Thread(target=svc._read, daemon=True)
         svc.reader.start()
         started.append(svc)
