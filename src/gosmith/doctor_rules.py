@@ -180,7 +180,7 @@ LB_DEFAULTS: dict[str, tuple[int, str]] = {
 #: Images known to have no shell (fnmatch patterns on the image reference) and exceptions that do.
 NO_SHELL_IMAGES = ("scratch", "scratch:*", "*gcr.io/distroless/*", "*/distroless/*", "distroless/*",
                    "cgr.dev/chainguard/*", "*/chainguard/static*")
-SHELL_IMAGES = ("*:debug", "*:debug-*", "*-dev", "*:*-dev", "*@*")  # digests are unknown: not matched here
+SHELL_IMAGES = ("*:debug", "*:debug-*", "*-dev", "*:*-dev")
 
 
 # ----------------------------------------------------------------------------- options and findings
@@ -297,7 +297,7 @@ def image_has_shell(w: Workload, c: Container, opts: Options) -> bool | None:
     if any(fnmatch.fnmatchcase(image, p) for p in opts.no_shell_images):
         return False
     if any(fnmatch.fnmatchcase(image, p) for p in NO_SHELL_IMAGES):
-        return any(fnmatch.fnmatchcase(image, p) for p in SHELL_IMAGES[:-1])
+        return any(fnmatch.fnmatchcase(image, p) for p in SHELL_IMAGES)
     return None
 
 
