@@ -752,6 +752,7 @@ def test_chart_env_is_accepted_by_the_service(tmp_path: Path) -> None:
         (config_dir / name).write_text(content)
     env["CONFIG_FILE"] = str(config_dir / Path(env["CONFIG_FILE"]).name)
     env["OTEL_SDK_DISABLED"] = "true"  # no collector here; the exporter settings are still parsed
+    env["DEBUG_ADDR"] = gen.listeners().env["DEBUG_ADDR"]  # the chart leaves the default, 127.0.0.1:6060
 
     binary = gen.go_build(project, tmp_path / "svc")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GO"))}
