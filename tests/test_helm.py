@@ -817,6 +817,7 @@ def test_notes_render(projects: dict[str, Path]) -> None:
     notes = out[out.index("NOTES:") :]
     assert "kubectl -n shop port-forward svc/rel-orders-api 8181:http 9191:metrics" in notes
     assert "helm test rel -n shop" in notes
+    assert "kubectl -n shop port-forward deploy/rel-orders-api 6060:6060" in notes  # the loopback debug listener
     assert "namespaces gateway-system, edge" in notes and "only from namespace observability" in notes
 
 
