@@ -3,9 +3,11 @@
 Generates a service with `gosmith new --defaults`, builds it like the Dockerfile does, builds a
 bare net/http server that serves the same route with the same JSON body (benchmarks/go/bare), and
 loads each in turn on loopback with the same closed-loop load (benchmarks/loadgen), alternating
-for several rounds. The generated service runs twice: as deployed (access log on, tracing on with
-the default sampler and no exporter) and with access logs and tracing off, which shows where the
-overhead goes. Servers and load generator share the machine's cores: read the ratios.
+for several rounds. The generated service runs as deployed (access log on, tracing on with the
+default sampler and no exporter). To show where the overhead goes, a small main built inside the
+generated project (benchmarks/go/layers) serves the same routes with the middleware's layers
+added one at a time: bare, + recovery, + metrics, + deadline, + tracing, + access log.
+Servers and load generator share the machine's cores: read the ratios.
 """
 
 from __future__ import annotations
@@ -21,10 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-#: Environment of each measured configuration of the generated service.
-GENERATED = {
-    "generated, as deployed": {"LOG_LEVEL": "info", "OTEL_SDK_DISABLED": "false", "OTEL_TRACES_EXPORTER": "none"},
-    "generated, logs and tracing off": {"LOG_LEVEL": "warn", "OTEL_SDK_DISABLED": "true"},
+#: Environment of the generated service as deployed (the chart's defaults, no collector).
+DEPLOYED = {"LOG_LEVEL": "info", "OTEL_SDK_DISABLED": "false", "OTEL_TRACES_EXPORTER": "none"}
+AS_DEPLOYED = "generated, as deployed"
+
+#: The layers of benchmarks/go/layers, cumulative, with their row labels.
+LAYERS = {
+    "bare": "layers: routes alone",
+    "recovery": "layers: + recovery",
+    "metrics": "layers: + metrics",
+    "deadline": "layers: + deadline",
+    "tracing": "layers: + tracing",
+    "log": "layers: + access log",
 }
 
 
@@ -32,6 +42,29 @@ def build_bare(out: Path) -> Path:
     """Build the bare net/http server (standard library only)."""
     c.run(["go", "build", "-trimpath", "-o", str(out), "./bare"], cwd=c.BENCH / "go", env={"CGO_ENABLED": "0"})
     return out
+
+
+def build_layers(project: Path, out: Path) -> Path:
+    """Build benchmarks/go/layers inside the generated project (it imports the project's packages)."""
+    src = (c.BENCH / "go" / "layers" / "main.go.tmpl").read_text(encoding="utf-8")
+    pkg = project / "benchlayers"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "main.go").write_text(src.replace("MODULE", c.module_of(project)), encoding="utf-8")
+    c.run(["go", "build", "-trimpath", "-o", str(out), "./benchlayers"], cwd=project, env={"CGO_ENABLED": "0"})
+    return out
+
+
+def measure(cmd: list[str], port: int, env: dict[str, str], loadgen: Path, seconds: float, conc: int) -> dict:
+    """Start a server with `cmd` on 127.0.0.1:`port`, warm it up, load it once, stop it."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, **env})
+    try:
+        url = f"http://127.0.0.1:{port}{c.DEFAULT_PATH}"
+        wait_ok(url)
+        load(loadgen, url, 1.0, conc)  # warm-up
+        return load(loadgen, url, seconds, conc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def load(loadgen: Path, url: str, seconds: float, conc: int) -> dict:
@@ -49,43 +82,42 @@ def wait_ok(url: str, timeout: float = 30.0) -> None:
 
 
 def main() -> int:
-    """Measure both servers alternately; print and optionally save the table."""
+    """Measure every server alternately; print and optionally save the table."""
     p = c.parser(__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=5.0, help="length of each measurement (default 5, max 60)")
+    p.add_argument("--seconds", type=float, default=4.0, help="length of each measurement (default 4, max 60)")
     p.add_argument("--conc", type=int, default=16, help="concurrent keep-alive connections (default 16)")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per server (default 3, max 5)")
+    p.add_argument("--no-layers", action="store_true", help="measure bare and as deployed only")
     args = p.parse_args()
     seconds, rounds = min(args.seconds, 60.0), max(1, min(args.rounds, 5))
     rep = c.Report("service_overhead", "Overhead: generated service vs bare net/http, same route")
     rep.header()
-    results: dict[str, list[dict]] = {"bare net/http": [], **{k: [] for k in GENERATED}}
+    layers = {} if args.no_layers else LAYERS
+    results: dict[str, list[dict]] = {"bare net/http": [], AS_DEPLOYED: [], **{v: [] for v in layers.values()}}
     with c.workdir(args.workdir) as wd:
         project = c.render(wd / "bench-svc")
         service = c.build_service(project, wd / "bench-svc.bin")
         bare = build_bare(wd / "bare.bin")
+        layered = build_layers(project, wd / "layers.bin") if layers else None
         loadgen = c.build_loadgen(wd / "loadgen.bin")
+        layer_env = {**c.BASE_ENV, **DEPLOYED}
         for _ in range(rounds):
             port = c.free_port()
-            proc = subprocess.Popen(
-                [str(bare), "-addr", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, env={**os.environ}
+            results["bare net/http"].append(
+                measure([str(bare), "-addr", f"127.0.0.1:{port}"], port, {}, loadgen, seconds, args.conc)
             )
+            for layer, label in layers.items():
+                port = c.free_port()
+                cmd = [str(layered), "-addr", f"127.0.0.1:{port}", "-layers", layer]
+                results[label].append(measure(cmd, port, layer_env, loadgen, seconds, args.conc))
+            svc = c.start_service(service, {**DEPLOYED, "DRAIN_DELAY": "0s"})
             try:
-                url = f"http://127.0.0.1:{port}{c.DEFAULT_PATH}"
-                wait_ok(url)
-                load(loadgen, url, 1.0, args.conc)  # warm-up
-                results["bare net/http"].append(load(loadgen, url, seconds, args.conc))
+                svc.wait_ready()
+                url = svc.http + c.DEFAULT_PATH
+                load(loadgen, url, 1.0, args.conc)
+                results[AS_DEPLOYED].append(load(loadgen, url, seconds, args.conc))
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-            for kind, env in GENERATED.items():
-                svc = c.start_service(service, {**env, "DRAIN_DELAY": "0s"})
-                try:
-                    svc.wait_ready()
-                    url = svc.http + c.DEFAULT_PATH
-                    load(loadgen, url, 1.0, args.conc)
-                    results[kind].append(load(loadgen, url, seconds, args.conc))
-                finally:
-                    svc.stop()
+                svc.stop()
 
     def med(kind: str, key: str) -> float:
         return c.median([r[key] for r in results[kind]])
@@ -103,14 +135,29 @@ def main() -> int:
                 f"{kind} / bare: req/s ratio, p99 ratio",
                 f"{med(kind, 'rps') / base_rps:.2f}, {med(kind, 'p99_ms') / max(base_p99, 1e-9):.2f}",
             )
+    if layers:
+        # CPU per request: the server and the load generator share the CPUs, so 1/rps is an upper
+        # bound of the server's time per request; the difference between layers is what each adds.
+        prev = base_rps
+        costs = []
+        for label in layers.values():
+            rps = med(label, "rps")
+            costs.append(f"{label.removeprefix('layers: ')} {1e6 / rps - 1e6 / prev:+.1f}")
+            prev = rps
+        rep.add("µs of wall time per request added by each layer (1/rps differences)", "; ".join(costs))
     rep.note(
         f"GET {c.DEFAULT_PATH}, {args.conc} keep-alive connections, {seconds:g} s x {rounds} alternating "
         "rounds per server (medians), loopback; servers and load generator share the CPUs"
     )
     rep.note(
         "as deployed = one access-log line per request (to /dev/null), a span per request "
-        "(parent-based 10% sampling, no exporter), RED metrics, handler deadline, panic recovery"
+        "(parent-based 10% sampling, no exporter), RED metrics with exemplars, handler deadline, panic recovery"
     )
+    if layers:
+        rep.note(
+            "layers = benchmarks/go/layers built in the generated project: the same routes with the "
+            "middleware's layers added one at a time (cumulative), each with the as-deployed settings"
+        )
     rep.finish(args.json)
     return 0
 

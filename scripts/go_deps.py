@@ -26,7 +26,6 @@ PINS = [
     "go.opentelemetry.io/otel@v1.47.0",
     "go.opentelemetry.io/otel/sdk@v1.47.0",
     "go.opentelemetry.io/otel/trace@v1.47.0",
-    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp@v0.72.0",
     "github.com/prometheus/client_golang@v1.25.0",
     "github.com/prometheus/common@v0.73.1",
     "google.golang.org/grpc@v1.85.0",  # indirect with either OTLP exporter

@@ -32,12 +32,18 @@ func EncoderConfig() zapcore.EncoderConfig {
 		StacktraceKey:  "stacktrace",
 		LineEnding:     zapcore.DefaultLineEnding,
 		EncodeLevel:    zapcore.LowercaseLevelEncoder,
-		EncodeTime:     func(t time.Time, enc zapcore.PrimitiveArrayEncoder) { enc.AppendString(t.UTC().Format(TimeLayout)) },
+		EncodeTime:     encodeTime,
 		EncodeDuration: zapcore.StringDurationEncoder,
 		EncodeCaller:   zapcore.ShortCallerEncoder,
 		EncodeName:     zapcore.FullNameEncoder,
 	}
 }
+
+// layoutEncoder appends a time in TimeLayout straight into the line (no string per line).
+var layoutEncoder = zapcore.TimeEncoderOfLayout(TimeLayout)
+
+// encodeTime writes the ts field in UTC.
+func encodeTime(t time.Time, enc zapcore.PrimitiveArrayEncoder) { layoutEncoder(t.UTC(), enc) }
 
 // New returns a JSON logger writing to w at the given (runtime-changeable) level, with the
 // service, version and env fields on every line. Name it (Named) before use: the logger key
@@ -65,11 +71,16 @@ func Fatal(w io.Writer, service, version, env string, err error) {
 // TraceFields returns the trace_id and span_id of the span in ctx when its trace is sampled,
 // or nothing: an unsampled trace is never exported, so its ids would link to nothing.
 func TraceFields(ctx context.Context) []zap.Field {
+	return AppendTraceFields(ctx, nil)
+}
+
+// AppendTraceFields appends the fields of TraceFields to fields.
+func AppendTraceFields(ctx context.Context, fields []zap.Field) []zap.Field {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() || !sc.IsSampled() {
-		return nil
+		return fields
 	}
-	return []zap.Field{zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String())}
+	return append(fields, zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String()))
 }
 
 type ctxKey struct{}
@@ -79,10 +90,15 @@ func NewContext(ctx context.Context, l *zap.Logger) context.Context {
 	return context.WithValue(ctx, ctxKey{}, l)
 }
 
-// FromContext returns the request-scoped logger stored by NewContext, or a no-op logger.
+// FromContext returns the request-scoped logger stored by NewContext, with the trace_id and
+// span_id of the request's span when its trace is sampled (see TraceFields), or a no-op logger.
 func FromContext(ctx context.Context) *zap.Logger {
-	if l, ok := ctx.Value(ctxKey{}).(*zap.Logger); ok {
-		return l
+	l, ok := ctx.Value(ctxKey{}).(*zap.Logger)
+	if !ok {
+		return zap.NewNop()
 	}
-	return zap.NewNop()
+	if fields := TraceFields(ctx); fields != nil {
+		return l.With(fields...)
+	}
+	return l
 }

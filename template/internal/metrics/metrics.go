@@ -5,9 +5,11 @@ package metrics
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,8 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	routesMu sync.Mutex
+	routes   atomic.Pointer[map[routeKey]*routeSeries] // replaced, never changed
 
 	runtimeMu        sync.Mutex
 	gomaxprocs       *prometheus.GaugeVec
@@ -85,6 +89,7 @@ func New(info BuildInfo) *Metrics {
 			Help: "Memory limit of the container's cgroup in bytes; 0 = no limit.",
 		}),
 	}
+	m.routes.Store(&map[routeKey]*routeSeries{})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "app_build_info",
 		Help:        "Always 1; the labels describe the running binary.",
@@ -130,18 +135,22 @@ func setSource(g *prometheus.GaugeVec, current *string, source string, v float64
 	*current = source
 }
 
-// Start counts a request as in flight; call the returned function when it is done.
-func (m *Metrics) Start() func() {
+// Start counts a request as in flight; Finish ends it.
+func (m *Metrics) Start() {
 	m.inFlight.Inc()
-	return m.inFlight.Dec
+}
+
+// Finish ends a request counted by Start and records it (see Observe).
+func (m *Metrics) Finish(ctx context.Context, method, route string, code int, d time.Duration) {
+	m.inFlight.Dec()
+	m.Observe(ctx, method, route, code, d)
 }
 
 // Observe records one finished request. When ctx carries a sampled span its trace ID becomes an
 // exemplar, so a latency spike on a dashboard links to a trace.
 func (m *Metrics) Observe(ctx context.Context, method, route string, code int, d time.Duration) {
-	method = normalizeMethod(method)
-	counter := m.requests.WithLabelValues(method, route, strconv.Itoa(code))
-	hist := m.duration.WithLabelValues(method, route)
+	s := m.route(normalizeMethod(method), route)
+	counter, hist := s.counter(code), s.hist
 	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
 		ex := prometheus.Labels{"trace_id": sc.TraceID().String()}
 		if c, ok := counter.(prometheus.ExemplarAdder); ok {
@@ -158,6 +167,60 @@ func (m *Metrics) Observe(ctx context.Context, method, route string, code int, d
 	}
 	counter.Inc()
 	hist.Observe(d.Seconds())
+}
+
+// routeKey names the series of one method and route.
+type routeKey struct{ method, route string }
+
+// routeSeries holds the resolved series of one method and route, so that a request looks its
+// series up in a map read without a lock instead of hashing label values in the vectors.
+type routeSeries struct {
+	m      *Metrics
+	key    routeKey
+	hist   prometheus.Observer
+	mu     sync.Mutex
+	counts atomic.Pointer[map[int]prometheus.Counter] // by status code; replaced, never changed
+}
+
+// route returns the series of method and route, resolving them on first use. The maps are
+// copied on write: routes and status codes are few, and reads are on every request.
+func (m *Metrics) route(method, route string) *routeSeries {
+	key := routeKey{method, route}
+	if s, ok := (*m.routes.Load())[key]; ok {
+		return s
+	}
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	old := *m.routes.Load()
+	if s, ok := old[key]; ok {
+		return s
+	}
+	s := &routeSeries{m: m, key: key, hist: m.duration.WithLabelValues(method, route)}
+	s.counts.Store(&map[int]prometheus.Counter{})
+	next := make(map[routeKey]*routeSeries, len(old)+1)
+	maps.Copy(next, old)
+	next[key] = s
+	m.routes.Store(&next)
+	return s
+}
+
+// counter returns the request counter of one status code.
+func (s *routeSeries) counter(code int) prometheus.Counter {
+	if c, ok := (*s.counts.Load())[code]; ok {
+		return c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.counts.Load()
+	if c, ok := old[code]; ok {
+		return c
+	}
+	c := s.m.requests.WithLabelValues(s.key.method, s.key.route, strconv.Itoa(code))
+	next := make(map[int]prometheus.Counter, len(old)+1)
+	maps.Copy(next, old)
+	next[code] = c
+	s.counts.Store(&next)
+	return c
 }
 
 // normalizeMethod bounds the method label to the standard methods.

@@ -32,13 +32,12 @@ func scrape(t *testing.T, h http.Handler, accept string) string {
 
 func TestExposition(t *testing.T) {
 	m := New(BuildInfo{Version: "v1.2.3", Commit: "abc", GoVersion: "go1.99"})
-	done := m.Start()
+	m.Start()
 	text := scrape(t, m.Handler(), "")
 	if !strings.Contains(text, "http_server_requests_in_flight 1") {
 		t.Errorf("in-flight gauge not 1 during a request:\n%s", text)
 	}
-	done()
-	m.Observe(context.Background(), http.MethodGet, "/v1/hello/{name}", 200, 30*time.Millisecond)
+	m.Finish(context.Background(), http.MethodGet, "/v1/hello/{name}", 200, 30*time.Millisecond)
 	m.Observe(context.Background(), "BREW", "unmatched", 404, time.Millisecond)
 	text = scrape(t, m.Handler(), "")
 	for _, want := range []string{
