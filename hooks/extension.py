@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -44,11 +45,19 @@ class GosmithFilters(Extension):
         )
 
 
+#: Derived values by answers: copier builds a render context for every file name and file it
+#: renders (hundreds per project), and the answers stay the same throughout.
+_TUNED: dict[str, Any] = {}
+
+
 class GosmithContext(ContextHook):
     """Put derived values into the render context on every copy and update."""
 
     def hook(self, context: dict[str, Any]) -> None:
         rules = load_rules()
-        answers = {k: v for k, v in context.items() if not k.startswith("_")}
-        # The same validate-then-derive as `gosmith new`, `update` and `tune` (one-line TuningError).
-        context["tuned"] = rules.validate.evaluate(answers).as_context()
+        answers = {k: v for k, v in context.items() if not k.startswith("_") and k != "tuned"}
+        key = json.dumps(answers, sort_keys=True, default=repr)
+        if key not in _TUNED:
+            # The same validate-then-derive as `gosmith new`, `update` and `tune` (one-line TuningError).
+            _TUNED[key] = rules.validate.evaluate(answers).as_context()
+        context["tuned"] = _TUNED[key]

@@ -178,10 +178,60 @@ def _staging_dir(near: Path) -> Path:
         return Path(tempfile.mkdtemp(prefix="gosmith-new-"))
 
 
+@contextlib.contextmanager
+def _no_git_index_sync() -> Iterator[None]:
+    """Skip copier's executable-bit sync with the destination's git index while a new project renders.
+
+    copier runs `git config core.fileMode` (and more) in the destination once per rendered file; it
+    changes nothing for files git does not track yet (copier's own docstring), and every file of a
+    new project is new: here it only cost one subprocess per file, most of `gosmith new`'s run time.
+    """
+    worker = getattr(getattr(copier, "_main", None), "Worker", None)
+    name = "_sync_git_index_executable_bit"
+    if worker is None or not hasattr(worker, name):
+        yield
+        return
+    original = getattr(worker, name)
+    setattr(worker, name, lambda *_args, **_kwargs: None)
+    try:
+        yield
+    finally:
+        setattr(worker, name, original)
+
+
+@contextlib.contextmanager
+def _reuse_compiled_strings() -> Iterator[None]:
+    """Compile each Jinja string once while a project renders.
+
+    copier compiles every file-name part and string it renders with `Environment.from_string`, again
+    for each file (the answers-file path alone hundreds of times): about a thousand compilations of a
+    few dozen distinct strings. A compiled template renders any context, so the same source and
+    environment can share one.
+    """
+    import jinja2
+
+    original = jinja2.Environment.from_string
+    compiled: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+    def from_string(self: Any, source: Any, globals: Any = None, template_class: Any = None) -> Any:
+        if globals is not None or template_class is not None or not isinstance(source, str):
+            return original(self, source, globals, template_class)
+        key = (id(self), source)
+        if key not in compiled:
+            compiled[key] = (self, original(self, source))  # keeps self alive: its id stays unique
+        return compiled[key][1]
+
+    jinja2.Environment.from_string = from_string  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        jinja2.Environment.from_string = original  # type: ignore[method-assign]
+
+
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
     src_path, vcs_ref = copy_source()
-    with warnings.catch_warnings(), _readable_prompts():
+    with warnings.catch_warnings(), _readable_prompts(), _no_git_index_sync(), _reuse_compiled_strings():
         warnings.simplefilter("ignore")
         copier.run_copy(
             src_path,
