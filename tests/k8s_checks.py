@@ -112,14 +112,17 @@ def check_selectors_exact(objs: list[Obj]) -> list[str]:
 
 
 def check_servicemonitor(objs: list[Obj], metrics_port_name: str = "metrics") -> list[str]:
-    """Each ServiceMonitor selects exactly this release's Service, via a port name the Service has."""
+    """Each ServiceMonitor scrapes exactly one of this release's Services: the one with the metrics port
+    (a NodePort/LoadBalancer Service that it also selects publishes no metrics port, so yields no target)."""
     problems: list[str] = []
     services = by_kind(objs, "Service")
     for sm in by_kind(objs, "ServiceMonitor"):
         sel = sm["spec"]["selector"]
-        matched = [s for s in services if selects(sel, s["metadata"].get("labels") or {})]
+        matched = [s for s in services if selects(sel, s["metadata"].get("labels") or {})
+                   and any(p["name"] == metrics_port_name for p in s["spec"]["ports"])]
         if len(matched) != 1:
-            problems.append(f"ServiceMonitor selects {len(matched)} Services, want exactly 1")
+            problems.append(f"ServiceMonitor selects {len(matched)} Services with port {metrics_port_name!r}, "
+                            "want exactly 1")
             continue
         svc = matched[0]
         names = {p["name"] for p in svc["spec"]["ports"]}
@@ -282,12 +285,13 @@ def check_restricted_pss(pod_spec: Obj, where: str) -> list[str]:
 
 
 def check_probes(deploy: Obj, admin_port: int) -> list[str]:
-    """Probes hit /livez and /readyz on a named container port that is the admin port."""
+    """Probes of the service container (the first; sidecars have their own) hit /livez and /readyz on a
+    named container port that is the admin port."""
     problems: list[str] = []
     spec = pod_template(deploy)["spec"]
     ports = container_ports(spec)
     want = {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
-    for c in spec["containers"]:
+    for c in spec["containers"][:1]:
         for probe, path in want.items():
             get = (c.get(probe) or {}).get("httpGet")
             if not get:
@@ -305,7 +309,7 @@ def check_ports_match_config(deploy: Obj, http_port: int, admin_port: int) -> li
     """Container ports and the HTTP_ADDR/ADMIN_ADDR env are the app/admin ports of the Go config."""
     problems: list[str] = []
     c = pod_template(deploy)["spec"]["containers"][0]
-    ports = container_ports(pod_template(deploy)["spec"])
+    ports = container_ports({"containers": [c]})  # the service container's (sidecars bring their own)
     if ports != {"http": http_port, "metrics": admin_port}:
         problems.append(f"container ports {ports} != http {http_port}, metrics {admin_port}")
     env = env_of(c)

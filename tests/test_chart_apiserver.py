@@ -178,3 +178,49 @@ def test_restricted_namespace_has_teeth(kube_api: APIServer) -> None:
            "spec": {"containers": [{"name": "c", "image": "registry.invalid/x:1"}]}}
     proc = kube_api.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
     assert proc.returncode != 0 and "violates PodSecurity \"restricted:latest\"" in proc.stderr, proc.stderr
+
+
+def test_switching_to_the_hpa_keeps_the_replica_count(kube_api: APIServer, charts: dict[str, Path]) -> None:
+    """Helm drops `replicas` when the HPA takes over; the chart keeps the live count instead of falling to 1."""
+    chart = charts["defaults"]
+    ns = new_namespace(kube_api)
+    kube_api.helm("install", "rel", str(chart), "-n", ns, "--set", "replicaCount=4")
+    kube_api.helm("upgrade", "rel", str(chart), "-n", ns, "--set", "replicaCount=4",
+                  "--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=2")
+    (deploy,) = kube_api.get_json("deployment", "-n", ns)["items"]
+    assert deploy["spec"]["replicas"] == 4
+    (hpa,) = kube_api.get_json("hpa", "-n", ns)["items"]
+    assert hpa["spec"]["minReplicas"] == 2
+    # without the lookup (a fresh `helm template`), no replicas field is rendered at all
+    assert "replicas:" not in render(kube_api, chart, ns, "--set", "autoscaling.enabled=true").split(
+        "kind: Deployment")[1].split("template:")[0]
+    kube_api.helm("uninstall", "rel", "-n", ns, "--wait")
+
+
+def test_legacy_extra_egress_shorthand_still_works(kube_api: APIServer, charts: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    """values.yaml files written for 0.1.0 use {cidr, except, ports}: they render the same ipBlock rule."""
+    chart = charts["defaults"]
+    ns = new_namespace(kube_api)
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_text(yaml.safe_dump({"networkPolicy": {"extraEgress": [
+        {"cidr": "10.20.0.0/16", "except": ["10.20.1.0/24"], "ports": [{"port": 5432, "protocol": "TCP"}]}]}}))
+    manifest = render(kube_api, chart, ns, "-f", str(legacy))
+    (np,) = [o for o in objects(manifest) if o["kind"] == "NetworkPolicy"]
+    assert np["spec"]["egress"][-1] == {"to": [{"ipBlock": {"cidr": "10.20.0.0/16", "except": ["10.20.1.0/24"]}}],
+                                        "ports": [{"port": 5432, "protocol": "TCP"}]}
+    dry = server_dry_run(kube_api, manifest, ns)
+    assert dry.returncode == 0, dry.stderr
+    bad = kube_api.helm("template", "rel", str(chart), "-n", ns,
+                        "--set", "networkPolicy.extraEgress[0].cidr=10.0.0.0/33", check=False)
+    assert bad.returncode != 0 and "cidr" in bad.stderr
+
+
+def test_helm_test_pod_uses_pull_secrets_and_digest(kube_api: APIServer, charts: dict[str, Path]) -> None:
+    chart = charts["defaults"]
+    digest = "sha256:" + "ab" * 32
+    manifest = render(kube_api, chart, "default", "--set", "imagePullSecrets[0].name=regcred",
+                      "--set", f"tests.digest={digest}")
+    (pod,) = [o for o in objects(manifest) if o["kind"] == "Pod"]
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["spec"]["containers"][0]["image"].endswith("@" + digest)

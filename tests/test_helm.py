@@ -65,8 +65,15 @@ def values_files(chart: Path) -> list[str]:
     return ["", *sorted(str(p.relative_to(chart)) for p in (chart / "ci").glob("*-values.yaml"))]
 
 
-CI_FILES = ["", "ci/autoscaling-values.yaml", "ci/hot-reload-values.yaml", "ci/minimal-values.yaml",
+CI_FILES = ["", "ci/autoscaling-values.yaml", "ci/loadbalancer-values.yaml", "ci/minimal-values.yaml",
             "ci/prestop-values.yaml"]
+#: Shipped only by projects generated with hot_reload (the config.* values exist only there).
+HOT_FILE = "ci/hot-reload-values.yaml"
+
+
+def chart_cases() -> list[tuple[str, str]]:
+    """(answer set, values file) pairs: every ci file each answer set's chart ships."""
+    return [(a, f) for a in ANSWERS for f in CI_FILES + ([HOT_FILE] if ANSWERS[a].get("hot_reload") else [])]
 
 
 def need(tool: str) -> None:
@@ -211,8 +218,7 @@ def validate_k8s(objs: list[dict[str, Any]], smcheck: Path, crd: jsonschema.Draf
 
 
 @pytest.mark.parametrize("tool", HELMS)
-@pytest.mark.parametrize("values_file", CI_FILES)
-@pytest.mark.parametrize("answers", list(ANSWERS))
+@pytest.mark.parametrize(("answers", "values_file"), chart_cases())
 def test_lint_strict(projects: dict[str, Path], answers: str, values_file: str, tool: str) -> None:
     """`helm lint --strict` passes for every answer set and values file."""
     need(tool)
@@ -224,8 +230,7 @@ def test_lint_strict(projects: dict[str, Path], answers: str, values_file: str, 
 
 
 @pytest.mark.parametrize("tool", HELMS)
-@pytest.mark.parametrize("values_file", CI_FILES)
-@pytest.mark.parametrize("answers", list(ANSWERS))
+@pytest.mark.parametrize(("answers", "values_file"), chart_cases())
 def test_rendered_objects_valid_and_consistent(
     projects: dict[str, Path], smcheck: Path, servicemonitor_crd: jsonschema.Draft7Validator,
     answers: str, values_file: str, tool: str,
@@ -249,19 +254,25 @@ def test_rendered_objects_valid_and_consistent(
     assert ("ServiceMonitor" in kinds) == values["serviceMonitor"]["enabled"]
     assert ("NetworkPolicy" in kinds) == values["networkPolicy"]["enabled"]
     assert ("HorizontalPodAutoscaler" in kinds) == values["autoscaling"]["enabled"]
-    assert ("ConfigMap" in kinds) == values["config"]["enabled"]
+    config_on = values.get("config", {}).get("enabled", False)
+    assert ("ConfigMap" in kinds) == config_on
     assert ("ServiceAccount" in kinds) == values["serviceAccount"]["create"]
     floor = values["autoscaling"]["minReplicas"] if values["autoscaling"]["enabled"] else values["replicaCount"]
     assert ("PodDisruptionBudget" in kinds) == (values["podDisruptionBudget"]["enabled"] and floor >= 2)
     assert ("replicas" in deploy["spec"]) == (not values["autoscaling"]["enabled"])
-    assert kinds.count("Service") == 1 and kinds.count("Pod") == 1  # the helm test pod
+    public = values["service"]["type"] != "ClusterIP"
+    assert kinds.count("Service") == (2 if public else 1) and kinds.count("Pod") == 1  # the helm test pod
 
     # Cross-object consistency.
     assert kc.check_service_selects_pods(objs) == []
     assert kc.check_servicemonitor(objs) == []
     assert kc.check_selectors_exact(objs) == []
-    service_ports = {p["name"]: p["targetPort"] for p in kc.one(objs, "Service")["spec"]["ports"]}
+    service_ports = {p["name"]: p["targetPort"] for s in kc.by_kind(objs, "Service") for p in s["spec"]["ports"]}
     assert service_ports == {"http": "http", "metrics": "metrics"}  # named ports, each to its container port
+    for svc in kc.by_kind(objs, "Service"):  # the admin listener is never on a NodePort/LoadBalancer
+        names = [p["name"] for p in svc["spec"]["ports"]]
+        assert names == (["metrics"] if svc["spec"]["type"] == "ClusterIP" and public else
+                         ["http"] if public else ["http", "metrics"]), svc
     assert kc.check_probes(deploy, admin_port) == []
     assert kc.check_ports_match_config(deploy, http_port, admin_port) == []
     assert kc.check_restricted_pss(spec, "Deployment") == []
@@ -300,7 +311,7 @@ def test_rendered_objects_valid_and_consistent(
     assert env.get("GOMEMLIMIT", "") == values["runtime"]["gomemlimit"]
     assert ("OTEL_SDK_DISABLED" in env) == (not values["otel"]["enabled"])
     assert ("OTEL_EXPORTER_OTLP_ENDPOINT" in env) == (values["otel"]["enabled"] and bool(values["otel"]["endpoint"]))
-    assert ("CONFIG_FILE" in env) == values["config"]["enabled"]
+    assert ("CONFIG_FILE" in env) == config_on
     if values["otel"]["enabled"]:
         attrs = env["OTEL_RESOURCE_ATTRIBUTES"].split(",")
         assert attrs[:3] == ["k8s.pod.name=$(POD_NAME)", "k8s.namespace.name=$(POD_NAMESPACE)",
@@ -401,18 +412,39 @@ def check_network_policy(objs: list[dict[str, Any]], values: dict[str, Any]) -> 
         assert egress(collector, port) == otlp_on
         assert egress(Peer("not-observability", {}), port) == (otlp_on and not otlp["namespace"])
     for rule in np["extraEgress"]:
-        net = rule["cidr"].split("/")[0]
-        host = net.rsplit(".", 1)[0] + ".9"
-        for p in rule.get("ports", []):
-            assert egress(Peer(ip=host), p["port"], p.get("protocol", "TCP"))
-        for ex in rule.get("except", []):
-            excluded = ex.split("/")[0].rsplit(".", 1)[0] + ".9"
-            assert not egress(Peer(ip=excluded), rule["ports"][0]["port"])
+        # a NetworkPolicyEgressRule, or the 0.1.0 shorthand {cidr, except, ports}
+        peers = ([{"ipBlock": {"cidr": rule["cidr"], "except": rule.get("except", [])}}] if "cidr" in rule
+                 else rule.get("to", []))
+        ports = [(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports", [])]
+        for peer in peers:
+            if "ipBlock" in peer:
+                host = peer["ipBlock"]["cidr"].split("/")[0].rsplit(".", 1)[0] + ".9"
+                for port, proto in ports:
+                    assert egress(Peer(ip=host), port, proto)
+                for ex in peer["ipBlock"].get("except", []):
+                    excluded = ex.split("/")[0].rsplit(".", 1)[0] + ".9"
+                    assert not egress(Peer(ip=excluded), ports[0][0])
+            else:
+                ns = (peer.get("namespaceSelector") or {}).get("matchLabels", {}).get(
+                    "kubernetes.io/metadata.name", "shop")
+                wanted = (peer.get("podSelector") or {}).get("matchLabels", {})
+                for port, proto in ports:
+                    assert egress(Peer(ns, wanted), port, proto)
+                    if wanted:
+                        assert not egress(Peer(ns, {"app": "something-else"}), port, proto)
+    if values["service"]["type"] != "ClusterIP":  # load-balancer clients reach the http port, never metrics
+        for cidr in values["service"].get("loadBalancerSourceRanges") or ["0.0.0.0/0"]:
+            client = Peer(ip=cidr.split("/")[0].rsplit(".", 1)[0] + ".9")
+            assert ingress(client, http) and not ingress(client, metrics)
 
 
 def test_values_files_listed(projects: dict[str, Path]) -> None:
-    """The parametrisation above covers every ci/*-values.yaml the chart ships."""
-    assert values_files(chart_dir(projects["defaults"])) == CI_FILES
+    """The parametrisation above covers every ci/*-values.yaml the chart ships; config.* only with hot reload."""
+    for name in ANSWERS:
+        chart = chart_dir(projects[name])
+        assert values_files(chart) == sorted(f for a, f in chart_cases() if a == name), name
+        values = yaml.safe_load((chart / "values.yaml").read_text())
+        assert ("config" in values) == bool(ANSWERS[name].get("hot_reload")), name
 
 
 # ------------------------------------------------------------------ Kubernetes version gates
@@ -505,7 +537,8 @@ def test_scrape_timeout_must_be_shorter_than_interval(projects: dict[str, Path],
 
 
 def test_schema_is_self_contained_and_strict(projects: dict[str, Path]) -> None:
-    """No remote $ref, and every object schema with fixed properties forbids unknown keys."""
+    """No remote $ref, and every object schema with fixed properties forbids unknown keys (except the
+    pass-through Kubernetes objects, which the API server's own schema validates: test_chart_schema_vs_server)."""
     schema_text = (chart_dir(projects["defaults"]) / "values.schema.json").read_text()
     assert not re.search(r'"\$ref"\s*:\s*"https?:', schema_text)
     schema = json.loads(schema_text)
@@ -520,7 +553,8 @@ def test_schema_is_self_contained_and_strict(projects: dict[str, Path]) -> None:
             for v in node:
                 yield from walk(v, path)
 
-    assert list(walk(schema, "$")) == []
+    assert list(walk(schema, "$")) == ["$.resources.requests", "$.resources.limits",  # any resource name
+                                      "$.extraVolumes", "$.extraVolumeMounts", "$.initContainers", "$.sidecars"]
     values = yaml.safe_load((chart_dir(projects["defaults"]) / "values.yaml").read_text())
     jsonschema.Draft7Validator(schema).validate(values)
 
@@ -829,7 +863,7 @@ def test_valid_on_every_supported_kubernetes_version(tmp_path: Path) -> None:
     chart = chart_dir(project)
     for minor in range(25, 38):
         kube = f"1.{minor}.0"
-        for values_file in CI_FILES:
+        for values_file in values_files(chart):
             objs = template("helm", chart, "--set", "preStopSleepSeconds=3",
                             *(["-f", values_file] if values_file else []), kube=kube)
             for obj in objs:

@@ -216,3 +216,12 @@ Usage: include "gosmith.seconds" 8500000000
 {{- printf "%d.%ss" (div $ns 1000000000) (regexReplaceAll "0+$" (printf "%09d" $frac) "") }}
 {{- end }}
 {{- end }}
+
+{{/* Name of the Service that carries the metrics port: the main one for ClusterIP, else `<fullname>-metrics`. */}}
+{{- define "gosmith.metricsServiceName" -}}
+{{- if eq .Values.service.type "ClusterIP" }}
+{{- include "gosmith.fullname" . }}
+{{- else }}
+{{- printf "%s-metrics" (include "gosmith.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+{{- end }}

@@ -99,3 +99,83 @@ the schema also admits a YAML number, whose decimals only show once it is a stri
 {{- fail (printf "runtime.gomemlimitRatio %s must be a decimal from 0.5 to 0.95 with at most 3 decimals (the service refuses anything else)" $ratio) }}
 {{- end }}
 {{- end }}
+
+{{/*
+gosmith.quantity: a Kubernetes quantity (500m, 1.5, 2Gi, 1e3, 100M) as a float64 string, for comparisons.
+Usage: include "gosmith.quantity" "500m" | float64
+*/}}
+{{- define "gosmith.quantity" -}}
+{{- $s := toString . }}
+{{- $num := regexFind "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)" $s }}
+{{- $suffix := trimPrefix $num $s }}
+{{- $scale := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- if hasKey $scale $suffix }}
+{{- mulf (float64 $num) (get $scale $suffix) }}
+{{- else if regexMatch "^[eE][+-]?[0-9]+$" $suffix }}
+{{- float64 $s }}
+{{- else }}
+{{- fail (printf "%q is not a Kubernetes quantity" $s) }}
+{{- end }}
+{{- end }}
+
+{{/*
+gosmith.checkValues: combinations that the schema cannot express and the API server (or the service)
+would reject late, after a partial install. Each failure names the values involved.
+*/}}
+{{- define "gosmith.checkValues" -}}
+{{- $v := .Values }}
+{{- $errs := list }}
+{{- if eq (int $v.ports.http) (int $v.ports.admin) }}
+{{- $errs = append $errs (printf "ports.http and ports.admin must differ (both %d): the app and admin listeners cannot share a port" (int $v.ports.http)) }}
+{{- end }}
+{{- if eq (int $v.service.port) (int $v.service.metricsPort) }}
+{{- $errs = append $errs (printf "service.port and service.metricsPort must differ (both %d): a Service cannot publish one port twice" (int $v.service.port)) }}
+{{- end }}
+{{- $res := $v.resources | default dict }}
+{{- range $name, $req := ($res.requests | default dict) }}
+{{- $lim := dig $name "" ($res.limits | default dict) }}
+{{- if and (ne (toString $lim) "") (gt (include "gosmith.quantity" $req | float64) (include "gosmith.quantity" $lim | float64)) }}
+{{- $errs = append $errs (printf "resources.requests.%s %v must not exceed resources.limits.%s %v" $name $req $name $lim) }}
+{{- end }}
+{{- end }}
+{{- $surge := toString $v.strategy.maxSurge }}
+{{- $unavail := toString $v.strategy.maxUnavailable }}
+{{- if and (regexMatch "^0%?$" $surge) (regexMatch "^0%?$" $unavail) }}
+{{- $errs = append $errs "strategy.maxSurge and strategy.maxUnavailable must not both be 0: a rolling update could never make progress" }}
+{{- end }}
+{{- range $i, $t := $v.tolerations }}
+{{- if and (eq (toString $t.operator) "Exists") (ne (toString ($t.value | default "")) "") }}
+{{- $errs = append $errs (printf "tolerations[%d]: operator Exists matches any value, so value must be empty (got %q)" $i $t.value) }}
+{{- end }}
+{{- if and (eq (toString ($t.key | default "")) "") (ne (toString ($t.operator | default "Equal")) "Exists") }}
+{{- $errs = append $errs (printf "tolerations[%d]: an empty key needs operator Exists" $i) }}
+{{- end }}
+{{- if and $t.tolerationSeconds (ne (toString ($t.effect | default "")) "NoExecute") }}
+{{- $errs = append $errs (printf "tolerations[%d]: tolerationSeconds needs effect NoExecute" $i) }}
+{{- end }}
+{{- end }}
+{{- range $key := list "app.kubernetes.io/name" "app.kubernetes.io/instance" }}
+{{- if hasKey ($v.podLabels | default dict) $key }}
+{{- $errs = append $errs (printf "podLabels must not set %s: it is a selector label of the Deployment (the pods would no longer match it)" $key) }}
+{{- end }}
+{{- end }}
+{{- if $errs }}
+{{- fail (join "; " $errs) }}
+{{- end }}
+{{- end }}
+
+{{/*
+gosmith.cidr: return a CIDR unchanged, or fail naming its key when the API server would reject it
+(IPv4 octets 0-255 and prefix 0-32; IPv6 prefix 0-128).
+Usage: include "gosmith.cidr" (list "networkPolicy.extraEgress[0].cidr" "10.0.0.0/8")
+*/}}
+{{- define "gosmith.cidr" -}}
+{{- $key := index . 0 }}
+{{- $cidr := toString (index . 1) }}
+{{- $v4 := "^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$" }}
+{{- $v6 := "^[0-9a-fA-F:]*:[0-9a-fA-F:.]*/(12[0-8]|1[01][0-9]|[1-9]?[0-9])$" }}
+{{- if not (or (regexMatch $v4 $cidr) (regexMatch $v6 $cidr)) }}
+{{- fail (printf "%s %q is not a CIDR (a.b.c.d/0-32 or an IPv6 prefix /0-128)" $key $cidr) }}
+{{- end }}
+{{- $cidr }}
+{{- end }}
