@@ -37,6 +37,9 @@ type responseWriter struct {
 	// mu orders the deadline timer (expire) with the end of the request (finish).
 	mu       sync.Mutex
 	finished bool
+	// cutRead is set when expire failed the body read: net/http then cancels the request's
+	// context as if the client had gone, but the client is there and gets the 503.
+	cutRead bool
 	timer    *time.Timer
 	// fields is the access-log line's field storage: no allocation per line.
 	fields [12]zap.Field
@@ -143,6 +146,7 @@ func (w *responseWriter) expire() {
 	now := time.Now()
 	if w.body != nil && !w.body.eof.Load() {
 		_ = rc.SetReadDeadline(now) // not supported by test recorders; nothing to cut there
+		w.cutRead = true
 	}
 	if w.started.Load() {
 		_ = rc.SetWriteDeadline(now)
