@@ -40,7 +40,7 @@ type responseWriter struct {
 	// cutRead is set when expire failed the body read: net/http then cancels the request's
 	// context as if the client had gone, but the client is there and gets the 503.
 	cutRead bool
-	timer    *time.Timer
+	timer   *time.Timer
 	// fields is the access-log line's field storage: no allocation per line.
 	fields [12]zap.Field
 }
