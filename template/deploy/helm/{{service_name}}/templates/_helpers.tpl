@@ -32,7 +32,7 @@ If the release name contains the chart name it is used as the full name.
 
 {{/* Common labels. */}}
 {{- define "gosmith.labels" -}}
-helm.sh/chart: {{ include "gosmith.chart" . }}
+helm.sh/chart: {{ include "gosmith.chart" . | quote }}
 {{ include "gosmith.selectorLabels" . }}
 app.kubernetes.io/version: {{ (.Values.image.tag | default .Chart.AppVersion) | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -40,8 +40,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Selector labels: name and instance only (immutable Deployment selector). */}}
 {{- define "gosmith.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "gosmith.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "gosmith.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/* Name of the service account to use. */}}
@@ -64,8 +64,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Labels of the chart's `helm test` pod (the NetworkPolicy lets it reach both ports). */}}
 {{- define "gosmith.testPodLabels" -}}
-app.kubernetes.io/name: {{ printf "%s-test" (include "gosmith.name" . | trunc 58) }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ printf "%s-test" (include "gosmith.name" . | trunc 58) | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/component: helm-test
 {{- end }}
 

@@ -165,17 +165,49 @@ would reject late, after a partial install. Each failure names the values involv
 {{- end }}
 
 {{/*
-gosmith.cidr: return a CIDR unchanged, or fail naming its key when the API server would reject it
-(IPv4 octets 0-255 and prefix 0-32; IPv6 prefix 0-128).
+gosmith.cidr: return a CIDR unchanged, or fail naming its key when the API server would reject it:
+IPv4 octets 0-255 and prefix 0-32, IPv6 hextets and prefix 0-128, and no address bits set beyond the
+prefix (10.1.2.3/8 is refused: write 10.0.0.0/8).
 Usage: include "gosmith.cidr" (list "networkPolicy.extraEgress[0].cidr" "10.0.0.0/8")
 */}}
 {{- define "gosmith.cidr" -}}
 {{- $key := index . 0 }}
 {{- $cidr := toString (index . 1) }}
 {{- $v4 := "^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$" }}
-{{- $v6 := "^[0-9a-fA-F:]*:[0-9a-fA-F:.]*/(12[0-8]|1[01][0-9]|[1-9]?[0-9])$" }}
-{{- if not (or (regexMatch $v4 $cidr) (regexMatch $v6 $cidr)) }}
+{{- $v6 := "^[0-9a-fA-F:]*:[0-9a-fA-F:]*/(12[0-8]|1[01][0-9]|[1-9]?[0-9])$" }}
+{{- $bits := "" }}
+{{- $parts := splitList "/" $cidr }}
+{{- if regexMatch $v4 $cidr }}
+{{- range splitList "." (first $parts) }}
+{{- $bits = printf "%s%08b" $bits (atoi .) }}
+{{- end }}
+{{- else if and (regexMatch $v6 $cidr) (le (len (splitList "::" (first $parts))) 2) }}
+{{- $halves := splitList "::" (first $parts) }}
+{{- $head := compact (splitList ":" (first $halves)) }}
+{{- $tail := ternary (compact (splitList ":" (last $halves))) list (eq (len $halves) 2) }}
+{{- $missing := sub 8 (add (len $head) (len $tail)) }}
+{{- if or (lt $missing 0) (and (eq (len $halves) 1) (ne $missing 0)) (and (eq (len $halves) 2) (lt $missing 1)) }}
 {{- fail (printf "%s %q is not a CIDR (a.b.c.d/0-32 or an IPv6 prefix /0-128)" $key $cidr) }}
+{{- end }}
+{{- $hex := dict "0" "0000" "1" "0001" "2" "0010" "3" "0011" "4" "0100" "5" "0101" "6" "0110" "7" "0111" "8" "1000" "9" "1001" "a" "1010" "b" "1011" "c" "1100" "d" "1101" "e" "1110" "f" "1111" }}
+{{- $groups := $head }}
+{{- range until (int $missing) }}
+{{- $groups = append $groups "0" }}
+{{- end }}
+{{- range concat $groups $tail }}
+{{- if not (regexMatch "^[0-9a-fA-F]{1,4}$" .) }}
+{{- fail (printf "%s %q is not a CIDR (a.b.c.d/0-32 or an IPv6 prefix /0-128)" $key $cidr) }}
+{{- end }}
+{{- range splitList "" (printf "%4s" (lower .) | replace " " "0") }}
+{{- $bits = printf "%s%s" $bits (get $hex .) }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{- fail (printf "%s %q is not a CIDR (a.b.c.d/0-32 or an IPv6 prefix /0-128)" $key $cidr) }}
+{{- end }}
+{{- $prefix := atoi (last $parts) }}
+{{- if not (regexMatch "^0*$" (substr $prefix (len $bits) $bits)) }}
+{{- fail (printf "%s %q has address bits set beyond the /%d prefix (the API server refuses it): use the network address" $key $cidr $prefix) }}
 {{- end }}
 {{- $cidr }}
 {{- end }}
