@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from copier.errors import UserMessageError
 from copier_template_extensions import ContextHook
 from jinja2.ext import Extension
 
@@ -58,6 +59,10 @@ class GosmithContext(ContextHook):
         answers = {k: v for k, v in context.items() if not k.startswith("_") and k != "tuned"}
         key = json.dumps(answers, sort_keys=True, default=repr)
         if key not in _TUNED:
-            # The same validate-then-derive as `gosmith new`, `update` and `tune` (one-line TuningError).
-            _TUNED[key] = rules.validate.evaluate(answers).as_context()
+            # The same validate-then-derive as `gosmith new`, `update` and `tune`. Its one-line reason goes
+            # out as copier's UserMessageError, which the copier CLI prints as that line (no traceback).
+            try:
+                _TUNED[key] = rules.validate.evaluate(answers).as_context()
+            except rules.tuning.TuningError as exc:
+                raise UserMessageError(str(exc)) from exc
         context["tuned"] = _TUNED[key]
