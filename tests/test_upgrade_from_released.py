@@ -96,7 +96,9 @@ def user_edits(project: Path) -> None:
     main = next((project / "cmd").glob("*/main.go"))
     main.write_text(main.read_text() + USER_FUNC)
     readme = project / "README.md"
-    readme.write_text(readme.read_text() + USER_README)
+    text = readme.read_text()
+    assert "\n## Run locally\n" in text
+    readme.write_text(text.replace("\n## Run locally\n", USER_README + "\n## Run locally\n", 1))
     values = values_path(project)
     text = values.read_text()
     assert re.search(r"(?m)^replicaCount: \d+$", text)
@@ -142,7 +144,7 @@ def test_released_project_updates_to_working_template(tmp_path: Path, released: 
     # the users' own changes are all still there
     assert (project / "internal" / "hello" / "hello.go").read_text() == HANDLER
     assert USER_FUNC.strip() in next((project / "cmd").glob("*/main.go")).read_text()
-    assert (project / "README.md").read_text().endswith(USER_README)
+    assert USER_README + "\n## Run locally\n" in (project / "README.md").read_text()
     values = yaml.safe_load(values_path(project).read_text())
     assert values["replicaCount"] == 4
     # the working template's files arrived: the project equals a fresh render plus the user's changes
