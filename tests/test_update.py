@@ -298,6 +298,10 @@ def test_data_change_rerenders_derived_values(tmp_path: Path, monkeypatch: pytes
     new_tuned = rules().tuning.derive(resolve(answers)).values
     assert new_tuned["gomemlimit"] != old_tuned["gomemlimit"]
     after = values_yaml(project).read_text()
+    # the chart's real inputs follow the answer (the service derives GOMEMLIMIT from the limit at run time) ...
+    assert yaml.safe_load(before)["resources"]["limits"]["memory"] == "512Mi"
+    assert yaml.safe_load(after)["resources"]["limits"]["memory"] == "2Gi"
+    # ... and the tuning notes in the values header are re-derived too
     assert f"gomemlimit: {old_tuned['gomemlimit']!s}" in before.replace('"', "")
     assert f"gomemlimit: {new_tuned['gomemlimit']!s}" in after.replace('"', "")
     assert ":8181" in (project / "internal" / "config" / "config.go").read_text()
