@@ -224,3 +224,17 @@ def test_helm_test_pod_uses_pull_secrets_and_digest(kube_api: APIServer, charts:
     (pod,) = [o for o in objects(manifest) if o["kind"] == "Pod"]
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     assert pod["spec"]["containers"][0]["image"].endswith("@" + digest)
+
+
+def test_notes_reach_the_metrics_service_for_public_service_types(kube_api: APIServer, charts: dict[str, Path]) -> None:
+    """NOTES' port-forward commands name the Services that really carry each port."""
+    chart = charts["defaults"]
+    for kind, metrics_svc in (("ClusterIP", "rel-demo-svc"), ("LoadBalancer", "rel-demo-svc-metrics")):
+        out = kube_api.helm("install", "rel", str(chart), "--dry-run=client", "-n", "notes",
+                            "--set", f"service.type={kind}").stdout
+        notes = out[out.index("NOTES:"):]
+        assert f"port-forward svc/{metrics_svc} " in notes and ":metrics" in notes, notes
+        manifest = render(kube_api, chart, "notes", "--set", f"service.type={kind}")
+        services = {o["metadata"]["name"]: [p["name"] for p in o["spec"]["ports"]]
+                    for o in objects(manifest) if o["kind"] == "Service"}
+        assert "metrics" in services[metrics_svc], services
