@@ -133,6 +133,24 @@ if ! command -v qemu-aarch64-static >/dev/null 2>&1 && ! command -v qemu-aarch64
     unavailable qemu-user-static "not installed, and apt-get is unavailable or needs root"
   fi
 fi
+# prometheus + promtool (Debian package) check the generated rules and run them against the built service.
+# The package's postinst cannot start its service here (no init): the tests run the binary themselves.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "installing prometheus (server + promtool) with apt (about 1 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
+    apt_log="$TOOLS/prometheus.apt.log"
+    if apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" update -qq >"$apt_log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" \
+          install -y -qq --no-install-recommends prometheus >>"$apt_log" 2>&1 &&
+        command -v promtool >/dev/null 2>&1; then
+      say "installed prometheus"
+    else
+      unavailable prometheus "apt-get failed: $(grep -m1 -E '^(E|W):' "$apt_log" || tail -n 1 "$apt_log") (log: .tools/prometheus.apt.log)"
+    fi
+  else
+    unavailable prometheus "not installed, and apt-get is unavailable or needs root"
+  fi
+fi
 # A real Kubernetes API server, etcd and kubectl for the chart tests (scripts/kube-tools.sh: built from
 # the Go module proxy; about 30 min the first time on 2 cores, about 1 min from Go's build cache).
 if [ "${GOSMITH_SKIP_KUBE:-}" = 1 ]; then

@@ -74,9 +74,11 @@ def test_apt_lock_held_is_a_recorded_skip_not_an_abort(sandbox: Path) -> None:
     apt = [c for c in calls(sandbox) if c.startswith("apt-get")]
     assert apt and all("-o DPkg::Lock::Timeout=7" in c for c in apt), apt
     unavailable = (sandbox / "repo" / ".tools" / "unavailable").read_text()
-    tool, reason = unavailable.strip().split("\t")
-    assert tool == "qemu-user-static" and "Could not get lock" in reason
+    lines = dict(line.split("\t", 1) for line in unavailable.splitlines())
+    assert sorted(lines) == ["prometheus", "qemu-user-static"]  # both apt packages, each recorded
+    assert all("Could not get lock" in reason for reason in lines.values()), lines
     assert "qemu-user-static unavailable" in proc.stderr and "skipped" in proc.stderr
+    assert "prometheus unavailable" in proc.stderr
     # the tools after a failed step are still provided
     assert (sandbox / "repo" / ".tools" / "bin" / "golangci-lint").exists()
 
@@ -99,6 +101,7 @@ def test_slow_steps_announce_an_estimate(sandbox: Path) -> None:
         assert any(ln.startswith(f"==> building {tool} ") and "about" in ln and "min" in ln
                    for ln in proc.stderr.splitlines()), proc.stderr
     assert "qemu-user-static with apt (about" in proc.stderr
+    assert "prometheus (server + promtool) with apt (about" in proc.stderr
 
 
 def test_rerun_is_a_fast_no_op(sandbox: Path) -> None:

@@ -90,7 +90,7 @@ Usage: include "gosmith.durationMs" "30s"
 {{- define "gosmith.durationMs" -}}
 {{- $n := regexFind "^[0-9]+" . }}
 {{- $unit := trimPrefix $n . }}
-{{- $scale := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 }}
+{{- $scale := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 }}
 {{- mul (atoi $n) (get $scale $unit) }}
 {{- end }}
 
