@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tomllib
+import warnings
 import zipfile
 from pathlib import Path
 from types import ModuleType
 
+import copier
 import pytest
 import yaml
 from gen import ROOT, load_module, run
@@ -20,6 +23,10 @@ from test_update import NEW, OLD, TEMPLATE_LINE, add_template_line, copy_templat
 
 from gosmith import source
 
+#: The user's home before any test changes $HOME.
+REAL_HOME = os.path.expanduser("~")
+#: What gosmith 0.1.0 recorded as `_src_path`: an absolute per-digest repository in its cache.
+LEGACY_SRC = "/home/alice/.cache/gosmith/template-0123456789abcdef0123"
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -77,32 +84,67 @@ def test_release_repo_has_one_tagged_commit_per_version_and_is_deterministic(
     (root / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.1.0"\n')
 
     built = source.materialise(root)
+    assert built.repo == tmp_path / "cache" / "template"  # one stable directory per cache
     assert [str(v) for v in built.versions] == ["0.0.7", "0.0.8", "0.1.0"]
     assert git(built.repo, "tag", "--list").split() == ["v0.0.7", "v0.0.8", "v0.1.0"]
-    assert git(built.repo, "rev-list", "--count", "HEAD") == "3"
+    for t in ("v0.0.7", "v0.0.8", "v0.1.0"):  # a root commit per version: its id depends on its files only
+        assert git(built.repo, "rev-list", "--count", t) == "1"
+    assert git(built.repo, "status", "--porcelain") == ""  # nothing checked out, nothing dirty
     assert git(built.repo, "show", "v0.0.7:template/VERSION_NOTE") == "0.0.7"
     assert git(built.repo, "show", "v0.0.8:template/VERSION_NOTE") == "0.0.8"
     assert "VERSION_NOTE" not in git(built.repo, "ls-tree", "-r", "--name-only", "v0.1.0")
     hashes = {t: git(built.repo, "rev-parse", f"{t}^{{commit}}") for t in ("v0.0.7", "v0.0.8", "v0.1.0")}
 
-    # Same inputs: the cached repository is reused as is.
-    marker = built.repo / ".git" / "gosmith-digest"
-    stamp = marker.stat().st_mtime_ns
-    assert source.materialise(root).repo == built.repo and marker.stat().st_mtime_ns == stamp
+    # Same inputs: nothing is rebuilt or rewritten.
+    index = built.repo / ".git" / "gosmith-index.json"
+    stamp = index.stat().st_mtime_ns
+    assert source.materialise(root).repo == built.repo and index.stat().st_mtime_ns == stamp
 
-    # Another machine (another cache) builds byte-identical history: recorded tags mean the same everywhere.
+    # Another machine (another cache) builds identical commits: recorded tags mean the same everywhere.
     monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "other-cache"))
     other = source.materialise(root)
     assert other.repo != built.repo
     assert {t: git(other.repo, "rev-parse", f"{t}^{{commit}}") for t in hashes} == hashes
+    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
 
-    # A change in the working template rebuilds only the newest version.
+    # A change in the working template moves only the tag of the (unreleased) newest version, in place.
     add_template_line(root)
     rebuilt = source.materialise(root)
+    assert rebuilt.repo == built.repo
     assert git(rebuilt.repo, "rev-parse", "v0.0.8^{commit}") == hashes["v0.0.8"]
     assert git(rebuilt.repo, "rev-parse", "v0.1.0^{commit}") != hashes["v0.1.0"]
     assert TEMPLATE_LINE in git(rebuilt.repo, "show", f"v0.1.0:{source.SNAPSHOT_PARTS[1]}/cmd/"
                                 "{{service_name}}/main.go.jinja")
+
+    # A newer gosmith sharing the cache (0.1.0 released, working 0.2.0) appends; an older one keeps its tags.
+    newer = copy_template(tmp_path / "newer")
+    shutil.copytree(root / "releases", newer / "releases")
+    add_template_line(newer)
+    (newer / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.1.0"\n')
+    source.write_snapshot(newer)
+    (newer / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.2.0"\n')
+    released = git(rebuilt.repo, "rev-parse", "v0.1.0^{commit}")
+    assert source.materialise(newer).repo == built.repo
+    source.materialise(root)
+    assert git(built.repo, "tag", "--list").split() == ["v0.0.7", "v0.0.8", "v0.1.0", "v0.2.0"]
+    assert git(built.repo, "rev-parse", "v0.1.0^{commit}") == released  # the snapshot is that working tree
+    assert git(built.repo, "rev-parse", "v0.0.7^{commit}") == hashes["v0.0.7"]
+
+
+def test_concurrent_refreshes_of_one_cache(tmp_path: Path) -> None:
+    """Several gosmith processes refreshing the same cache at once all succeed with the same tags."""
+    root = copy_template(tmp_path / "root")
+    (root / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.1.0"\n')
+    code = ("from pathlib import Path; import sys; from gosmith import source; "
+            "print(source.materialise(Path(sys.argv[1])).repo)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert {out.strip() for out, _ in outputs} == {str(tmp_path / "cache" / "template")}
+    repo = tmp_path / "cache" / "template"
+    assert git(repo, "tag", "--list").split() == ["v0.1.0"]
+    assert not [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("build-")]
 
 
 def test_released_snapshots_are_frozen(tmp_path: Path) -> None:
@@ -124,15 +166,84 @@ def test_this_repository_release_history_is_consistent() -> None:
     assert all(v <= current for v in source.release_snapshots(ROOT))
 
 
-def test_gosmith_new_records_src_path_and_release_tag(tmp_path: Path) -> None:
+def _no_machine_path(text: str, *paths: Path) -> None:
+    """The answers text names no absolute path, and none of `paths` (nor the user's real home) in any form."""
+    values = [str(v) for v in yaml.safe_load(text).values()]
+    assert not [v for v in values if v.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", v)], values
+    for path in {*paths, Path(REAL_HOME)}:
+        assert str(path) not in text and str(path.resolve()) not in text
+
+
+def test_gosmith_new_records_a_portable_src_path_and_release_tag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gosmith.generate import NewRequest, new
 
+    # The cache of the test (GOSMITH_CACHE_DIR) is outside the home directory: the default location is recorded.
     project = new(NewRequest(name="tagged-svc", output=tmp_path / "p"))
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    text = (project / ".copier-answers.yml").read_text()
+    answers = yaml.safe_load(text)
     assert answers["_commit"] == f"v{source.current_version(ROOT)}"
-    src = Path(answers["_src_path"])
-    assert src.is_absolute() and (src / ".git").is_dir()
+    assert answers["_src_path"] == "~/.cache/gosmith/template" == source.DEFAULT_SOURCE
+    _no_machine_path(text, tmp_path)
+
+    # The default cache under $HOME: the repository is recorded relative to the home directory, and is there.
+    home = tmp_path / "home-a"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GOSMITH_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    project = new(NewRequest(name="tagged-svc", output=tmp_path / "q"))
+    text = (project / ".copier-answers.yml").read_text()
+    answers = yaml.safe_load(text)
+    assert answers["_src_path"] == "~/.cache/gosmith/template"
+    _no_machine_path(text, tmp_path, home)
+    src = Path(answers["_src_path"]).expanduser()
+    assert src == home / ".cache" / "gosmith" / "template" and (src / ".git").is_dir()
     assert git(src, "rev-parse", answers["_commit"] + "^{commit}")
+
+    # XDG_CACHE_HOME under $HOME: recorded relative to it; elsewhere: the default location.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg"))
+    assert source.recorded_source() == "~/xdg/gosmith/template"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert source.recorded_source() == source.DEFAULT_SOURCE
+
+
+def test_plain_copier_update_on_another_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generated with HOME=A by gosmith OLD; updated with plain copier under HOME=B, where gosmith NEW ran once."""
+    from gosmith.generate import NewRequest, new
+
+    monkeypatch.delenv("GOSMITH_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    old_tree = copy_template(tmp_path / "gosmith-old")  # gosmith OLD: its working template is release OLD
+    (old_tree / "pyproject.toml").write_text(f'[project]\nname = "gosmith"\nversion = "{OLD}"\n')
+    home_a, home_b = tmp_path / "alice", tmp_path / "bob"
+    monkeypatch.setenv("HOME", str(home_a))
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(old_tree))
+    project = new(NewRequest(name="orders-api", output=tmp_path / "svc"))
+    text = (project / ".copier-answers.yml").read_text()
+    assert yaml.safe_load(text)["_commit"] == f"v{OLD}"
+    _no_machine_path(text, tmp_path, home_a)
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "generated on alice's machine")
+    released_a = git(home_a / ".cache" / "gosmith" / "template", "rev-parse", f"v{OLD}^{{commit}}")
+
+    # Bob's machine: gosmith NEW (release OLD + a template change); any gosmith command materialises the template.
+    monkeypatch.setenv("HOME", str(home_b))
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(make_root(tmp_path / "bob-gosmith", change=add_template_line)))
+    assert not (home_b / ".cache").exists()
+    from test_update import cli
+
+    assert cli("check", str(project)).exit_code == 1  # behind
+    repo_b = home_b / ".cache" / "gosmith" / "template"
+    assert git(repo_b, "rev-parse", f"v{OLD}^{{commit}}") == released_a  # the release has one commit everywhere
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_update(str(project), defaults=True, overwrite=True, unsafe=True, quiet=True)
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == f"v{NEW}" and answers["_src_path"] == "~/.cache/gosmith/template"
+    assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
 
 
 @pytest.mark.slow
@@ -156,8 +267,9 @@ def test_wheel_updates_a_project_from_an_earlier_release_offline(tmp_path: Path)
 
     # The project was generated by release OLD elsewhere: its recorded source is unreachable here.
     project = generate_old(tree, tmp_path / "svc", {"service_name": "orders-api"})
+    # ... by gosmith 0.1.0, which recorded an absolute per-digest cache path of that machine.
     answers = project / ".copier-answers.yml"
-    answers.write_text(answers.read_text().replace(str(source.materialise(tree).repo), "/elsewhere/gosmith"))
+    answers.write_text(re.sub(r"(?m)^_src_path: .*$", f"_src_path: {LEGACY_SRC}", answers.read_text()))
     run(["git", "commit", "--quiet", "-am", "moved machines"], project)
     shutil.rmtree(tmp_path / "cache")
     shutil.rmtree(tree)  # nothing of the source tree is left: only the installed wheel
@@ -179,6 +291,7 @@ def test_wheel_updates_a_project_from_an_earlier_release_offline(tmp_path: Path)
     assert f"updated from template {OLD} to {NEW}" in proc.stdout
     assert TEMPLATE_LINE in (project / "cmd" / "orders-api" / "main.go").read_text()
     assert yaml.safe_load(answers.read_text())["_commit"] == f"v{NEW}"
+    assert yaml.safe_load(answers.read_text())["_src_path"] == "~/.cache/gosmith/template"
 
 
 def load_migrations() -> ModuleType:

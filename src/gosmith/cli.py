@@ -187,7 +187,13 @@ def check_cmd(
     path: Annotated[Path, typer.Argument(help="Project directory (default: the current one).")] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of a sentence.")] = False,
 ) -> None:
-    """Tell whether a project is behind the template version this gosmith ships (exit 1 when behind)."""
+    """Tell whether a project is behind the template version this gosmith ships.
+
+    Exit codes: 0 current (or ahead), 1 behind, 2 not a gosmith project (no, unreadable or foreign
+    answers file), 3 unknown: the recorded template ref is a commit id that matches no template
+    version this gosmith ships (e.g. plain copier copy of a changed checkout); run gosmith update,
+    which updates it from the recorded _src_path.
+    """
     from gosmith.check import check
 
     result = check(path)

@@ -24,7 +24,7 @@ import copier
 
 from gosmith import answers as answers_mod
 from gosmith.errors import UserError
-from gosmith.source import copy_source
+from gosmith.source import copy_source, record_source
 
 
 def aborted() -> UserError:
@@ -230,8 +230,8 @@ def _reuse_compiled_strings() -> Iterator[None]:
 
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
-    src_path, vcs_ref = copy_source()
-    with warnings.catch_warnings(), _readable_prompts(), _no_git_index_sync(), _reuse_compiled_strings():
+    with copy_source() as (src_path, vcs_ref), warnings.catch_warnings(), _readable_prompts(), \
+            _no_git_index_sync(), _reuse_compiled_strings():
         warnings.simplefilter("ignore")
         copier.run_copy(
             src_path,
@@ -244,6 +244,8 @@ def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
             quiet=req.quiet,
             vcs_ref=vcs_ref,
         )
+    if not req.pretend:
+        record_source(dst / ".copier-answers.yml")  # a portable `_src_path`, never a path of this machine
 
 
 def _copier_failure(exc: BaseException) -> UserError:

@@ -3,29 +3,36 @@
 The release history lives in files, never in git tags of the gosmith checkout: every released
 template version is a deterministic snapshot `releases/<version>.tar.gz` (copier.yml, template/,
 hooks/), and the working template (versioned by `[project].version` in pyproject.toml, or the
-installed package's version inside a wheel) is the newest version. `materialise()` turns that
-history into a local git repository, one commit per version tagged `v<version>`, in a cache
-directory; copier copies and updates against that repository, so updates work offline and on any
-machine that has this gosmith installed.
+installed package's version inside a wheel) is the newest version. `materialised()` keeps that
+history in one stable local git repository, `<cache dir>/template`, one deterministic commit per
+version tagged `v<version>`; copier copies and updates against it, so updates work offline and on
+any machine that has this gosmith installed. Projects record it as a home-relative `_src_path`
+(`~/.cache/gosmith/template`, never a path of the generating machine), so plain `copier update`
+works wherever gosmith has materialised the template once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
+import yaml
 from packaging.version import InvalidVersion, Version
 
 from gosmith.errors import UserError
@@ -37,8 +44,19 @@ SNAPSHOT_PARTS: tuple[str, ...] = ("copier.yml", "template", "hooks")
 RELEASES_DIR = "releases"
 _SKIP_NAMES = {"__pycache__", ".DS_Store", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
-#: Bump when the way the repository is built changes (invalidates every cached repository).
-_FORMAT = "gosmith-release-repo/1"
+#: Bump when the way the repository is built changes (the repository is rebuilt; released tags keep their ids
+#: only while the commit recipe in `_commit_input` stays the same).
+_FORMAT = "gosmith-release-repo/2"
+#: The repository's directory in the cache dir, and what `_src_path` records when the cache is not under $HOME.
+REPO_NAME = "template"
+DEFAULT_SOURCE = "~/.cache/gosmith/template"
+_FORMAT_FILE = "gosmith-format"
+_INDEX = "gosmith-index.json"
+_LOCK = "template.lock"
+#: Author and committer date of every version's commit (2000-01-01).
+_DATE = 946684800
+#: A commit id as `git describe --always` records it (short or full hex).
+_SHA = re.compile(r"[0-9a-f]{7,64}")
 _GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "gosmith",
     "GIT_AUTHOR_EMAIL": "gosmith@localhost",
@@ -58,6 +76,8 @@ def parse_ref(ref: object) -> Version | None:
     """Return the release version named by a recorded `_commit` (`v1.2.3` or `1.2.3`), else None."""
     if not isinstance(ref, str):
         return None
+    if _SHA.fullmatch(ref):
+        return None  # a commit id (`git describe --always` of an untagged commit), never a version
     text = ref[1:] if ref.startswith("v") else ref
     try:
         parsed = Version(text)
@@ -198,81 +218,202 @@ def _copy_working(root: Path, dest: Path) -> None:
         target.chmod(_mode(path))
 
 
-def _digest(root: Path) -> str:
-    """Return a hash of everything the materialised repository is built from."""
-    h = hashlib.sha256(_FORMAT.encode())
-    h.update(str(current_version(root)).encode())
-    for version, path in release_snapshots(root).items():
-        h.update(f"\0release {version}\0".encode())
-        h.update(path.read_bytes())
-    for rel, path in _template_files(root):
-        h.update(f"\0file {rel} {_mode(path):o}\0".encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def cache_dir() -> Path:
-    """Return gosmith's cache directory: `$GOSMITH_CACHE_DIR`, else `$XDG_CACHE_HOME/gosmith`."""
+    """Return gosmith's cache directory: `$GOSMITH_CACHE_DIR`, else `$XDG_CACHE_HOME/gosmith`, else ~/.cache/gosmith."""
     explicit = os.environ.get("GOSMITH_CACHE_DIR")
     if explicit:
-        return Path(explicit).resolve()
+        return Path(explicit).expanduser().resolve()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).resolve() / "gosmith"
+    return Path(base).expanduser().resolve() / "gosmith"
 
 
-def _git(args: list[str], cwd: Path, date: int = 0) -> str:
+def repo_path() -> Path:
+    """Return the one template repository of this machine and cache: `<cache dir>/template`."""
+    return cache_dir() / REPO_NAME
+
+
+def recorded_source(repo: Path | None = None) -> str:
+    """Return the `_src_path` gosmith records for the template repository `repo` (default: `repo_path()`).
+
+    It is never a path of this machine: the repository's place relative to the home directory
+    (`~/.cache/gosmith/template` by default; copier expands `~` itself), so that plain
+    `copier update` finds the template on any machine where gosmith has materialised it. A cache
+    outside the home directory (`$GOSMITH_CACHE_DIR` or `$XDG_CACHE_HOME` elsewhere, e.g. a CI
+    cache volume) would leak that machine's layout: the default location `DEFAULT_SOURCE` is
+    recorded then, which is where gosmith keeps the template on every machine without those overrides.
+    """
+    repo = (repo or repo_path()).resolve()
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, KeyError):  # no home directory at all
+        return DEFAULT_SOURCE
+    if home == Path(home.anchor):
+        return DEFAULT_SOURCE
+    try:
+        rel = repo.relative_to(home)
+    except ValueError:
+        return DEFAULT_SOURCE
+    return "~/" + rel.as_posix() if rel.parts else DEFAULT_SOURCE
+
+
+def record_source(answers_file: Path) -> None:
+    """Replace the `_src_path` copier wrote into `answers_file` (an absolute path) by `recorded_source()`."""
+    if not answers_file.is_file():
+        return
+    text = answers_file.read_text(encoding="utf-8")
+    line = yaml.safe_dump({"_src_path": recorded_source()}, default_flow_style=False, width=1 << 16).rstrip("\n")
+    # the entry plus any continuation lines YAML may have folded a long value onto
+    entry = re.compile(r"(?m)^_src_path:.*(?:\n[ \t]+\S.*)*$")
+    new = entry.sub(lambda _: line, text)
+    if new != text:
+        answers_file.write_text(new, encoding="utf-8")
+
+
+def _git(args: list[str], cwd: Path, date: int = _DATE, env: dict[str, str] | None = None) -> str:
     """Run git with a fixed identity and date so that commits are identical on every machine."""
-    env = {
+    full = {
         **os.environ,
         **_GIT_IDENTITY,
         "GIT_AUTHOR_DATE": f"@{date} +0000",
         "GIT_COMMITTER_DATE": f"@{date} +0000",
+        **(env or {}),
     }
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["git", *args], cwd=cwd, env=full, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
-def _clear_worktree(repo: Path) -> None:
-    """Delete everything in `repo` except `.git`."""
-    for child in repo.iterdir():
-        if child.name == ".git":
+@dataclass(frozen=True)
+class _Input:
+    """One template version this gosmith knows and how to write its files."""
+
+    version: Version
+    key: str  # hash of the version and its content: the repository's index maps it to its commit
+    snapshot: Path | None  # None: the working template
+
+
+def _inputs(root: Path, versions: tuple[Version, ...]) -> list[_Input]:
+    """Return the inputs of every known version: release snapshots, then the working template."""
+    current = versions[-1]
+    snapshots = release_snapshots(root)
+    found: list[_Input] = []
+    for version in versions:
+        h = hashlib.sha256(f"{_FORMAT}\0{version}\0".encode())
+        if version < current:
+            h.update(b"snapshot\0" + gzip.decompress(snapshots[version].read_bytes()))
+            found.append(_Input(version, h.hexdigest(), snapshots[version]))
             continue
-        if child.is_dir():
-            shutil.rmtree(child)
+        for rel, path in _template_files(root):  # a snapshot of the current version is the working template
+            h.update(f"\0file {rel} {_mode(path):o}\0".encode())
+            h.update(path.read_bytes())
+        found.append(_Input(version, h.hexdigest(), None))
+    return found
+
+
+def _index(repo: Path) -> dict[str, str]:
+    """Return the repository's `{input key: commit}` index (empty when missing or unreadable)."""
+    try:
+        data = json.loads((repo / ".git" / _INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _tags(repo: Path) -> dict[str, str]:
+    """Return `{tag: commit}` of the repository."""
+    out = _git(["for-each-ref", "--format=%(refname:strip=2) %(objectname)", "refs/tags"], repo)
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def _is_current(repo: Path, inputs: list[_Input]) -> bool:
+    """Return whether the repository tags every input's version at the commit built from that input."""
+    try:
+        if (repo / ".git" / _FORMAT_FILE).read_text(encoding="utf-8") != _FORMAT:
+            return False
+        index, tags = _index(repo), _tags(repo)
+    except (OSError, RuntimeError):
+        return False
+    return all(index.get(i.key) is not None and tags.get(tag(i.version)) == index[i.key] for i in inputs)
+
+
+def _init(repo: Path) -> None:
+    """Create the (empty) repository at `repo`, replacing anything that is not one of this format."""
+    marker = repo / ".git" / _FORMAT_FILE
+    if marker.is_file() and marker.read_text(encoding="utf-8") == _FORMAT:
+        return
+    staging = Path(tempfile.mkdtemp(prefix="build-", dir=repo.parent))
+    try:
+        # HEAD stays an unborn branch: the work tree is empty and clean, versions are reachable by tag only
+        _git(["init", "--quiet", "--initial-branch=main", "."], staging)
+        (staging / ".git" / _FORMAT_FILE).write_text(_FORMAT, encoding="utf-8")
+        if repo.exists() or repo.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix="build-", dir=repo.parent)) / "old"
+            repo.rename(old)
+            staging.rename(repo)
+            shutil.rmtree(old.parent, ignore_errors=True)
         else:
-            child.unlink()
+            staging.rename(repo)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _commit_version(repo: Path, version: Version, index: int) -> None:
-    """Commit the work tree as template `version` and tag it."""
-    _git(["add", "--all", "--force", "."], repo)
-    _git(["-c", "commit.gpgsign=false", "commit", "--quiet", "--allow-empty", "--no-verify",
-          "-m", f"gosmith template {version}"], repo, date=946684800 + index * 86400)
-    _git(["tag", tag(version)], repo)
+def _commit_input(root: Path, repo: Path, item: _Input) -> str:
+    """Write the commit of one input into the repository (no work tree, no branch) and return its id.
+
+    A root commit of the version's files with a fixed author, date and message: its id depends on
+    the version and its files only, so a released version has the same commit on every machine.
+    """
+    with tempfile.TemporaryDirectory(prefix="build-", dir=repo.parent) as tmp:
+        work = Path(tmp) / "tree"
+        work.mkdir()
+        if item.snapshot is None:
+            _copy_working(root, work)
+        else:
+            _extract(item.snapshot, work)
+        env = {"GIT_DIR": str(repo / ".git"), "GIT_WORK_TREE": str(work), "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git(["add", "--all", "--force", "."], work, env=env)
+        tree = _git(["write-tree"], work, env=env).strip()
+        return _git(["commit-tree", tree, "-m", f"gosmith template {item.version}"], work, env=env).strip()
 
 
-def _build(root: Path, repo: Path) -> None:
-    """Build the release repository for `root` into the empty directory `repo`."""
-    current = current_version(root)
-    _git(["init", "--quiet", "--initial-branch=main", "."], repo)
-    index = 0
-    for version, snapshot in release_snapshots(root).items():
-        if version >= current:
-            continue  # a snapshot of the current version is the working template itself
-        _clear_worktree(repo)
-        _extract(snapshot, repo)
-        _commit_version(repo, version, index)
-        index += 1
-    _clear_worktree(repo)
-    _copy_working(root, repo)
-    _commit_version(repo, current, index)
+def _refresh(root: Path, repo: Path, inputs: list[_Input]) -> None:
+    """Add the missing versions to the repository and point their tags at them (under the exclusive lock)."""
+    _init(repo)
+    index, tags = _index(repo), _tags(repo)
+    for item in inputs:
+        commit = index.get(item.key)
+        if commit is None or subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo,
+                                            capture_output=True).returncode != 0:
+            commit = _commit_input(root, repo, item)
+            index[item.key] = commit
+        if tags.get(tag(item.version)) != commit:
+            # new, or the unreleased working version changed (a released version never does)
+            _git(["update-ref", f"refs/tags/{tag(item.version)}", commit], repo)
+    tmp = repo / ".git" / f"{_INDEX}.tmp"
+    tmp.write_text(json.dumps(index, sort_keys=True, indent=0), encoding="utf-8")
+    tmp.replace(repo / ".git" / _INDEX)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, exclusive: bool) -> Iterator[None]:
+    """Hold an advisory lock on `path` (shared or exclusive); a no-op where fcntl does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
 class Materialised:
-    """A local git repository holding every known template version, tagged `v<version>`."""
+    """The local git repository holding every known template version, tagged `v<version>`."""
 
     repo: Path
     versions: tuple[Version, ...]
@@ -283,41 +424,46 @@ class Materialised:
         return self.versions[-1]
 
 
-def materialise(root: Path | None = None) -> Materialised:
-    """Return the release repository for `root`, building it in the cache dir on first use.
+@contextlib.contextmanager
+def materialised(root: Path | None = None) -> Iterator[Materialised]:
+    """Refresh the template repository and hold it (a shared lock) while the caller uses it.
 
-    The directory is named after a hash of everything it is built from and never changes once
-    built (a concurrent build of the same inputs yields the same repository; the loser's copy is
-    discarded), so a path recorded as `_src_path` keeps meaning what it meant.
+    The repository is one stable directory, `repo_path()`, that every gosmith refreshes append-only
+    with the versions it knows: each version is a deterministic root commit (fixed author, date and
+    message; its id depends on its files only) tagged `v<version>`. Released versions are frozen, so
+    their tags never move and keep their ids on every machine; only the tag of an unreleased working
+    version moves when that template changes. Refreshes take an exclusive lock; gosmith commands hold
+    a shared one while copier reads the repository, so a concurrent refresh never moves a tag under
+    them. Plain copier reads it without locks.
     """
     root = root or source_root()
     versions = tuple(known_versions(root))
-    digest = _digest(root)
-    base = cache_dir()
-    repo = base / f"template-{digest[:20]}"
-    marker = repo / ".git" / "gosmith-digest"
-    if not (marker.is_file() and marker.read_text(encoding="utf-8") == digest):
-        base.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="build-", dir=base))
-        try:
-            _build(root, staging)
-            (staging / ".git" / "gosmith-digest").write_text(digest, encoding="utf-8")
-            if repo.exists():  # an interrupted or foreign directory: replace it
-                shutil.rmtree(repo, ignore_errors=True)
-            try:
-                staging.rename(repo)
-            except OSError:
-                if not (marker.is_file() and marker.read_text(encoding="utf-8") == digest):
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    os.utime(repo)
-    _prune(base, keep=repo)
-    return Materialised(repo, versions)
+    inputs = _inputs(root, versions)
+    repo = repo_path()
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    lock = repo.parent / _LOCK
+    for _attempt in range(10):
+        with _locked(lock, exclusive=False):
+            if _is_current(repo, inputs):
+                yield Materialised(repo, versions)
+                return
+        with _locked(lock, exclusive=True):
+            if not _is_current(repo, inputs):
+                _refresh(root, repo, inputs)
+    raise UserError(f"{repo}: another gosmith with a different template {versions[-1]} keeps retagging it; "
+                    "run one at a time")
+
+
+def materialise(root: Path | None = None) -> Materialised:
+    """Refresh the template repository for `root` and return it (see `materialised`)."""
+    with materialised(root) as built:
+        pass
+    _prune(built.repo.parent, keep=built.repo)
+    return built
 
 
 def _prune(base: Path, keep: Path, max_age_days: int = 30) -> None:
-    """Delete release repositories in `base` unused for `max_age_days` (and stale build dirs)."""
+    """Delete leftovers unused for `max_age_days`: gosmith 0.1.0's per-digest `template-*` repositories, build dirs."""
     cutoff = time.time() - max_age_days * 86400
     for child in base.iterdir():
         if child == keep or not child.name.startswith(("template-", "build-")):
@@ -329,14 +475,48 @@ def _prune(base: Path, keep: Path, max_age_days: int = 30) -> None:
             continue
 
 
-def copy_source(root: Path | None = None) -> tuple[str, str | None]:
-    """Return `(src_path, vcs_ref)` for a new copy: the release repository at the current version.
+def version_of_commit(src_path: object, commit: object, built: Materialised) -> Version | None:
+    """Return the known version whose template a recorded commit id of a local template checkout holds.
 
-    Without git on PATH copier cannot use a repository; the plain template directory is used then
-    (the project records no `_commit` and cannot be updated until it is re-copied with git present).
+    Plain `copier copy` of an untagged template checkout records `_commit` as a commit id. When the
+    recorded `_src_path` is a local git repository that has that commit, and its copier.yml,
+    template/ and hooks/ are exactly those of a version in `built` (git tree ids compared), that
+    version is returned (the newest of equal ones); else None. No network: remote sources are not read.
+    """
+    if not isinstance(src_path, str) or not isinstance(commit, str) or not _SHA.fullmatch(commit):
+        return None
+    if "://" in src_path or src_path.startswith(("git@", "gh:", "gl:")):
+        return None
+    checkout = Path(src_path).expanduser()
+    if not checkout.is_dir():
+        return None
+
+    def parts(repo: Path, rev: str) -> str | None:
+        proc = subprocess.run(["git", "ls-tree", f"{rev}^{{commit}}", "--", *SNAPSHOT_PARTS], cwd=repo,
+                              capture_output=True, text=True, env={**os.environ, **_GIT_IDENTITY})
+        return proc.stdout if proc.returncode == 0 and proc.stdout.strip() else None
+
+    wanted = parts(checkout, commit)
+    if wanted is None:
+        return None
+    for version in reversed(built.versions):
+        if parts(built.repo, tag(version)) == wanted:
+            return version
+    return None
+
+
+@contextlib.contextmanager
+def copy_source(root: Path | None = None) -> Iterator[tuple[str, str | None]]:
+    """Yield `(src_path, vcs_ref)` for a new copy: the template repository at the current version.
+
+    Copier reads the repository by its absolute path; `record_source` then writes the portable
+    `_src_path` into the answers file. Without git on PATH copier cannot use a repository; the
+    plain template directory is used then (the project records no `_commit` and cannot be updated
+    until it is re-copied with git present).
     """
     root = root or source_root()
     if shutil.which("git") is None:
-        return str(root), None
-    built = materialise(root)
-    return str(built.repo), tag(built.current)
+        yield str(root), None
+        return
+    with materialised(root) as built:
+        yield str(built.repo), tag(built.current)
