@@ -238,3 +238,34 @@ def test_notes_reach_the_metrics_service_for_public_service_types(kube_api: APIS
         services = {o["metadata"]["name"]: [p["name"] for p in o["spec"]["ports"]]
                     for o in objects(manifest) if o["kind"] == "Service"}
         assert "metrics" in services[metrics_svc], services
+
+
+def test_prometheusrule_exactly_when_its_crd_is_served(kube_api: APIServer, charts: dict[str, Path],
+                                                       monitoring_crds: dict[str, str]) -> None:
+    """The PrometheusRule is created (and accepted strictly by its CRD) only where the API serves it."""
+    crd = "prometheusrules.monitoring.coreos.com"
+    chart = charts["defaults"]
+    ns = new_namespace(kube_api)
+    kube_api.kubectl("delete", "crd", crd, "--ignore-not-found", "--wait")
+    kube_api.helm("install", "rel", str(chart), "-n", ns)
+    assert "prometheusrule" not in kube_api.kubectl("api-resources", "-o", "name").stdout
+
+    kube_api.kubectl("apply", "--server-side", "-f", "-", input=monitoring_crds["PrometheusRule"])
+    kube_api.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    fresh = new_namespace(kube_api)  # a namespace without the release: kubectl apply creates, not patches
+    manifest = render(kube_api, chart, fresh, "--api-versions", "monitoring.coreos.com/v1/PrometheusRule")
+    assert [o["kind"] for o in objects(manifest)].count("PrometheusRule") == 1
+    dry = server_dry_run(kube_api, manifest, fresh)  # strict field validation against the CRD schema
+    assert dry.returncode == 0 and not warnings_in(dry.stderr), dry.stderr
+    up = kube_api.helm("upgrade", "rel", str(chart), "-n", ns)
+    assert not warnings_in(up.stderr), up.stderr
+    (rule,) = kube_api.get_json("prometheusrules.monitoring.coreos.com", "-n", ns)["items"]
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts and all(a for a in alerts)
+
+    off = kube_api.helm("upgrade", "rel", str(chart), "-n", ns, "--set", "prometheusRule.enabled=false")
+    assert not warnings_in(off.stderr), off.stderr
+    assert kube_api.get_json("prometheusrules.monitoring.coreos.com", "-n", ns)["items"] == []
+    kube_api.helm("uninstall", "rel", "-n", ns, "--wait")
+    assert owned(kube_api, ns, "rel") == []
+    kube_api.kubectl("delete", "crd", crd, "--wait")
