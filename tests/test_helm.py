@@ -240,7 +240,9 @@ def test_rendered_objects_valid_and_consistent(
     assert ("NetworkPolicy" in kinds) == values["networkPolicy"]["enabled"]
     assert ("HorizontalPodAutoscaler" in kinds) == values["autoscaling"]["enabled"]
     config_on = values.get("config", {}).get("enabled", False)
-    assert ("ConfigMap" in kinds) == config_on
+    dashboards = [o for o in kc.by_kind(objs, "ConfigMap") if values["dashboard"]["label"] in o["metadata"]["labels"]]
+    assert len(dashboards) == int(values["dashboard"]["enabled"])
+    assert kinds.count("ConfigMap") - len(dashboards) == int(config_on)
     assert ("ServiceAccount" in kinds) == values["serviceAccount"]["create"]
     floor = values["autoscaling"]["minReplicas"] if values["autoscaling"]["enabled"] else values["replicaCount"]
     assert ("PodDisruptionBudget" in kinds) == (values["podDisruptionBudget"]["enabled"] and floor >= 2)
