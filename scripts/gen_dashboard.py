@@ -180,7 +180,7 @@ def build() -> dict[str, object]:
         series("Memory vs GOMEMLIMIT", "Memory the Go runtime counts against its soft limit (sys - released) as "
                "a share of GOMEMLIMIT: the MemoryNearGOMEMLIMIT alert's ratio.", "percentunit",
                query(f"(go_memstats_sys_bytes{{{SEL}}} - go_memstats_heap_released_bytes{{{SEL}}})"
-                     f" / app_runtime_gomemlimit_bytes{{{SEL}}}", "{{instance}}")),
+                     f" / ignoring (source) app_runtime_gomemlimit_bytes{{{SEL}}}", "{{instance}}")),
         series("Memory", "Resident memory, Go runtime memory (sys - released) and heap in use per instance.",
                "bytes",
                query(f"process_resident_memory_bytes{{{SEL}}}", "RSS {{instance}}"),

@@ -164,3 +164,20 @@ def stop(proc: subprocess.Popen, timeout: float) -> str:
         proc.kill()
         out, _ = proc.communicate()
     return out
+
+
+#: Metrics the generated Grafana dashboard takes from the kubelet's cAdvisor, not from the service.
+DASHBOARD_CADVISOR_METRICS = frozenset({"container_cpu_cfs_throttled_periods_total", "container_cpu_cfs_periods_total"})
+
+
+def dashboard_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return (panel title, PromQL) for every target of every panel of a Grafana dashboard (rows skipped)."""
+    return [(p["title"], t["expr"]) for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]]
+
+
+def substitute_dashboard_variables(expr: str, values: dict[str, str]) -> str:
+    """Replace Grafana's $variables in `expr` (longest names first, so $__rate_interval is not cut at $__)."""
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace(f"${name}", values[name])
+    assert "$" not in expr, f"unsubstituted variable in {expr}"
+    return expr

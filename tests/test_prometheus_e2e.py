@@ -105,6 +105,13 @@ def test_rules_against_the_real_service_and_prometheus(tmp_path: Path) -> None:
         assert used - EXTERNAL_METRICS <= exposed, sorted(used - EXTERNAL_METRICS - exposed)
         assert used >= EXTERNAL_METRICS
         assert "up" not in exposed
+        # ... and every metric the Grafana dashboard names (cAdvisor excepted, listed in gen)
+        dashboard = json.loads((chart / "dashboards" / "demo-svc.json").read_text(encoding="utf-8"))
+        queries = gen.dashboard_queries(dashboard)
+        on_dashboard = set().union(*(metric_names(q) for _, q in queries))
+        assert on_dashboard - gen.DASHBOARD_CADVISOR_METRICS <= exposed, \
+            sorted(on_dashboard - gen.DASHBOARD_CADVISOR_METRICS - exposed)
+        assert on_dashboard >= gen.DASHBOARD_CADVISOR_METRICS
 
         # traffic: fast 200s and slow requests that the handler deadline turns into 503s
         stop = threading.Event()
@@ -149,6 +156,16 @@ def test_rules_against_the_real_service_and_prometheus(tmp_path: Path) -> None:
                 assert result, f"{record} returned no data"
                 if record.startswith("slo:http_errors:"):
                     assert float(result[0]["value"][1]) > 0.05, (record, result)
+            # every dashboard panel query, its variables substituted as Grafana would, returns data
+            # (the panels on cAdvisor series excepted: no kubelet here)
+            variables = {"job": "rel-demo-svc", "namespace": "shop", "pod": ".+", "__rate_interval": "10s"}
+            cadvisor = {title for title, q in queries if metric_names(q) & gen.DASHBOARD_CADVISOR_METRICS}
+            assert cadvisor == {"CPU throttling (cAdvisor)"}, cadvisor
+            checked = [(t, q) for t, q in queries if t not in cadvisor]
+            assert len(checked) >= 20, checked
+            for title, q in checked:
+                expr = gen.substitute_dashboard_variables(q, variables)
+                assert api(base, "/api/v1/query", query=expr)["result"], f"panel {title!r}: {expr} returned no data"
             # the runtime alerts on the service's own metrics evaluate over real series
             for expr in ("app_runtime_gomemlimit_bytes", "go_memstats_sys_bytes - go_memstats_heap_released_bytes",
                          "process_resident_memory_bytes", 'up{job="rel-demo-svc", namespace="shop"} == 1'):
