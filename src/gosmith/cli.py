@@ -10,9 +10,10 @@ import typer
 from typer.core import TyperGroup
 
 from gosmith import __version__
-from gosmith.answers import normalize_lists, parse_data
 from gosmith.errors import UserError
-from gosmith.generate import NewRequest, generate
+
+# Each command imports what it runs (copier, the template's rules, ...) when it runs: --help, --version
+# and the other commands do not pay for them.
 
 #: One or two real invocations per command, shown at the end of its --help (at most 80 columns).
 EXAMPLES: dict[str, list[str]] = {
@@ -112,6 +113,9 @@ def new_cmd(
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty output directory.")] = False,
 ) -> None:
     """Generate a new Go service from the gosmith template."""
+    from gosmith.answers import parse_data
+    from gosmith.generate import NewRequest, generate
+
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if not defaults and not answers_file and not terminal:
         raise UserError("no terminal to ask the questions on: pass --defaults (or --answers-file FILE) "
@@ -160,6 +164,7 @@ def update_cmd(
     pretend: Annotated[bool, typer.Option("--pretend", help="Report what would change; write nothing.")] = False,
 ) -> None:
     """Update a generated project to a newer template version, keeping local edits (works offline)."""
+    from gosmith.answers import normalize_lists, parse_data
     from gosmith.update import UpdateRequest, update
 
     if conflict not in ("inline", "rej"):
@@ -239,6 +244,7 @@ def tune_cmd(
     hpa_cpu_target_percent: Annotated[int | None, typer.Option(help="HPA CPU target (% of request).")] = None,
 ) -> None:
     """Show the GOMAXPROCS, GOMEMLIMIT, timeouts, drain, probes and scaling the template derives, with formulas."""
+    from gosmith.answers import parse_data
     from gosmith.tune import table, to_json, tune
 
     options = {k: v for k, v in ctx.params.items() if k not in ("answers_file", "as_json", "data")}
