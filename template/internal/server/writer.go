@@ -270,6 +270,17 @@ func (w *responseWriter) finish() {
 	}
 }
 
+// abandon ends the request for the deadline timer without answering: the handler aborted the
+// response (http.ErrAbortHandler), and the server closes the connection without one.
+func (w *responseWriter) abandon() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.mu.Lock()
+	w.finished = true
+	w.mu.Unlock()
+}
+
 // pastDeadline reports whether the handler deadline has passed (mu held).
 func (w *responseWriter) pastDeadline() bool {
 	return w.timer != nil && (w.expired || errors.Is(w.ctx.Err(), context.DeadlineExceeded))
