@@ -721,6 +721,12 @@ def test_validators_reject_broken_objects(
 # ------------------------------------------------------------------ config checksum
 
 
+def settings_config_map(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the hot-reload settings ConfigMap (the dashboard ConfigMap is another one)."""
+    (cm,) = [c for c in kc.by_kind(objs, "ConfigMap") if not c["metadata"]["name"].endswith("-dashboard")]
+    return cm
+
+
 @pytest.mark.parametrize("tool", HELMS)
 def test_config_checksum_rolls_pods(projects: dict[str, Path], tool: str, tmp_path: Path) -> None:
     """With rollOnChange the pod template carries a checksum that changes with the config content."""
@@ -731,7 +737,7 @@ def test_config_checksum_rolls_pods(projects: dict[str, Path], tool: str, tmp_pa
         values = tmp_path / "config-values.yaml"
         values.write_text(yaml.safe_dump({"config": {"rollOnChange": True, "content": content}}))
         objs = template(tool, chart, "-f", str(values), kube="1.28.0")
-        cm = kc.one(objs, "ConfigMap")
+        cm = settings_config_map(objs)
         assert list(cm["data"].values()) == [content]
         return kc.pod_template(kc.one(objs, "Deployment"))["metadata"]["annotations"]["checksum/config"]
 
@@ -766,7 +772,7 @@ def test_chart_env_is_accepted_by_the_service(tmp_path: Path) -> None:
         value = e["value"] if "value" in e else fake[e["valueFrom"]["fieldRef"]["fieldPath"]]
         env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], value)
     # The ConfigMap file, where the pod would mount it.
-    cm = kc.one(objs, "ConfigMap")
+    cm = settings_config_map(objs)
     config_dir = tmp_path / "config"
     config_dir.mkdir()
     for name, content in cm["data"].items():
