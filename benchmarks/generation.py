@@ -80,6 +80,7 @@ def main() -> int:
                     c.run(["git", "commit", "-q", "-m", "update"], cwd=project, env=env)
             rep.add(f"`gosmith update` with no changes, median of {args.runs}", c.ms(c.median(times)))
             rep.add("`gosmith update` with no changes, min / max", f"{c.ms(min(times))} / {c.ms(max(times))}")
+    rep.note(f"1-minute load average at the end: {os.getloadavg()[0]:.2f}")
     rep.finish(args.json)
     return 0
 

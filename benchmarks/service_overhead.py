@@ -135,6 +135,10 @@ def main() -> int:
                 f"{kind} / bare: req/s ratio, p99 ratio",
                 f"{med(kind, 'rps') / base_rps:.2f}, {med(kind, 'p99_ms') / max(base_p99, 1e-9):.2f}",
             )
+    # Each round measures bare and as deployed within seconds of each other: the spread of their
+    # ratio across rounds shows how much other work on the machine moved the medians.
+    paired = [d["rps"] / b["rps"] for b, d in zip(results["bare net/http"], results[AS_DEPLOYED], strict=True)]
+    rep.add("as deployed / bare req/s ratio in each round", ", ".join(f"{x:.2f}" for x in paired))
     if layers:
         # CPU per request: the server and the load generator share the CPUs, so 1/rps is an upper
         # bound of the server's time per request; the difference between layers is what each adds.
@@ -158,6 +162,7 @@ def main() -> int:
             "layers = benchmarks/go/layers built in the generated project: the same routes with the "
             "middleware's layers added one at a time (cumulative), each with the as-deployed settings"
         )
+    rep.note(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} (the benchmark's own load included)")
     rep.finish(args.json)
     return 0
 

@@ -329,3 +329,7 @@ def doctor_cmd(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":  # python -m gosmith.cli (e.g. with -X importtime)
+    main()
