@@ -1,5 +1,5 @@
 # gosmith developer entry points. `make test` installs everything the suite needs and runs it.
-.PHONY: test install tools lint demo
+.PHONY: test install tools lint demo golden
 test: ## Install Python deps and tools, then run the whole test suite
 	bash scripts/test.sh
 install: ## Create .venv and install gosmith with its test dependencies
@@ -10,3 +10,5 @@ lint: install ## ruff over the Python code
 	.venv/bin/ruff check src hooks tests scripts
 demo: install ## Generate a service with defaults into ./my-service
 	.venv/bin/gosmith new my-service --defaults
+golden: install ## Regenerate the committed golden renders in tests/golden
+	.venv/bin/python scripts/golden.py
