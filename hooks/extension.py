@@ -46,23 +46,62 @@ class GosmithFilters(Extension):
         )
 
 
-#: Derived values by answers: copier builds a render context for every file name and file it
-#: renders (hundreds per project), and the answers stay the same throughout.
-_TUNED: dict[str, Any] = {}
+def _shared() -> ModuleType:
+    """Return the process-wide record every loaded copy of this extension shares.
+
+    copier loads this file once per template checkout it makes (an update renders three times), each
+    under its own module name; the record lets them derive once per answers and rules, and lets
+    gosmith read the warnings of the render it asked for.
+    """
+    shared = sys.modules.get(SHARED_MODULE)
+    if shared is None:
+        shared = ModuleType(SHARED_MODULE, "Derivations of gosmith's copier extension, shared by its copies.")
+        shared.memo = {}  # type: ignore[attr-defined]
+        shared.warnings_by_destination = {}  # type: ignore[attr-defined]
+        sys.modules[SHARED_MODULE] = shared
+    return shared
+
+
+#: Name of the module `_shared()` keeps in sys.modules (gosmith reads `warnings_by_destination` from it).
+SHARED_MODULE = "gosmith_template_evaluations"
+
+
+def _rules_digest() -> str:
+    """Return a hash of this hooks package's sources: equal rules derive equal values from equal answers."""
+    h = hashlib.sha256()
+    for path in sorted(_HERE.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 class GosmithContext(ContextHook):
     """Put derived values into the render context on every copy and update."""
 
     def hook(self, context: dict[str, Any]) -> None:
+        if context.get("_copier_phase") == "prompt":
+            return  # answers are still being collected: the rules run once, on the complete answers
         rules = load_rules()
-        answers = {k: v for k, v in context.items() if not k.startswith("_") and k != "tuned"}
-        key = json.dumps(answers, sort_keys=True, default=repr)
-        if key not in _TUNED:
-            # The same validate-then-derive as `gosmith new`, `update` and `tune`. Its one-line reason goes
-            # out as copier's UserMessageError, which the copier CLI prints as that line (no traceback).
+        # the questions only: a template's own `{% set %}` names and macros are in the context too
+        answers = {s.name: context[s.name] for s in rules.settings.ANSWERS if s.name in context}
+        shared = _shared()
+        key = getattr(rules, "_digest", None) or _rules_digest()
+        rules._digest = key
+        key += json.dumps(answers, sort_keys=True, default=repr)
+        if key not in shared.memo:
+            # The one validate-then-derive of a `gosmith new`/`update` (and plain copier) run, the same as
+            # `gosmith tune`. Its one-line reason goes out as copier's UserMessageError, which gosmith and
+            # the copier CLI print as that line (no traceback).
             try:
-                _TUNED[key] = rules.validate.evaluate(answers).as_context()
+                tuning = rules.validate.evaluate(answers)
             except rules.tuning.TuningError as exc:
                 raise UserMessageError(str(exc)) from exc
-        context["tuned"] = _TUNED[key]
+            shared.memo[key] = (tuning, tuning.as_context())
+        tuning, tuned = shared.memo[key]
+        conf = context.get("_copier_conf")
+        try:
+            destination = conf["dst_path"]  # type: ignore[index]
+        except (TypeError, KeyError):
+            destination = getattr(conf, "dst_path", None)
+        if destination is not None:
+            shared.warnings_by_destination[str(destination)] = list(tuning.warnings)
+        context["tuned"] = tuned

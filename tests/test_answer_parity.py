@@ -123,12 +123,26 @@ def test_every_command_accepts_the_same_answers_and_warns_alike(tmp_path: Path, 
         assert len(warnings) >= 3  # memory limit empty, policy go throttles, single replica at minimum
 
 
-def test_update_prints_the_same_warnings(capsys: pytest.CaptureFixture[str]) -> None:
-    """`gosmith update --data` validates with the same function and prints the same warning lines."""
-    from gosmith.update import _check_data_values
+def test_update_prints_the_same_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gosmith update --data` validates once (copier's hook, recorded answers merged) and prints tune's warnings."""
+    import subprocess
 
-    recorded = {"service_name": "parity", "memory_limit": "256Mi"}
-    _check_data_values(recorded, {"memory_limit": ""})
-    err = capsys.readouterr().err
-    expected = rules().validate.evaluate(answers_mod.resolve({**recorded, "memory_limit": ""})).warnings
-    assert expected and [ln.removeprefix("warning: ") for ln in err.splitlines()] == expected
+    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{key}_NAME", "Test")
+        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
+    project = tmp_path / "svc"
+    code, _, err = run("new", "parity", "--defaults", "-o", str(project), "-d", "memory_limit=256Mi")
+    assert code == 0, err
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "generated"]):
+        subprocess.run(["git", *cmd], cwd=project, check=True, capture_output=True)
+    code, out, tune_err = run("tune", "--json", "--answers-file", str(project / ".copier-answers.yml"),
+                              "-d", "memory_limit=")
+    assert code == 0, tune_err
+    expected = json.loads(out)["warnings"]
+    code, _, err = run("update", str(project), "-d", "memory_limit=")
+    assert code == 0, err
+    printed = [ln.removeprefix("warning: ") for ln in err.splitlines() if ln.startswith("warning: ")]
+    assert expected and printed == expected
+    subprocess.run(["git", "commit", "-qam", "updated"], cwd=project, check=True, capture_output=True)
+    code, _, err = run("update", str(project), "-d", "memory_limit=48Mi", "-d", "memory_request=48Mi")
+    assert code == 2 and err.splitlines()[-1].startswith("error: --data: ") and "is too small" in err, err

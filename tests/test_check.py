@@ -11,7 +11,7 @@ from pathlib import Path
 import copier
 import pytest
 import yaml
-from test_update import NEW, OLD, add_template_line, cli, commit, copy_template, generate_old, git, make_root
+from template_history import NEW, OLD, add_template_line, cli, commit, copy_template, generate_old, git, make_root
 
 
 @pytest.fixture(autouse=True)

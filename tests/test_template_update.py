@@ -16,11 +16,11 @@ import pytest
 import yaml
 from gen import ROOT, run
 
-from gosmith import source
+from gosmith import materialise, versions
 
 SCRIPT = ROOT / "template" / "scripts" / "template-update.sh"
-RELEASED = sorted(source.release_snapshots(ROOT))
-CURRENT = source.current_version(ROOT)
+RELEASED = sorted(versions.releases(ROOT))
+CURRENT = versions.current_version(ROOT)
 GOSMITH_BIN = Path(sys.executable).parent
 #: A line the user changed in the Makefile that the template changed since 0.1.0 (make run).
 OLD_RUN_LINE = "\tgo run -ldflags '$(LDFLAGS)' ./cmd/$(SERVICE)\n"
@@ -47,11 +47,11 @@ def commit_all(project: Path, message: str) -> None:
 
 def generate_release(dst: Path, version: object) -> Path:
     """Generate a project from released template `version` (as gosmith of that release did) and commit it."""
-    built = source.materialise(ROOT)
+    built = materialise.materialise(ROOT)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         copier.run_copy(str(built.repo), str(dst), data={"service_name": "orders-api"}, defaults=True, unsafe=True,
-                        quiet=True, vcs_ref=source.tag(version))
+                        quiet=True, vcs_ref=versions.tag(version))
     commit_all(dst, "generated")
     return dst
 

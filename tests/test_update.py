@@ -1,7 +1,7 @@
 """`gosmith update` on real git repos: user edits survive, template changes land, conflicts are reported.
 
 Every test builds its own template history: a gosmith source tree in a tmp dir whose
-`releases/0.0.9.tar.gz` is the working template as it is today (the "previous release") and whose
+`releases/0.0.9/` is the working template as it is today (the "previous release") and whose
 working template (version 0.1.0) carries a change made by the test. gosmith is pointed at that
 tree with GOSMITH_TEMPLATE_ROOT and at a fresh cache with GOSMITH_CACHE_DIR.
 """
@@ -12,7 +12,6 @@ import re
 import shutil
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,46 +19,27 @@ import copier
 import pytest
 import yaml
 from gen import ROOT, run
+from template_history import (
+    HANDLER,
+    HANDLER_TEST,
+    NEW,
+    OLD,
+    TEMPLATE_LINE,
+    USER_FUNC,
+    USER_LINE,
+    add_template_file,
+    add_template_line,
+    cli,
+    commit,
+    copy_template,
+    generate_old,
+    git,
+    make_root,
+)
 from typer.testing import CliRunner
 
-from gosmith import source
-from gosmith.cli import app
+from gosmith import materialise, versions
 
-OLD, NEW = "0.0.9", "0.1.0"
-TEMPLATE_LINE = "// Template change introduced in 0.1.0: keep main small, logic lives in internal/."
-USER_LINE = "// Local note: this service is owned by the orders team."
-HANDLER = '''// Package hello is a handler added by the service team after generation.
-package hello
-
-import "net/http"
-
-// Handler answers every request with a greeting.
-func Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("hello\\n"))
-	})
-}
-'''
-HANDLER_TEST = '''package hello
-
-import (
-	"net/http"
-	"net/http/httptest"
-	"testing"
-)
-
-func TestHandler(t *testing.T) {
-	rec := httptest.NewRecorder()
-	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if got := rec.Body.String(); got != "hello\\n" {
-		t.Fatalf("body = %q", got)
-	}
-}
-'''
-USER_FUNC = '''
-// localBanner is a helper the service team added at the end of main.go.
-func localBanner() string { return "orders" }
-'''
 runner = CliRunner()
 
 
@@ -72,89 +52,6 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
-
-
-def copy_template(dst: Path) -> Path:
-    """Copy the working template (copier.yml, template/, hooks/) into `dst`."""
-    dst.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "copier.yml", dst / "copier.yml")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "template", dst / "template", ignore=ignore)
-    shutil.copytree(ROOT / "hooks", dst / "hooks", ignore=ignore)
-    return dst
-
-
-def main_go(template_dir: Path) -> Path:
-    """Return the template's cmd/<service>/main.go.jinja."""
-    return next((template_dir / "template" / "cmd").glob("*/main.go.jinja"))
-
-
-def add_template_line(template_dir: Path, line: str = TEMPLATE_LINE) -> None:
-    """Template change: a comment right after `package main` in main.go."""
-    path = main_go(template_dir)
-    text = path.read_text()
-    assert re.search(r"(?m)^package main$", text)
-    path.write_text(re.sub(r"(?m)^package main$", f"package main\n\n{line}", text, count=1))
-
-
-def add_template_file(template_dir: Path) -> None:
-    """Template change: a new Go file in the new version."""
-    (template_dir / "template" / "internal" / "buildnote").mkdir(parents=True, exist_ok=True)
-    (template_dir / "template" / "internal" / "buildnote" / "note.go").write_text(
-        "// Package buildnote was added to the template in 0.1.0.\npackage buildnote\n\n"
-        "// Note describes the template version that added this package.\nconst Note = \"0.1.0\"\n"
-    )
-
-
-def make_root(
-    base: Path,
-    change: Callable[[Path], None] | None = None,
-    old_change: Callable[[Path], None] | None = None,
-) -> Path:
-    """Build a gosmith source tree: release OLD = today's template (+old_change), working NEW = +change."""
-    root = copy_template(base / "gosmith-src")
-    (root / "pyproject.toml").write_text(f'[project]\nname = "gosmith"\nversion = "{OLD}"\n')
-    if old_change:
-        old_change(root)
-    source.write_snapshot(root, OLD)
-    if old_change:  # the working template is today's again, plus the new change
-        shutil.rmtree(root / "template")
-        shutil.rmtree(root / "hooks")
-        copy_template(root)
-    if change:
-        change(root)
-    (root / "pyproject.toml").write_text(f'[project]\nname = "gosmith"\nversion = "{NEW}"\n')
-    return root
-
-
-def generate_old(root: Path, dst: Path, answers: dict[str, Any]) -> Path:
-    """Generate a project at template OLD (from the release repository) and commit it."""
-    built = source.materialise(root)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(str(built.repo), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
-                        vcs_ref=source.tag(OLD))
-    recorded = yaml.safe_load((dst / ".copier-answers.yml").read_text())
-    assert recorded["_commit"] == f"v{OLD}"
-    git(dst, "init", "--quiet")
-    commit(dst, "generated")
-    return dst
-
-
-def git(cwd: Path, *args: str) -> str:
-    """Run git in `cwd` and return stdout."""
-    return run(["git", *args], cwd)
-
-
-def commit(cwd: Path, message: str) -> None:
-    """Commit everything in `cwd`."""
-    git(cwd, "add", "--all")
-    git(cwd, "commit", "--quiet", "-m", message)
-
-
-def cli(*args: str) -> Any:
-    """Invoke gosmith in-process; exit codes match the console script."""
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 def values_yaml(project: Path) -> Path:
@@ -259,6 +156,40 @@ def test_conflict_inline_reports_path_and_keeps_everything(tmp_path: Path, monke
     assert has_markers(project) == ["cmd/orders-api/main.go"]
     assert_user_edits_kept(project)
     assert (project / "internal" / "buildnote" / "note.go").is_file()  # the rest of the update landed
+    # git knows the file is conflicted, as after a merge: its three stages are in the project's index
+    stages = git(project, "ls-files", "-u", "--", "cmd/orders-api/main.go").splitlines()
+    assert sorted(line.split()[2] for line in stages) == ["1", "2", "3"], stages
+    assert git(project, "status", "--porcelain", "--", "cmd/orders-api/main.go").startswith("UU ")
+    ours = git(project, "show", ":2:cmd/orders-api/main.go")
+    assert USER_LINE in ours and "<<<<<<<" not in ours
+
+
+def test_interrupted_or_failed_update_leaves_the_project_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """copier runs on a clone: Ctrl-C or a copier error during the update writes nothing into the project."""
+    import gosmith.update
+
+    root = make_root(tmp_path, change=with_changes)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    head = git(project, "rev-parse", "HEAD")
+    real = gosmith.update._run_copier
+
+    def copier_then(exc: BaseException):  # copier has written the clone's files, then fails
+        def run(project_path: Path, *args: Any) -> None:
+            real(project_path, *args)
+            assert (project_path / "internal" / "buildnote" / "note.go").is_file()
+            raise exc
+        return run
+
+    for exc, code in ((KeyboardInterrupt(), 130), (gosmith.update.UserError("copier update failed: boom"), 2)):
+        monkeypatch.setattr(gosmith.update, "_run_copier", copier_then(exc))
+        result = cli("update", str(project))
+        assert result.exit_code == code, result.output
+        assert git(project, "status", "--porcelain", "--ignored") == ""
+        assert git(project, "rev-parse", "HEAD") == head
+        assert not (project / "internal" / "buildnote").exists()
 
 
 def test_conflict_rej_leaves_rej_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -549,11 +480,11 @@ def test_project_in_a_monorepo_subdirectory(tmp_path: Path, monkeypatch: pytest.
     (mono / "docs").mkdir(parents=True)
     (mono / "docs" / "index.md").write_text("# Company services\n")
     git(mono, "init", "--quiet")
-    built = source.materialise(root)
+    built = materialise.materialise(root)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         copier.run_copy(str(built.repo), str(mono / "services" / "orders"), data={"service_name": "orders-api"},
-                        defaults=True, unsafe=True, quiet=True, vcs_ref=source.tag(OLD))
+                        defaults=True, unsafe=True, quiet=True, vcs_ref=versions.tag(OLD))
     commit(mono, "monorepo with one service")
     project = mono / "services" / "orders"
     user_edits(project)

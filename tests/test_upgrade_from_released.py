@@ -15,11 +15,11 @@ import yaml
 from gen import ROOT, have, run
 from typer.testing import CliRunner
 
-from gosmith import source
+from gosmith import materialise, versions
 from gosmith.cli import app
 
-RELEASED = sorted(source.release_snapshots(ROOT))
-CURRENT = source.current_version(ROOT)
+RELEASED = sorted(versions.releases(ROOT))
+CURRENT = versions.current_version(ROOT)
 
 #: Answer sets generated with the old release (answers that release knows).
 OLD_ANSWERS: dict[str, dict[str, Any]] = {
@@ -72,12 +72,12 @@ def git(cwd: Path, *args: str) -> str:
 
 def generate_released(version: Any, dst: Path, answers: dict[str, Any]) -> Path:
     """Generate `dst` from released template `version` (the shipped snapshot) and commit it."""
-    built = source.materialise(ROOT)
+    built = materialise.materialise(ROOT)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         copier.run_copy(str(built.repo), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
-                        vcs_ref=source.tag(version))
-    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["_commit"] == source.tag(version)
+                        vcs_ref=versions.tag(version))
+    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["_commit"] == versions.tag(version)
     git(dst, "init", "--quiet")
     git(dst, "add", "--all")
     git(dst, "commit", "--quiet", "-m", "generated")
@@ -136,7 +136,7 @@ def test_released_project_updates_to_working_template(tmp_path: Path, released: 
     assert f"updated from template {released} to {CURRENT}" in result.output
     assert conflict_files(project) == []
     after = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert after["_commit"] == source.tag(CURRENT)
+    assert after["_commit"] == versions.tag(CURRENT)
     # every answer the user gave survives (renamed ones under their new name, see hooks/migrations.py)
     for key, value in OLD_ANSWERS[answers_id].items():
         assert after[key] == value, key

@@ -1,14 +1,12 @@
-"""The template's version and release history come from files: snapshots, the release repo, the wheel."""
+"""The template's version and release history come from files: release trees, the release repo, the wheel."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tomllib
 import warnings
 import zipfile
@@ -19,9 +17,18 @@ import copier
 import pytest
 import yaml
 from gen import ROOT, load_module, run
-from test_update import NEW, OLD, TEMPLATE_LINE, add_template_line, copy_template, generate_old, make_root
+from template_history import (
+    NEW,
+    OLD,
+    TEMPLATE_LINE,
+    add_template_line,
+    copy_template,
+    generate_old,
+    make_root,
+)
 
-from gosmith import source
+from gosmith import materialise, recorded, releases, versions
+from gosmith.errors import UserError
 
 #: The user's home before any test changes $HOME.
 REAL_HOME = os.path.expanduser("~")
@@ -50,27 +57,43 @@ def git(cwd: Path, *args: str) -> str:
 
 def test_version_comes_from_pyproject() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert str(source.current_version(ROOT)) == declared
-    assert source.known_versions(ROOT)[-1] == source.current_version(ROOT)
+    assert str(versions.current_version(ROOT)) == declared
+    assert versions.known_versions(ROOT)[-1] == versions.current_version(ROOT)
 
 
-def test_snapshot_is_reproducible_and_complete(tmp_path: Path) -> None:
+def test_release_tree_is_the_template_files_and_reviewable(tmp_path: Path) -> None:
     root = copy_template(tmp_path / "root")
     (root / "hooks" / "tool.sh").write_text("#!/bin/sh\n")
     (root / "hooks" / "tool.sh").chmod(0o755)
     (root / "hooks" / "__pycache__").mkdir(exist_ok=True)
     (root / "hooks" / "__pycache__" / "x.pyc").write_bytes(b"junk")
-    first = source.snapshot_bytes(root)
+    first = releases.digest(root)
     os.utime(root / "copier.yml", (1, 1))  # mtimes do not matter
-    assert source.snapshot_bytes(root) == first
-    with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
-        members = {m.name: m for m in tar.getmembers()}
+    assert releases.digest(root) == first
+    tree = releases.write(root, "1.2.3")
+    assert tree == root / "releases" / "1.2.3"
+    written = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
     expected = {p.relative_to(root).as_posix() for part in ("copier.yml", "template", "hooks")
                 for p in ([root / part] if (root / part).is_file() else (root / part).rglob("*"))
                 if p.is_file() and "__pycache__" not in p.parts}
-    assert set(members) == expected
-    assert members["hooks/tool.sh"].mode == 0o755
-    assert members["copier.yml"].mode == 0o644 and members["copier.yml"].mtime == 0
+    assert written == expected
+    assert os.access(tree / "hooks" / "tool.sh", os.X_OK) and not os.access(tree / "copier.yml", os.X_OK)
+    assert releases.digest(tree) == first
+    # the tree is plain files: a release diff is `diff -r releases/A releases/B`
+    assert (tree / "copier.yml").read_bytes() == (root / "copier.yml").read_bytes()
+    with pytest.raises(UserError, match="development version"):
+        releases.write(root, "1.3.0.dev0")
+
+
+def test_working_version_is_dev_until_released() -> None:
+    """An unreleased template is never recorded as a release: pyproject says .devN unless releases/<v>/ is it."""
+    current = versions.current_version(ROOT)
+    trees = versions.releases(ROOT)
+    if current.is_devrelease:
+        assert current not in trees and all(v < current for v in trees)
+    else:
+        assert current in trees and releases.digest(trees[current]) == releases.digest(ROOT)
+    assert versions.parse_ref(f"v{current}") == current and versions.parse_ref("v0.2.0.dev0") is not None
 
 
 def test_release_repo_has_one_tagged_commit_per_version_and_is_deterministic(
@@ -79,11 +102,11 @@ def test_release_repo_has_one_tagged_commit_per_version_and_is_deterministic(
     root = copy_template(tmp_path / "root")
     for version in ("0.0.7", "0.0.8"):
         (root / "template" / "VERSION_NOTE").write_text(version + "\n")
-        source.write_snapshot(root, version)
+        releases.write(root, version)
     (root / "template" / "VERSION_NOTE").unlink()
     (root / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.1.0"\n')
 
-    built = source.materialise(root)
+    built = materialise.materialise(root)
     assert built.repo == tmp_path / "cache" / "template"  # one stable directory per cache
     assert [str(v) for v in built.versions] == ["0.0.7", "0.0.8", "0.1.0"]
     assert git(built.repo, "tag", "--list").split() == ["v0.0.7", "v0.0.8", "v0.1.0"]
@@ -98,22 +121,22 @@ def test_release_repo_has_one_tagged_commit_per_version_and_is_deterministic(
     # Same inputs: nothing is rebuilt or rewritten.
     index = built.repo / ".git" / "gosmith-index.json"
     stamp = index.stat().st_mtime_ns
-    assert source.materialise(root).repo == built.repo and index.stat().st_mtime_ns == stamp
+    assert materialise.materialise(root).repo == built.repo and index.stat().st_mtime_ns == stamp
 
     # Another machine (another cache) builds identical commits: recorded tags mean the same everywhere.
     monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "other-cache"))
-    other = source.materialise(root)
+    other = materialise.materialise(root)
     assert other.repo != built.repo
     assert {t: git(other.repo, "rev-parse", f"{t}^{{commit}}") for t in hashes} == hashes
     monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
 
     # A change in the working template moves only the tag of the (unreleased) newest version, in place.
     add_template_line(root)
-    rebuilt = source.materialise(root)
+    rebuilt = materialise.materialise(root)
     assert rebuilt.repo == built.repo
     assert git(rebuilt.repo, "rev-parse", "v0.0.8^{commit}") == hashes["v0.0.8"]
     assert git(rebuilt.repo, "rev-parse", "v0.1.0^{commit}") != hashes["v0.1.0"]
-    assert TEMPLATE_LINE in git(rebuilt.repo, "show", f"v0.1.0:{source.SNAPSHOT_PARTS[1]}/cmd/"
+    assert TEMPLATE_LINE in git(rebuilt.repo, "show", f"v0.1.0:{releases.PARTS[1]}/cmd/"
                                 "{{service_name}}/main.go.jinja")
 
     # A newer gosmith sharing the cache (0.1.0 released, working 0.2.0) appends; an older one keeps its tags.
@@ -121,11 +144,11 @@ def test_release_repo_has_one_tagged_commit_per_version_and_is_deterministic(
     shutil.copytree(root / "releases", newer / "releases")
     add_template_line(newer)
     (newer / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.1.0"\n')
-    source.write_snapshot(newer)
+    releases.write(newer)
     (newer / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.2.0"\n')
     released = git(rebuilt.repo, "rev-parse", "v0.1.0^{commit}")
-    assert source.materialise(newer).repo == built.repo
-    source.materialise(root)
+    assert materialise.materialise(newer).repo == built.repo
+    materialise.materialise(root)
     assert git(built.repo, "tag", "--list").split() == ["v0.0.7", "v0.0.8", "v0.1.0", "v0.2.0"]
     assert git(built.repo, "rev-parse", "v0.1.0^{commit}") == released  # the snapshot is that working tree
     assert git(built.repo, "rev-parse", "v0.0.7^{commit}") == hashes["v0.0.7"]
@@ -135,8 +158,8 @@ def test_concurrent_refreshes_of_one_cache(tmp_path: Path) -> None:
     """Several gosmith processes refreshing the same cache at once all succeed with the same tags."""
     root = copy_template(tmp_path / "root")
     (root / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "0.1.0"\n')
-    code = ("from pathlib import Path; import sys; from gosmith import source; "
-            "print(source.materialise(Path(sys.argv[1])).repo)")
+    code = ("from pathlib import Path; import sys; from gosmith import materialise; "
+            "print(materialise.materialise(Path(sys.argv[1])).repo)")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(4)]
     outputs = [p.communicate(timeout=300) for p in procs]
@@ -151,19 +174,19 @@ def test_released_snapshots_are_frozen(tmp_path: Path) -> None:
     release = load_release_script()
     root = copy_template(tmp_path / "root")
     (root / "pyproject.toml").write_text('[project]\nname = "gosmith"\nversion = "1.0.0"\n')
-    source.write_snapshot(root)
+    releases.write(root)
     assert release.check(root) == []
     add_template_line(root)  # the template changed after 1.0.0 was released, version not bumped
     problems = release.check(root)
     assert len(problems) == 1 and "bump the version" in problems[0]
     with pytest.raises(Exception, match="released versions are frozen"):
-        source.write_snapshot(root)
+        releases.write(root)
 
 
 def test_this_repository_release_history_is_consistent() -> None:
     assert load_release_script().check(ROOT) == []
-    current = source.current_version(ROOT)
-    assert all(v <= current for v in source.release_snapshots(ROOT))
+    current = versions.current_version(ROOT)
+    assert all(v <= current for v in versions.releases(ROOT))
 
 
 def _no_machine_path(text: str, *paths: Path) -> None:
@@ -183,8 +206,8 @@ def test_gosmith_new_records_a_portable_src_path_and_release_tag(
     project = new(NewRequest(name="tagged-svc", output=tmp_path / "p"))
     text = (project / ".copier-answers.yml").read_text()
     answers = yaml.safe_load(text)
-    assert answers["_commit"] == f"v{source.current_version(ROOT)}"
-    assert answers["_src_path"] == "~/.cache/gosmith/template" == source.DEFAULT_SOURCE
+    assert answers["_commit"] == f"v{versions.current_version(ROOT)}"
+    assert answers["_src_path"] == "~/.cache/gosmith/template" == recorded.DEFAULT_SOURCE
     _no_machine_path(text, tmp_path)
 
     # The default cache under $HOME: the repository is recorded relative to the home directory, and is there.
@@ -203,9 +226,9 @@ def test_gosmith_new_records_a_portable_src_path_and_release_tag(
 
     # XDG_CACHE_HOME under $HOME: recorded relative to it; elsewhere: the default location.
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg"))
-    assert source.recorded_source() == "~/xdg/gosmith/template"
+    assert recorded.recorded_source() == "~/xdg/gosmith/template"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert source.recorded_source() == source.DEFAULT_SOURCE
+    assert recorded.recorded_source() == recorded.DEFAULT_SOURCE
 
 
 def test_plain_copier_update_on_another_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,7 +284,7 @@ def test_wheel_updates_a_project_from_an_earlier_release_offline(tmp_path: Path)
     run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)], tree)
     (wheel,) = dist.glob("gosmith-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert f"gosmith/template_root/releases/{OLD}.tar.gz" in names
+    assert f"gosmith/template_root/releases/{OLD}/copier.yml" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from gosmith.errors import UserError
-from gosmith.template import questions, rules
+from gosmith.errors import AnswerError, UserError
+from gosmith.template import config, filters_extension, questions, rules
 
 
 def parse_data(pairs: list[str]) -> dict[str, str]:
@@ -72,12 +71,16 @@ def normalize_lists(answers: dict[str, Any], source: str = "") -> dict[str, Any]
     return out
 
 
-def check(answers: dict[str, Any]) -> None:
-    """Raise UserError naming the first unknown key or rule violation in `answers`."""
+def check_shape(answers: dict[str, Any]) -> None:
+    """Raise AnswerError for an unknown key or a list where a text answer belongs (no rules, no defaults).
+
+    The rules themselves run once per command, where the full answers are known: in copier's
+    context hook for `new` and `update` (hooks/extension.py), in `evaluate` for `tune`.
+    """
     known = questions()
     unknown = sorted(set(answers) - set(known))
     if unknown:
-        raise UserError(f"unknown answer {unknown[0]!r}; known answers: {', '.join(known)}")
+        raise AnswerError(f"unknown answer {unknown[0]!r}; known answers: {', '.join(known)}")
     for name, value in answers.items():
         spec = known[name]
         if (
@@ -86,17 +89,45 @@ def check(answers: dict[str, Any]) -> None:
             and not spec.get("multiselect")
             and isinstance(value, (list, dict))
         ):
-            raise UserError(f"{name} must be a single text value, got {value!r}")
-    errors = rules().validate.check_answers(answers)
-    if errors:
-        raise UserError(errors[0])
+            raise AnswerError(f"{name} must be a single text value, got {value!r}")
+
+
+def check_given(answers: dict[str, Any]) -> None:
+    """Refuse wrong shapes and given values that break their own field's rule, in the rule table's words.
+
+    Only the values given (no defaults, no cross-field rules, nothing derived): copier casts and checks
+    choices before its validators run, with its own wording, and would accept `maybe` for a yes/no
+    question. The full validate-then-derive runs once, in copier's context hook.
+    """
+    check_shape(answers)
+    settings = rules().settings
+    for name, value in answers.items():
+        rule = settings.FIELDS.get(name)
+        if rule and (message := rule(value)):
+            raise AnswerError(message)
+
+
+def _default_environment() -> Any:
+    """Return a Jinja environment like the one copier renders defaults with (its documented defaults).
+
+    copier renders in a SandboxedEnvironment with `jinja2_ansible_filters` (e.g. `regex_replace`),
+    the template's `_jinja_extensions` and `_envops`; the extensions that only add context are left
+    out, the template's filters are in.
+    """
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    envops = {k: v for k, v in (config().get("_envops") or {}).items() if k != "undefined"}
+    return SandboxedEnvironment(
+        undefined=StrictUndefined,
+        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension", filters_extension()],
+        **envops,
+    )
 
 
 def resolve(answers: dict[str, Any]) -> dict[str, Any]:
-    """Return `answers` completed with every question's default (Jinja defaults rendered in order)."""
-    import jinja2
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    """Return `answers` completed with every question's default (Jinja defaults rendered in order, as copier does)."""
+    env = None
     full: dict[str, Any] = {}
     for name, spec in questions().items():
         if name in answers:
@@ -104,6 +135,7 @@ def resolve(answers: dict[str, Any]) -> dict[str, Any]:
             continue
         default = spec.get("default") if isinstance(spec, dict) else spec
         if isinstance(default, str) and "{" in default:
+            env = env or _default_environment()
             default = env.from_string(default).render(**full)
         full[name] = default
     full.update({k: v for k, v in answers.items() if k not in full})
@@ -111,19 +143,29 @@ def resolve(answers: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(answers: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """Validate `answers` with defaults filled in, then derive: the one path `new`, `update` and `tune` share.
+    """Validate `answers` with defaults filled in, then derive (`gosmith tune`: no copier involved).
 
     Returns the full answers and the template's `Tuning` (values, formulas, warnings); raises
-    UserError with the first rule the answers break (the same one-line message for every command).
+    AnswerError with the first rule the answers break (the same one-line message copier's hook gives).
     """
-    check(answers)
+    check_shape(answers)
     full = resolve(answers)
-    validate = rules().validate
     try:
-        tuning = validate.evaluate(full)
+        tuning = rules().validate.evaluate(full)
     except rules().tuning.TuningError as exc:
-        raise UserError(str(exc)) from exc
+        raise AnswerError(str(exc)) from exc
     return full, tuning
+
+
+def rendered_warnings(destination: Path) -> list[str]:
+    """Return the tuning warnings copier's context hook (hooks/extension.py) derived rendering into `destination`."""
+    shared = sys.modules.get("gosmith_template_evaluations")
+    found: dict[str, list[str]] = getattr(shared, "warnings_by_destination", {})
+    wanted = destination.resolve()
+    for path, warnings in found.items():
+        if Path(path).resolve() == wanted:
+            return list(warnings)
+    return []
 
 
 def print_warnings(warnings: list[str]) -> None:
@@ -132,11 +174,3 @@ def print_warnings(warnings: list[str]) -> None:
         print(f"warning: {text}", file=sys.stderr)
 
 
-def check_all(
-    answers: dict[str, Any], warn: Callable[[list[str]], None] | None = print_warnings
-) -> dict[str, Any]:
-    """Validate `answers` with defaults filled in, including the tuning rules; report warnings; return the full set."""
-    full, tuning = evaluate(answers)
-    if warn is not None:
-        warn(list(tuning.warnings))
-    return full

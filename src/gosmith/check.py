@@ -7,8 +7,9 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gosmith import source
-from gosmith.errors import UserError
+from gosmith import materialise, versions
+from gosmith.errors import GosmithError
+from gosmith.source import source_root
 from gosmith.update import read_answers, recorded_version
 
 #: Exit codes for CI gating (2 is a refusal: no, unreadable or foreign answers file).
@@ -54,7 +55,7 @@ class CheckResult:
         return json.dumps({**data, "update_available": available}, sort_keys=True)
 
 
-def _template_repo() -> source.Materialised | None:
+def _template_repo() -> materialise.Materialised | None:
     """Refresh the template repository (so plain `copier update` finds it); None where that is impossible.
 
     Best effort: `gosmith check` needs neither git nor a writable cache to answer.
@@ -62,8 +63,8 @@ def _template_repo() -> source.Materialised | None:
     if shutil.which("git") is None:
         return None
     try:
-        return source.materialise()
-    except (OSError, RuntimeError, UserError):
+        return materialise.materialise()
+    except (OSError, GosmithError):
         return None
 
 
@@ -78,12 +79,12 @@ def check(path: Path) -> CheckResult:
     path = path.resolve()
     answers = read_answers(path)
     built = _template_repo()
-    installed = built.current if built else source.current_version()
+    installed = built.current if built else versions.current_version(source_root())
     ref = answers["_commit"]
     recorded = recorded_version(ref)
     commit = None
     if recorded is None and built is not None:
-        recorded = source.version_of_commit(answers["_src_path"], ref, built)
+        recorded = materialise.version_of_commit(answers["_src_path"], ref, built)
         commit = str(ref) if recorded is not None else None
     if recorded is None:
         return CheckResult(path=str(path), project_version=str(ref), template_version=str(installed), status="unknown")

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from gosmith import __version__
-from gosmith.errors import UserError
+from gosmith.errors import Aborted, GosmithError, UserError
 
 # Each command imports what it runs (copier, the template's rules, ...) when it runs: --help, --version
 # and the other commands do not pay for them.
@@ -41,7 +41,7 @@ EXAMPLES: dict[str, list[str]] = {
 
 
 class _Group(TyperGroup):
-    """Command group that turns a UserError into its one-line message and exit code (the one place)."""
+    """Command group that turns any GosmithError into its one-line message and exit code (the one place)."""
 
     def get_command(self, ctx: typer.Context, cmd_name: str) -> object:
         command = super().get_command(ctx, cmd_name)
@@ -53,12 +53,12 @@ class _Group(TyperGroup):
     def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
-        except UserError as exc:
+        except GosmithError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("aborted", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(Aborted.exit_code) from None
 
 
 app = typer.Typer(
@@ -176,10 +176,8 @@ def update_cmd(
                           pretend=pretend)
         )
     except KeyboardInterrupt:
-        if pretend:
-            raise UserError("aborted, nothing written", exit_code=130) from None
-        raise UserError("aborted; the update may be half applied: `git checkout -- . && git clean -fd` "
-                        "restores the last commit (the tree was clean before)", exit_code=130) from None
+        # copier works on a clone: the project is only written after it finished, with Ctrl-C ignored
+        raise Aborted("aborted, nothing written") from None
     typer.echo(result.summary())
     if result.conflicts:
         hint = "markers <<<<<<< / >>>>>>>" if conflict == "inline" else "the .rej files"

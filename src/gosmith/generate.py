@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,15 @@ from typing import Any
 import copier
 
 from gosmith import answers as answers_mod
-from gosmith.errors import UserError
-from gosmith.source import copy_source, record_source
+from gosmith.copier_adapter import COPIER_PREFIX, no_git_index_sync, readable_prompts, reuse_compiled_strings
+from gosmith.errors import Aborted, AnswerError, GosmithError, UserError
+from gosmith.recorded import record_source
+from gosmith.source import copy_source
 
 
-def aborted() -> UserError:
+def aborted() -> Aborted:
     """Return the error of an interrupted `gosmith new`: exit 130 (128 + SIGINT, as shells report it)."""
-    return UserError("aborted, nothing written", exit_code=130)
+    return Aborted("aborted, nothing written")
 
 
 @dataclass
@@ -56,7 +57,11 @@ class Generated:
 
 
 def collect_answers(req: NewRequest) -> dict[str, Any]:
-    """Merge answers: answers file, then --data, then NAME and --module; validate them all."""
+    """Merge answers: answers file, then --data, then NAME and --module; refuse unknown keys and wrong shapes.
+
+    The template's rules run once, when copier renders (its question validators and the context hook
+    in hooks/extension.py, which also prints the tuning warnings), with defaults rendered by copier.
+    """
     merged: dict[str, Any] = {}
     if req.answers_file:
         from_file = answers_mod.load_answers_file(req.answers_file)
@@ -65,7 +70,7 @@ def collect_answers(req: NewRequest) -> dict[str, Any]:
     merged["service_name"] = req.name
     if req.module:
         merged["module_path"] = req.module
-    answers_mod.check_all(merged)
+    answers_mod.check_given(merged)
     return merged
 
 
@@ -79,59 +84,6 @@ def _first_created(dst: Path) -> Path:
             break
         top = parent
     return top
-
-
-# ------------------------------------------------------------------ interactive validation messages
-
-_COPIER_PREFIX = re.compile(r"^Validation error for question '[^']*': ")
-
-
-def _explaining(validate: Callable[[str], Any]) -> Callable[[str], Any]:
-    """Wrap a questionary validator: shorter toolbar text, and the full reason above the prompt when cut.
-
-    prompt_toolkit shows a validation error in a toolbar exactly one terminal line high, so a longer
-    reason is cut at the terminal width. The wrapper drops copier's "Validation error for question
-    'x': " prefix (the reason names the field itself) and, when the reason is still wider than the
-    terminal, prints it in full above the re-asked prompt (once per distinct reason).
-    """
-    shown: set[str] = set()
-
-    def wrapped(answer: str) -> Any:
-        verdict = validate(answer)
-        if not isinstance(verdict, str):
-            return verdict
-        message = _COPIER_PREFIX.sub("", verdict)
-        if len(message) >= shutil.get_terminal_size().columns and message not in shown:
-            shown.add(message)
-            from prompt_toolkit.application import run_in_terminal
-
-            run_in_terminal(lambda: print(f"error: {message}", flush=True))
-        return message
-
-    return wrapped
-
-
-@contextlib.contextmanager
-def _readable_prompts() -> Iterator[None]:
-    """While copier asks questions: validate text answers on Enter, with the full reason visible."""
-    import copier._main as copier_main
-
-    original = copier_main.unsafe_prompt
-
-    def prompt(questions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        for question in questions:
-            validate = question.get("validate")
-            if callable(validate):
-                question["validate"] = _explaining(validate)
-                if question.get("type") == "input":
-                    question.setdefault("validate_while_typing", False)
-        return original(questions, *args, **kwargs)
-
-    copier_main.unsafe_prompt = prompt
-    try:
-        yield
-    finally:
-        copier_main.unsafe_prompt = original
 
 
 # --------------------------------------------------------------------------------- moving into place
@@ -178,61 +130,12 @@ def _staging_dir(near: Path) -> Path:
         return Path(tempfile.mkdtemp(prefix="gosmith-new-"))
 
 
-@contextlib.contextmanager
-def _no_git_index_sync() -> Iterator[None]:
-    """Skip copier's executable-bit sync with the destination's git index while a new project renders.
-
-    copier runs `git config core.fileMode` (and more) in the destination once per rendered file; it
-    changes nothing for files git does not track yet (copier's own docstring), and every file of a
-    new project is new: here it only cost one subprocess per file, most of `gosmith new`'s run time.
-    """
-    worker = getattr(getattr(copier, "_main", None), "Worker", None)
-    name = "_sync_git_index_executable_bit"
-    if worker is None or not hasattr(worker, name):
-        yield
-        return
-    original = getattr(worker, name)
-    setattr(worker, name, lambda *_args, **_kwargs: None)
-    try:
-        yield
-    finally:
-        setattr(worker, name, original)
-
-
-@contextlib.contextmanager
-def _reuse_compiled_strings() -> Iterator[None]:
-    """Compile each Jinja string once while a project renders.
-
-    copier compiles every file-name part and string it renders with `Environment.from_string`, again
-    for each file (the answers-file path alone hundreds of times): about a thousand compilations of a
-    few dozen distinct strings. A compiled template renders any context, so the same source and
-    environment can share one.
-    """
-    import jinja2
-
-    original = jinja2.Environment.from_string
-    compiled: dict[tuple[int, str], tuple[Any, Any]] = {}
-
-    def from_string(self: Any, source: Any, globals: Any = None, template_class: Any = None) -> Any:
-        if globals is not None or template_class is not None or not isinstance(source, str):
-            return original(self, source, globals, template_class)
-        key = (id(self), source)
-        if key not in compiled:
-            compiled[key] = (self, original(self, source))  # keeps self alive: its id stays unique
-        return compiled[key][1]
-
-    jinja2.Environment.from_string = from_string  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        jinja2.Environment.from_string = original  # type: ignore[method-assign]
-
-
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
-    with copy_source() as (src_path, vcs_ref), warnings.catch_warnings(), _readable_prompts(), \
-            _no_git_index_sync(), _reuse_compiled_strings():
-        warnings.simplefilter("ignore")
+    with copy_source() as (src_path, vcs_ref), warnings.catch_warnings(), readable_prompts(), \
+            no_git_index_sync(), reuse_compiled_strings():
+        # The template repository's HEAD is an unborn branch by design (versions are reachable by tag only).
+        warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
         copier.run_copy(
             src_path,
             str(dst),
@@ -244,16 +147,20 @@ def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
             quiet=req.quiet,
             vcs_ref=vcs_ref,
         )
+    answers_mod.print_warnings(answers_mod.rendered_warnings(dst))
     if not req.pretend:
         record_source(dst / ".copier-answers.yml")  # a portable `_src_path`, never a path of this machine
 
 
-def _copier_failure(exc: BaseException) -> UserError:
-    """Return the one-line UserError for a copier failure."""
+def _copier_failure(exc: BaseException) -> GosmithError:
+    """Return the one-line error for a copier failure (a refused answer is an AnswerError)."""
     if isinstance(exc, copier.errors.CopierAnswersInterrupt):
         return aborted()
     text = str(exc).strip()
-    return UserError(_COPIER_PREFIX.sub("", text.splitlines()[0]) if text else exc.__class__.__name__)
+    reason = COPIER_PREFIX.sub("", text.splitlines()[0]) if text else exc.__class__.__name__
+    if isinstance(exc, copier.errors.UserMessageError) or COPIER_PREFIX.match(text):
+        return AnswerError(reason)
+    return UserError(reason)
 
 
 def generate(req: NewRequest) -> Generated:

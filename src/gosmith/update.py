@@ -1,34 +1,42 @@
 """`gosmith update`: move a generated project to another template version with copier, offline.
 
-The old and the new template versions both come from the template repository kept by
-`gosmith.source.materialised()` (every known version, tagged `v<version>`), whatever `_src_path`
-the project recorded: the recorded path may be another machine's or unreachable (gosmith 0.1.0
-recorded an absolute per-digest cache path). The updated answers file records the portable
-`_src_path` (`source.recorded_source()`). A recorded `_commit` that is a commit id of a local
-template checkout counts as the version whose files that commit holds. Projects whose `_commit`
-is no version of this gosmith (e.g. copied from a template checkout with local changes) are
-updated from their recorded `_src_path`, as plain copier would.
+Only copier's public API runs the update (`copier.run_update`), and it runs on a clone of the
+project: the user's work tree is written only after copier has finished, so an error or Ctrl-C
+leaves it untouched. copier takes the old template version from the answers' `_src_path` +
+`_commit`. A project's `_src_path` is the portable `~/.cache/gosmith/template` (see
+`gosmith.recorded`), but on this machine the template repository built by
+`gosmith.materialise.materialised()` (every known version, tagged `v<version>`) may live elsewhere
+(`$GOSMITH_CACHE_DIR`), and gosmith 0.1.0 recorded an absolute per-digest cache path. So the clone's
+answers point copier at that repository (committed in the clone only); the updated answers file
+records the portable `_src_path` again. A recorded `_commit` that is a commit id of a local template
+checkout counts as the version whose files that commit holds. Projects whose `_commit` is no
+version of this gosmith (e.g. copied from a template checkout with local changes) are updated from
+their recorded `_src_path`, as plain copier would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import stat
 import subprocess
 import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import copier
 import yaml
-from copier._main import Worker
-from copier._template import Template
 from packaging.version import InvalidVersion, Version
 
-from gosmith import source
-from gosmith.errors import UserError
+from gosmith import answers as answers_mod
+from gosmith import git, materialise, recorded, versions
+from gosmith.errors import Aborted, AnswerError, GitError, UserError
+from gosmith.template import questions
 
 ANSWERS_FILE = ".copier-answers.yml"
 #: Answers every gosmith project has; an answers file without them belongs to another template.
@@ -55,17 +63,9 @@ class Project:
         return str(self.answers["_src_path"])
 
 
-def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run git in `cwd` and return the completed process."""
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
-    return proc
-
-
 def recorded_version(commit: object) -> Version | None:
     """Return the template version of a recorded `_commit` (`v1.2.3`, or `v1.2.3-4-gabc` as 1.2.3.post4)."""
-    exact = source.parse_ref(commit)
+    exact = versions.parse_ref(commit)
     if exact is not None or not isinstance(commit, str):
         return exact
     base, sep, rest = commit.partition("-")
@@ -103,11 +103,11 @@ def open_project(path: Path) -> Project:
     """Return the project at `path` after checking its answers file and that it is in git."""
     path = path.resolve()
     answers = read_answers(path)
-    proc = _git(["rev-parse", "--show-toplevel"], path, check=False)
+    proc = git.run(["rev-parse", "--show-toplevel"], path, check=False)
     if proc.returncode != 0:
         raise UserError(f"{path}: not in a git repository; commit the project to git before updating")
-    top = Path(proc.stdout.strip()).resolve()
-    if not _git(["ls-files", "--", ANSWERS_FILE], path).stdout.strip():
+    top = Path(os.fsdecode(proc.stdout.strip())).resolve()
+    if not git.run(["ls-files", "-z", "--", ANSWERS_FILE], path).stdout.strip(b"\0"):
         # e.g. generated inside another checkout and never committed: that repository is not the project's
         raise UserError(f"{path}: not committed to git ({top} does not track it); run `git init`, "
                         "`git add -A` and `git commit` in the project before updating")
@@ -116,8 +116,7 @@ def open_project(path: Path) -> Project:
 
 def dirty_paths(project: Project) -> list[str]:
     """Return the paths `git status` reports as changed or untracked in the project's repository."""
-    out = _git(["status", "--porcelain", "--untracked-files=all"], project.top).stdout
-    return [line[3:] for line in out.splitlines() if line.strip()]
+    return [entry.path for entry in git.status(project.top)]
 
 
 @dataclass
@@ -143,7 +142,6 @@ class UpdateResult:
     removed: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     pretend: bool = False
-    offline_source: bool = True
 
     @property
     def exit_code(self) -> int:
@@ -182,32 +180,45 @@ def _target_version(req: UpdateRequest, versions: tuple[Version, ...]) -> Versio
     return wanted
 
 
-def _run_copier(project_path: Path, req: UpdateRequest, src: str | None, ref: str | None,
-                old: Template | None) -> None:
-    """Run copier's update in `project_path`; `old` overrides the recorded template when given."""
+def _run_copier(project_path: Path, req: UpdateRequest, ref: str | None) -> None:
+    """Run copier's public `run_update` in `project_path` (a clone), to template ref `ref` (None: newest)."""
+    import copier
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # The template repository's HEAD is an unborn branch by design (versions are reachable by tag only).
+        warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
         try:
-            with Worker(
-                dst_path=project_path,
-                src_path=src,
-                vcs_ref=ref,
+            copier.run_update(
+                str(project_path),
                 data=dict(req.data),
+                vcs_ref=ref,
                 defaults=True,
                 overwrite=True,
                 unsafe=True,
                 quiet=req.quiet,
                 conflict=req.conflict,
-            ) as worker:
-                if old is not None:
-                    # copier renders the old version from the recorded `_src_path`; point it at the
-                    # release repository instead (this is what makes updates offline and portable).
-                    worker.subproject.__dict__["template"] = old
-                    worker.subproject._cleanup_hooks.append(old._cleanup)
-                worker.run_update()
+            )
+        except copier.errors.CopierAnswersInterrupt:
+            raise Aborted("aborted, nothing written") from None
+        except copier.errors.UserMessageError as exc:
+            # the template's rules refused the answers (the recorded ones with --data merged): the rule's own line
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            raise AnswerError(f"--data: {reason}" if req.data else reason) from exc
         except (ValueError, copier.errors.CopierError) as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
             raise UserError(f"copier update failed: {message}") from exc
+
+
+def _unmerged(top: Path) -> list[tuple[str, str, str, str]]:
+    """Return the unmerged index entries `(mode, blob, stage, path)` copier recorded for inline conflicts."""
+    raw = git.run(["ls-files", "-u", "-z"], top).stdout.decode("utf-8", "surrogateescape")
+    entries = []
+    for item in raw.split("\0"):
+        if "\t" in item:
+            meta, path = item.split("\t", 1)
+            mode, blob, stage = meta.split()
+            entries.append((mode, blob, stage, path))
+    return entries
 
 
 def _collect(result: UpdateResult, top: Path, project_path: Path) -> None:
@@ -216,25 +227,19 @@ def _collect(result: UpdateResult, top: Path, project_path: Path) -> None:
     prefix = "" if sub == "." else sub + "/"
 
     def rel(p: str) -> str:
-        p = p.strip('"')
         return p[len(prefix):] if prefix and p.startswith(prefix) else p
 
-    unmerged = set(_git(["diff", "--name-only", "--diff-filter=U"], top).stdout.split())
-    status = _git(["status", "--porcelain", "--untracked-files=all", "--ignored", "--", "."], project_path).stdout
-    conflicts: set[str] = {rel(p) for p in unmerged}
-    for line in status.splitlines():
-        code, name = line[:2], line[3:]
-        if code == "!!" and not name.endswith(".rej"):
+    conflicts: set[str] = {rel(path) for *_, path in _unmerged(top)}
+    for entry in git.status(project_path, "--ignored", "--", "."):
+        if entry.code == "!!" and not entry.path.endswith(".rej"):
             continue  # ignored files (build output, ...) are not part of the update
-        if " -> " in name:
-            name = name.split(" -> ", 1)[1]
-        path = rel(name)
+        path = rel(entry.path)
         if path.endswith(".rej"):
             conflicts.add(path[: -len(".rej")])
             continue
-        if code == "??" or "A" in code:
+        if entry.code == "??" or "A" in entry.code:
             result.added.append(path)
-        elif "D" in code:
+        elif "D" in entry.code:
             result.removed.append(path)
         else:
             result.changed.append(path)
@@ -251,6 +256,64 @@ def _collect(result: UpdateResult, top: Path, project_path: Path) -> None:
         bucket.sort()
 
 
+@contextlib.contextmanager
+def _no_interrupt() -> Iterator[None]:
+    """Ignore Ctrl-C while the updated files are copied into the project (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _remove_empty_parents(directory: Path, top: Path) -> None:
+    """Remove `directory` and its parents up to (not including) `top` while they are empty (as git would)."""
+    while directory != top and top in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
+def _transfer(clone: Path, top: Path) -> None:
+    """Make the project's work tree and unmerged index entries what copier left in `clone`."""
+    for entry in git.status(clone, "--ignored"):
+        for name in (entry.orig, entry.path):
+            if name is None:
+                continue
+            src, dst = clone / name, top / name
+            if src.is_symlink() or src.exists():
+                if dst.is_dir() and not dst.is_symlink():
+                    shutil.rmtree(dst)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_symlink():
+                    dst.unlink(missing_ok=True)
+                    dst.symlink_to(os.readlink(src))
+                else:
+                    shutil.copyfile(src, dst, follow_symlinks=False)
+                    dst.chmod(stat.S_IMODE(src.stat().st_mode))
+            elif dst.is_symlink() or dst.is_file():
+                dst.unlink()
+                _remove_empty_parents(dst.parent, top)
+    entries = _unmerged(clone)
+    if not entries:
+        return
+    lines = []
+    for path in dict.fromkeys(path for *_, path in entries):
+        lines.append(f"0 {'0' * 40}\t{path}")
+    for mode, blob, stage, path in entries:
+        data = git.run(["cat-file", "blob", blob], clone).stdout
+        written = git.run(["hash-object", "-w", "--stdin"], top, input=data).stdout.decode().strip()
+        if written != blob:  # pragma: no cover - same bytes, same id
+            raise GitError(f"cannot copy the conflict stages of {path} into {top}")
+        lines.append(f"{mode} {blob} {stage}\t{path}")
+    git.run(["update-index", "--index-info"], top, input=("\n".join(lines) + "\n").encode())
+
+
 def update(req: UpdateRequest) -> UpdateResult:
     """Update the project at `req.path`; on conflicts the files stay as copier left them."""
     _check_data_keys(req.data)
@@ -259,78 +322,64 @@ def update(req: UpdateRequest) -> UpdateResult:
     if dirty:
         raise UserError(f"{project.path}: uncommitted changes ({dirty[0]}{' ...' if len(dirty) > 1 else ''}); "
                         "commit or stash them before updating")
-    with source.materialised() as built:
+    with materialise.materialised() as built:
         return _update(req, project, built)
 
 
-def _update(req: UpdateRequest, project: Project, built: source.Materialised) -> UpdateResult:
+def _update(req: UpdateRequest, project: Project, built: materialise.Materialised) -> UpdateResult:
     """Run the update with the template repository `built` held."""
     target = _target_version(req, built.versions)
-    if req.data and target == built.current:
-        _check_data_values(project.answers, req.data)
-    old_release = source.parse_ref(project.commit)
+    old_release = versions.parse_ref(project.commit)
     if old_release is None:
         # plain `copier copy` of an untagged template checkout records a commit id: the version whose files it holds
-        old_release = source.version_of_commit(project.src_path, project.commit, built)
+        old_release = materialise.version_of_commit(project.src_path, project.commit, built)
     old_version = old_release or recorded_version(project.commit)
     if old_version is not None and old_version > target:
         raise UserError(f"project is at template {old_version}, newer than {target}; downgrades are not supported")
-    if old_release is not None and old_release in built.versions:
-        src: str | None = str(built.repo)
-        ref: str | None = source.tag(target)
-        old: Template | None = Template(url=str(built.repo), ref=source.tag(old_release))
-    else:
-        recorded = project.src_path
-        if not _reachable(recorded):
-            raise UserError(f"template {project.commit} is not a release this gosmith ships and the recorded "
-                            f"_src_path {recorded} is unreachable")
-        src, ref, old = None, (source.tag(target) if req.to else None), None
-    result = UpdateResult(
-        from_version=str(old_version or project.commit), to_version=str(target), pretend=req.pretend,
-        offline_source=src is not None,
-    )
+    ours = old_release is not None and old_release in built.versions
+    if not ours and not _reachable(project.src_path):
+        raise UserError(f"template {project.commit} is not a release this gosmith ships and the recorded "
+                        f"_src_path {project.src_path} is unreachable")
+    result = UpdateResult(from_version=str(old_version or project.commit), to_version=str(target),
+                          pretend=req.pretend)
     if old_release == target and not req.data:
         return result
-    if req.pretend:
-        with tempfile.TemporaryDirectory(prefix="gosmith-pretend-") as tmp:
-            clone = Path(tmp) / "project"
-            _git(["clone", "--quiet", "--no-hardlinks", str(project.top), str(clone)], Path(tmp))
-            clone_path = clone / project.path.relative_to(project.top)
-            _run_copier(clone_path, req, src, ref, old)
-            if src is not None:
-                source.record_source(clone_path / ANSWERS_FILE)
-            _collect(result, clone, clone_path)
-        return result
-    _run_copier(project.path, req, src, ref, old)
-    if src is not None:
-        # copier recorded the repository's absolute path; record the portable one (also moves projects
-        # generated by gosmith 0.1.0, which recorded a per-digest cache path, to it)
-        source.record_source(project.path / ANSWERS_FILE)
-    _collect(result, project.top, project.path)
+    with tempfile.TemporaryDirectory(prefix="gosmith-update-") as tmp:
+        clone = Path(tmp) / "project"
+        git.run(["clone", "--quiet", "--shared", "--no-checkout", str(project.top), str(clone)], Path(tmp))
+        git.run(["checkout", "--quiet", "--detach", git.text(["rev-parse", "HEAD"], project.top).strip()], clone)
+        clone_path = clone / project.path.relative_to(project.top)
+        answers_file = clone_path / ANSWERS_FILE
+        if ours:
+            assert old_release is not None
+            # copier takes the old version from `_src_path` + `_commit`: this machine's repository and its tag
+            recorded.set_answers(answers_file, _src_path=str(built.repo), _commit=versions.tag(old_release))
+            git.run(["commit", "--quiet", "--no-verify", "--allow-empty", "-m",
+                     "gosmith: point at the template repository", "--", str(answers_file)], clone, env=git.IDENTITY)
+        _run_copier(clone_path, req, versions.tag(target) if ours or req.to else None)
+        answers_mod.print_warnings(answers_mod.rendered_warnings(clone_path))
+        if ours:
+            recorded.record_source(answers_file)
+        _collect(result, clone, clone_path)
+        if not req.pretend:
+            with _no_interrupt():
+                _transfer(clone, project.top)
     return result
 
 
 def _check_data_keys(data: dict[str, Any]) -> None:
-    """Refuse `--data` keys that are not questions of the shipped template (exit 2)."""
-    config = yaml.safe_load((source.source_root() / "copier.yml").read_text(encoding="utf-8"))
-    known = sorted(k for k in config if not k.startswith("_"))
+    """Refuse `--data` keys that are not questions of the shipped template, or lists for text answers (exit 2).
+
+    The rules run once, in copier's context hook, with the recorded answers merged (see `_run_copier`).
+    """
+    known = questions()
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise UserError(f"--data {unknown[0]}: not a question of the template; known: {', '.join(known)}")
-
-
-def _check_data_values(recorded: dict[str, Any], data: dict[str, Any]) -> None:
-    """Validate the answers the update will render with, before copier touches the project (exit 2)."""
-    from gosmith import answers as answers_mod
-    from gosmith.template import questions
-
-    known = questions()
-    merged = {k: v for k, v in recorded.items() if k in known}
-    merged.update(data)
+        raise AnswerError(f"--data {unknown[0]}: not a question of the template; known: {', '.join(sorted(known))}")
     try:
-        answers_mod.check_all(merged)
-    except UserError as exc:
-        raise UserError(f"--data: {exc}") from exc
+        answers_mod.check_given(data)
+    except AnswerError as exc:
+        raise AnswerError(f"--data: {exc}") from exc
 
 
 def _reachable(src_path: str) -> bool:

@@ -1,0 +1,131 @@
+"""The one place gosmith reaches into copier's internals, each with a contract test (tests/test_copier_adapter.py).
+
+copier's public API (`run_copy`, `run_update`) covers everything gosmith does; these three context
+managers only change how it looks and how fast it runs, never what it writes:
+
+- `readable_prompts`: copier has no hook for its interactive validators; this wraps the questionary
+  prompt function copier's `_main` module calls (`unsafe_prompt`) so a long validation reason is
+  shown in full above the prompt.
+- `no_git_index_sync`: skips `Worker._sync_git_index_executable_bit` (one `git config` subprocess per
+  rendered file, a no-op for files git does not track yet) while a *new* project renders.
+- `reuse_compiled_strings`: compiles each Jinja string once (a jinja2 method, not copier's).
+
+Each one checks that the name it patches exists and otherwise does nothing, so a copier release
+that moves them costs speed or prompt width, never correctness; the contract test fails on such a
+release, and pyproject pins copier to the tested minor version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+#: The prefix copier puts before a validator's message.
+COPIER_PREFIX = re.compile(r"^Validation error for question '[^']*': ")
+
+def _explaining(validate: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wrap a questionary validator: shorter toolbar text, and the full reason above the prompt when cut.
+
+    prompt_toolkit shows a validation error in a toolbar exactly one terminal line high, so a longer
+    reason is cut at the terminal width. The wrapper drops copier's "Validation error for question
+    'x': " prefix (the reason names the field itself) and, when the reason is still wider than the
+    terminal, prints it in full above the re-asked prompt (once per distinct reason).
+    """
+    shown: set[str] = set()
+
+    def wrapped(answer: str) -> Any:
+        verdict = validate(answer)
+        if not isinstance(verdict, str):
+            return verdict
+        message = COPIER_PREFIX.sub("", verdict)
+        if len(message) >= shutil.get_terminal_size().columns and message not in shown:
+            shown.add(message)
+            from prompt_toolkit.application import run_in_terminal
+
+            run_in_terminal(lambda: print(f"error: {message}", flush=True))
+        return message
+
+    return wrapped
+
+
+@contextlib.contextmanager
+def readable_prompts() -> Iterator[None]:
+    """While copier asks questions: validate text answers on Enter, with the full reason visible."""
+    import copier._main as copier_main
+
+    original = getattr(copier_main, "unsafe_prompt", None)
+    if original is None:
+        yield
+        return
+
+    def prompt(questions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        for question in questions:
+            validate = question.get("validate")
+            if callable(validate):
+                question["validate"] = _explaining(validate)
+                if question.get("type") == "input":
+                    question.setdefault("validate_while_typing", False)
+        return original(questions, *args, **kwargs)
+
+    copier_main.unsafe_prompt = prompt
+    try:
+        yield
+    finally:
+        copier_main.unsafe_prompt = original
+
+
+@contextlib.contextmanager
+def no_git_index_sync() -> Iterator[None]:
+    """Skip copier's executable-bit sync with the destination's git index while a new project renders.
+
+    copier runs `git config core.fileMode` (and more) in the destination once per rendered file; it
+    changes nothing for files git does not track yet (copier's own docstring), and every file of a
+    new project is new: here it only cost one subprocess per file, most of `gosmith new`'s run time.
+    """
+    import copier._main as copier_main
+
+    worker = getattr(copier_main, "Worker", None)
+    name = "_sync_git_index_executable_bit"
+    if worker is None or not hasattr(worker, name):
+        yield
+        return
+    original = getattr(worker, name)
+    setattr(worker, name, lambda *_args, **_kwargs: None)
+    try:
+        yield
+    finally:
+        setattr(worker, name, original)
+
+
+@contextlib.contextmanager
+def reuse_compiled_strings() -> Iterator[None]:
+    """Compile each Jinja string once while a project renders.
+
+    copier compiles every file-name part and string it renders with `Environment.from_string`, again
+    for each file (the answers-file path alone hundreds of times): about a thousand compilations of a
+    few dozen distinct strings. A compiled template renders any context, so the same source and
+    environment can share one.
+    """
+    import jinja2
+
+    original = jinja2.Environment.from_string
+    compiled: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+    def from_string(self: Any, source: Any, globals: Any = None, template_class: Any = None) -> Any:
+        if globals is not None or template_class is not None or not isinstance(source, str):
+            return original(self, source, globals, template_class)
+        key = (id(self), source)
+        if key not in compiled:
+            compiled[key] = (self, original(self, source))  # keeps self alive: its id stays unique
+        return compiled[key][1]
+
+    jinja2.Environment.from_string = from_string  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        jinja2.Environment.from_string = original  # type: ignore[method-assign]
+
+

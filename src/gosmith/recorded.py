@@ -1,0 +1,70 @@
+"""What a project records about its template: the portable `_src_path` and the cache directory behind it."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+#: The repository's directory in the cache dir, and what `_src_path` records when the cache is not under $HOME.
+REPO_NAME = "template"
+DEFAULT_SOURCE = "~/.cache/gosmith/template"
+
+
+def cache_dir() -> Path:
+    """Return gosmith's cache directory: `$GOSMITH_CACHE_DIR`, else `$XDG_CACHE_HOME/gosmith`, else ~/.cache/gosmith."""
+    explicit = os.environ.get("GOSMITH_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser().resolve() / "gosmith"
+
+
+def repo_path() -> Path:
+    """Return the one template repository of this machine and cache: `<cache dir>/template`."""
+    return cache_dir() / REPO_NAME
+
+
+def recorded_source(repo: Path | None = None) -> str:
+    """Return the `_src_path` gosmith records for the template repository `repo` (default: `repo_path()`).
+
+    It is never a path of this machine: the repository's place relative to the home directory
+    (`~/.cache/gosmith/template` by default; copier expands `~` itself), so that plain
+    `copier update` finds the template on any machine where gosmith has materialised it. A cache
+    outside the home directory (`$GOSMITH_CACHE_DIR` or `$XDG_CACHE_HOME` elsewhere, e.g. a CI
+    cache volume) would leak that machine's layout: the default location `DEFAULT_SOURCE` is
+    recorded then, which is where gosmith keeps the template on every machine without those overrides.
+    """
+    repo = (repo or repo_path()).resolve()
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, KeyError):  # no home directory at all
+        return DEFAULT_SOURCE
+    if home == Path(home.anchor):
+        return DEFAULT_SOURCE
+    try:
+        rel = repo.relative_to(home)
+    except ValueError:
+        return DEFAULT_SOURCE
+    return "~/" + rel.as_posix() if rel.parts else DEFAULT_SOURCE
+
+
+def set_answers(answers_file: Path, **values: str) -> None:
+    """Replace top-level entries of a copier answers file in place, keeping every other line as it is."""
+    text = answers_file.read_text(encoding="utf-8")
+    for key, value in values.items():
+        line = yaml.safe_dump({key: value}, default_flow_style=False, width=1 << 16).rstrip("\n")
+        # the entry plus any continuation lines YAML may have folded a long value onto
+        entry = re.compile(rf"(?m)^{re.escape(key)}:.*(?:\n[ \t]+\S.*)*$")
+        text, count = entry.subn(lambda _, line=line: line, text)  # type: ignore[misc]
+        if count == 0:
+            text = f"{line}\n{text}"
+    answers_file.write_text(text, encoding="utf-8")
+
+
+def record_source(answers_file: Path) -> None:
+    """Replace the `_src_path` copier wrote into `answers_file` (an absolute path) by `recorded_source()`."""
+    if answers_file.is_file():
+        set_answers(answers_file, _src_path=recorded_source())

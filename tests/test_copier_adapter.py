@@ -1,0 +1,81 @@
+"""Contract of the one module that touches copier internals (src/gosmith/copier_adapter.py).
+
+gosmith uses copier's public API (`run_copy`, `run_update`) for everything it writes. Three speed and
+prompt-width adjustments patch internals; these tests fail loudly on a copier release that moves
+them (then pin or adapt), and check the adjustments still change only what they claim.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+import copier
+from gen import ROOT
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from gosmith import copier_adapter
+
+
+def test_only_the_adapter_reaches_into_copier_internals() -> None:
+    """`copier._<private>` appears in src/ and hooks/ only inside copier_adapter.py."""
+    out = subprocess.run(["grep", "-rnE", r"copier\._|from copier\._", "src", "hooks"], cwd=ROOT,
+                         capture_output=True, text=True).stdout
+    offenders = [line for line in out.splitlines() if not line.startswith("src/gosmith/copier_adapter.py:")]
+    assert offenders == []
+
+
+def test_copier_is_pinned_to_the_tested_minor() -> None:
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (spec,) = [d.removeprefix("copier") for d in deps if re.match(r"copier[<>=!~ ]", d)]
+    installed = Version(version("copier"))
+    assert installed in SpecifierSet(spec)
+    upper = [s for s in SpecifierSet(spec) if s.operator == "<"]
+    assert upper and Version(upper[0].version) <= Version(f"{installed.major}.{installed.minor + 1}")
+    floor = Version(re.search(r'_min_copier_version: "([^"]+)"', (ROOT / "copier.yml").read_text()).group(1))
+    assert floor.release[:2] == installed.release[:2]  # copier.yml asks for the version that was tested
+
+
+def test_prompt_function_is_where_the_adapter_patches_it() -> None:
+    import inspect
+
+    import copier._main as copier_main
+
+    assert callable(copier_main.unsafe_prompt)
+    assert "unsafe_prompt(" in inspect.getsource(copier_main.Worker)  # the Worker calls it through the module
+    with copier_adapter.readable_prompts():
+        assert copier_main.unsafe_prompt is not copier.__dict__.get("unsafe_prompt")
+        patched = copier_main.unsafe_prompt
+    assert copier_main.unsafe_prompt is not patched  # restored
+
+
+def test_git_index_sync_is_a_worker_method_and_restored() -> None:
+    import copier._main as copier_main
+
+    original = copier_main.Worker._sync_git_index_executable_bit
+    with copier_adapter.no_git_index_sync():
+        assert copier_main.Worker._sync_git_index_executable_bit is not original
+    assert copier_main.Worker._sync_git_index_executable_bit is original
+
+
+def test_adjusted_render_equals_plain_copier(tmp_path: Path) -> None:
+    """The same template rendered with and without the adjustments gives identical files."""
+    from gosmith.materialise import materialise
+    from gosmith.versions import tag
+
+    built = materialise()
+    data = {"service_name": "adapter-svc"}
+    kwargs = dict(data=data, defaults=True, unsafe=True, quiet=True, vcs_ref=tag(built.current))
+    copier.run_copy(str(built.repo), str(tmp_path / "plain"), **kwargs)
+    with copier_adapter.no_git_index_sync(), copier_adapter.reuse_compiled_strings():
+        copier.run_copy(str(built.repo), str(tmp_path / "adjusted"), **kwargs)
+
+    def files(root: Path) -> dict[str, tuple[bytes, bool]]:
+        return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode & 0o111 != 0)
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert files(tmp_path / "plain") == files(tmp_path / "adjusted")
