@@ -6,8 +6,8 @@ install: ## Create .venv and install gosmith with its test dependencies
 	bash scripts/bootstrap.sh
 tools: ## Build/cache the external tools (helm, golangci-lint, ...) in .tools/
 	bash scripts/tools.sh
-lint: install ## ruff over the Python code
-	.venv/bin/ruff check src hooks tests scripts
+lint: install ## ruff over all Python paths and mypy over the package (the same step `make test` runs)
+	bash scripts/lint.sh
 demo: install ## Generate a service with defaults into ./my-service
 	.venv/bin/gosmith new my-service --defaults
 golden: install ## Regenerate the committed golden renders in tests/golden

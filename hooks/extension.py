@@ -66,6 +66,10 @@ def _shared() -> ModuleType:
 SHARED_MODULE = "gosmith_template_evaluations"
 
 
+#: `_rules_digest()` by hooks package name (computed once per loaded copy).
+_DIGESTS: dict[str, str] = {}
+
+
 def _rules_digest() -> str:
     """Return a hash of this hooks package's sources: equal rules derive equal values from equal answers."""
     h = hashlib.sha256()
@@ -84,8 +88,7 @@ class GosmithContext(ContextHook):
         # the questions only: a template's own `{% set %}` names and macros are in the context too
         answers = {s.name: context[s.name] for s in rules.settings.ANSWERS if s.name in context}
         shared = _shared()
-        key = getattr(rules, "_digest", None) or _rules_digest()
-        rules._digest = key
+        key = _DIGESTS.setdefault(rules.__name__, _rules_digest())
         key += json.dumps(answers, sort_keys=True, default=repr)
         if key not in shared.memo:
             # The one validate-then-derive of a `gosmith new`/`update` (and plain copier) run, the same as

@@ -8,8 +8,7 @@ if [ -f scripts/tools.sh ] && ! bash scripts/tools.sh; then
   echo "warning: scripts/tools.sh failed; tests needing its tools are skipped or fail" >&2
 fi
 export PATH="$PWD/.tools/bin:$PATH"
-echo "==> ruff" >&2
-.venv/bin/ruff check src hooks tests scripts
+bash scripts/lint.sh
 echo "==> pytest" >&2
 set +e
 .venv/bin/python -m pytest "$@"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -43,14 +43,14 @@ EXAMPLES: dict[str, list[str]] = {
 class _Group(TyperGroup):
     """Command group that turns any GosmithError into its one-line message and exit code (the one place)."""
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> object:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:  # typer's (vendored) click types
         command = super().get_command(ctx, cmd_name)
         if command is not None and cmd_name in EXAMPLES and not command.epilog:
             # "\b" keeps click from re-wrapping the example lines.
             command.epilog = "Examples:\n\n\b\n" + "\n".join(EXAMPLES[cmd_name])
         return command
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except GosmithError as exc:

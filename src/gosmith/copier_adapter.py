@@ -70,7 +70,7 @@ def readable_prompts() -> Iterator[None]:
                     question.setdefault("validate_while_typing", False)
         return original(questions, *args, **kwargs)
 
-    copier_main.unsafe_prompt = prompt
+    copier_main.unsafe_prompt = prompt  # type: ignore[assignment]
     try:
         yield
     finally:

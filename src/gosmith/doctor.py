@@ -114,10 +114,9 @@ def options(req: DoctorRequest) -> tuple[Options, str]:
         opts.lb_defaults[kind] = _seconds(f"lb-idle {kind}", value)
     for key, flag, attr in (("image-with-shell", req.image_with_shell, "shell_images"),
                             ("image-without-shell", req.image_without_shell, "no_shell_images")):
-        value = pick(key, flag) or []
-        if isinstance(value, str):
-            value = [value]
-        setattr(opts, attr, [str(v) for v in value])
+        picked = pick(key, flag) or []
+        values = [picked] if isinstance(picked, str) else list(picked)
+        setattr(opts, attr, [str(v) for v in values])
     fail_on = str(pick("fail-on", req.fail_on) or "error")
     if fail_on not in FAIL_ON:
         raise UserError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON)}")

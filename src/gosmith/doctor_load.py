@@ -96,15 +96,17 @@ def parse_text(text: str, source: str, *, rendered: bool = False, chart_dir: Pat
         while loader.check_node():
             node = loader.get_node()
             index += 1
+            if node is None:
+                continue
             obj = loader.construct_document(node)
             if obj is None:
                 continue
-            line = node.start_mark.line + 1
+            first = node.start_mark.line + 1
             src = source
             if rendered:
-                src = next((s for ln, s in reversed(sources) if ln < line), source)
-            where = f"{source}: document {index}" + ("" if rendered else f" (line {line})")
-            docs.extend(_objects(obj, src, line, node, rendered, where))
+                src = next((s for ln, s in reversed(sources) if ln < first), source)
+            where = f"{source}: document {index}" + ("" if rendered else f" (line {first})")
+            docs.extend(_objects(obj, src, first, node, rendered, where))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -368,7 +370,7 @@ def _container(raw: dict[str, Any], index: int, base: tuple[str | int, ...],
     name = str(raw.get("name", f"#{index}"))
     # downwardAPI volume items of this container's resources
     refs += [(p, r) for p, r in volumes_refs if str(r.get("containerName", "")) in ("", name)]
-    resources = raw.get("resources") if isinstance(raw.get("resources"), dict) else {}
+    resources: dict[str, Any] = raw["resources"] if isinstance(raw.get("resources"), dict) else {}
     prestop = _dig(raw, ("lifecycle", "preStop"))
     return Container(name=name, index=index, path=path, image=str(raw.get("image", "")), env=env,
                      resources=resources, probes=probes, prestop=prestop if isinstance(prestop, dict) else None,
@@ -387,8 +389,8 @@ def workloads(docs: list[Doc]) -> list[Workload]:
         if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
             continue
         spec = template["spec"]
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        tmeta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+        meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
+        tmeta: dict[str, Any] = template["metadata"] if isinstance(template.get("metadata"), dict) else {}
         spec_path = (*where, "spec")
         vol_refs: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
         for vi, vol in enumerate(spec.get("volumes") or []):

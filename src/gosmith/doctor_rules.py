@@ -7,6 +7,7 @@ cannot disagree. The docs' rules reference page is generated from `RULES` (scrip
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 import shlex
@@ -212,7 +213,7 @@ class Finding:
     field: str  # path of the field inside the object, e.g. spec.template.spec.terminationGracePeriodSeconds
     message: str  # the numbers: "terminationGracePeriodSeconds 30 < preStop 10s + ... = 42s"
     fix: str
-    numbers: dict[str, Any] = field(default_factory=dict)
+    numbers: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def formula(self) -> str:
@@ -345,7 +346,8 @@ def _field_ref_value(c: Container, ref: dict[str, Any]) -> tuple[Fraction | None
     raw = _resource(c, kind, name)
     if raw is None:
         return None, resource
-    value = _cpu(raw) if name == "cpu" else (Fraction(_mem(raw)) if _mem(raw) is not None else None)
+    mem = None if name == "cpu" else _mem(raw)
+    value = _cpu(raw) if name == "cpu" else (Fraction(mem) if mem is not None else None)
     divisor = ref.get("divisor")
     div = _q().parse(str(divisor), "divisor") if divisor not in (None, "", 0, "0") else Fraction(1)
     if value is None or div <= 0:
@@ -407,7 +409,7 @@ def _check_grace(x: _Ctx, c: Container, opts: Options, notes: list[str]) -> None
     x.add("grace-period", c, (*w.spec_path, "terminationGracePeriodSeconds"),
           f"terminationGracePeriodSeconds {grace}{default} < {sum_text}{unknown_text}",
           f"set terminationGracePeriodSeconds to at least {needed}, or shorten preStop/drain/shutdown/flush",
-          grace_seconds=grace, needed_seconds=needed,
+          "", grace_seconds=grace, needed_seconds=needed,
           **{f"{label}_ms": ms for label, ms, _ in terms}, margin_ms=t.GRACE_MARGIN_MS)
 
 

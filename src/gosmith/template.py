@@ -58,12 +58,12 @@ def _extension(root: Path) -> ModuleType:
 
 def rules(root: Path | None = None) -> ModuleType:
     """Return the template's hooks package, loaded the same way copier's extension loads it."""
-    return _extension(root or active_root()).load_rules()  # type: ignore[no-any-return]
+    return _extension(root or active_root()).load_rules()
 
 
 def filters_extension(root: Path | None = None) -> type:
     """Return the template's Jinja extension that adds its filters (what copier.yml's validators call)."""
-    return _extension(root or active_root()).GosmithFilters  # type: ignore[no-any-return]
+    return _extension(root or active_root()).GosmithFilters
 
 
 def config(root: Path | None = None) -> dict[str, Any]:
