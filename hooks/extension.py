@@ -88,8 +88,9 @@ class GosmithContext(ContextHook):
         # the questions only: a template's own `{% set %}` names and macros are in the context too
         answers = {s.name: context[s.name] for s in rules.settings.ANSWERS if s.name in context}
         shared = _shared()
-        key = _DIGESTS.setdefault(rules.__name__, _rules_digest())
-        key += json.dumps(answers, sort_keys=True, default=repr)
+        if rules.__name__ not in _DIGESTS:
+            _DIGESTS[rules.__name__] = _rules_digest()
+        key = _DIGESTS[rules.__name__] + json.dumps(answers, sort_keys=True, default=repr)
         if key not in shared.memo:
             # The one validate-then-derive of a `gosmith new`/`update` (and plain copier) run, the same as
             # `gosmith tune`. Its one-line reason goes out as copier's UserMessageError, which gosmith and
