@@ -16,6 +16,10 @@ pexpect = pytest.importorskip("pexpect")
 
 pytestmark = pytest.mark.slow
 
+#: Seconds without output after which the prompt is taken to wait for input (Enter accepts the default).
+#: An Enter sent a little early is not lost: it waits in the pty until the next prompt reads it.
+QUIET = 0.3
+
 
 def test_prompts_on_a_terminal_and_accepts_defaults(tmp_path: Path) -> None:
     gosmith = shutil.which("gosmith") or str(Path(os.sys.executable).parent / "gosmith")
@@ -28,7 +32,7 @@ def test_prompts_on_a_terminal_and_accepts_defaults(tmp_path: Path) -> None:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         # Each time the prompt goes quiet it is waiting for input: accept the default with Enter.
-        i = child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0.7)
+        i = child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=QUIET)
         transcript.append(child.before or "")
         if i == 1:
             break
@@ -72,7 +76,7 @@ def answer_rest_with_defaults(child: pexpect.spawn, transcript: list[str]) -> No
     """Press Enter whenever the prompt goes quiet, until gosmith exits."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        i = child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0.7)
+        i = child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=QUIET)
         transcript.append(child.before or "")
         if i == 1:
             return
