@@ -21,6 +21,37 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One project per answer set for the whole run: `rendered("defaults")` (a gen.PROJECTS name) or
+    `rendered(name, answers)` renders on first use and shares the directory; `rendered.tidy_diff(name)`,
+    `rendered.binary(name, tags=..., ldflags=...)` run once; `rendered.copy(name, dst)` for tests that
+    change files (see gen.Rendered)."""
+    import gen
+
+    return gen.Rendered(tmp_path_factory.mktemp("rendered"))
+
+
+#: The git identity tests give the commits git makes in their repositories (copier's, gosmith's, their own).
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+                "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+
+@pytest.fixture
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A git identity for the test (commits in temporary repositories work without the user's config)."""
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def gosmith_env(git_identity: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """git_identity, a gosmith cache of the test's own and no GOSMITH_TEMPLATE_ROOT from the caller's shell
+    (use with `pytestmark = pytest.mark.usefixtures("gosmith_env")`)."""
+    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GOSMITH_TEMPLATE_ROOT", raising=False)
+
+
 def _nested_repositories(root: Path) -> list[str]:
     """Return the untracked, unignored directories of the checkout that are git repositories of their own."""
     import subprocess

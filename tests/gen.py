@@ -34,6 +34,33 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Every answer set more than one test module builds or runs, by name: the session fixture `rendered`
+#: (conftest) renders each one once per run and shares the project, its `go mod tidy -diff` and its
+#: binaries. ANSWER_SETS first; then the variants that select other Go files.
+PROJECTS: dict[str, dict[str, Any]] = {
+    **ANSWER_SETS,
+    # gRPC exporter, B3 propagation and hot reload: the optional Go files of the gRPC variant
+    "grpc-b3-reload-go126": {
+        "service_name": "edge-gw",
+        "module_path": "git.example.org/platform/edge-gw",
+        "go_version": "1.26",
+        "otlp_protocol": "grpc",
+        "b3_propagation": True,
+        "hot_reload": True,
+    },
+    # the HTTP exporter, a patch-level Go version and other ports
+    "http-go1265-ports": {
+        "service_name": "billing",
+        "go_version": "1.26.5",
+        "http_port": 8181,
+        "admin_port": 9191,
+        "otlp_protocol": "http",
+    },
+}
+
+#: The approved Go 1.27 toolchain (fetched through the module proxy) for projects answering go_version 1.27.
+GO127 = {"GOTOOLCHAIN": "go1.27.3"}
+
 
 def render(dst: Path, answers: dict[str, Any], *, defaults: bool = True) -> Path:
     """Render the working-tree template into `dst` with real copier (answers validated as `data=`)."""
@@ -62,6 +89,12 @@ def run(cmd: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout
     return proc.stdout
 
 
+def go_env(project: Path) -> dict[str, str]:
+    """The environment Go commands need in `project`: a go 1.27 project needs the approved 1.27 toolchain
+    (the local Go may be 1.26)."""
+    return dict(GO127) if "\ngo 1.27" in (project / "go.mod").read_text() else {}
+
+
 def go_build(project: Path, out: Path, *, tags: str = "", ldflags: str = "", env: dict[str, str] | None = None) -> Path:
     """Build the service binary of `project` into `out` (CGO off, -trimpath, like the Dockerfile)."""
     name = next((project / "cmd").iterdir()).name
@@ -71,8 +104,83 @@ def go_build(project: Path, out: Path, *, tags: str = "", ldflags: str = "", env
     if ldflags:
         cmd += ["-ldflags", ldflags]
     cmd.append(f"./cmd/{name}")
-    run(cmd, project, env={"CGO_ENABLED": "0", **(env or {})})
+    run(cmd, project, env={"CGO_ENABLED": "0", **go_env(project), **(env or {})})
     return out
+
+
+def copy_project(src: Path, dst: Path) -> Path:
+    """Copy the project `src` to `dst` (which must not exist) and return `dst`: a test that changes a
+    shared project (adds files, builds into it, commits it) works on a copy."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def stamp_ldflags(module: str, stamp: dict[str, str]) -> str:
+    """-ldflags that strip the binary and set internal/buildinfo's version/commit/date from `stamp`."""
+    return "-s -w " + " ".join(f"-X {module}/internal/buildinfo.{k}={v}" for k, v in stamp.items())
+
+
+class Rendered:
+    """Projects rendered once per run and shared, by answer-set name (see PROJECTS).
+
+    `rendered(name)` renders gen.PROJECTS[name] (or `answers`, for a set one module owns) the first
+    time and returns the same directory afterwards. Tests only read and run what is in it; a test
+    that changes files copies it first (`copy(name, dst)`). Nothing here writes into a project:
+    `tidy_diff` runs `go mod tidy -diff` once per render and binaries go to a directory of their own,
+    built once per (name, tags, ldflags).
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._answers: dict[str, dict[str, Any]] = {}
+        self._paths: dict[str, Path] = {}
+        self._tidy: dict[str, str] = {}
+        self._binaries: dict[tuple[str, str, str], Path] = {}
+
+    def __call__(self, name: str, answers: dict[str, Any] | None = None) -> Path:
+        """Return the project rendered from answer set `name` (rendered on first use)."""
+        if answers is None:
+            answers = PROJECTS[name]
+        known = self._answers.setdefault(name, PROJECTS.get(name, answers))
+        assert known == answers, f"answer set {name!r} asked for with other answers: {answers} != {known}"
+        if name not in self._paths:
+            self._paths[name] = render(self.base / name / answers["service_name"], answers)
+        return self._paths[name]
+
+    def answers(self, name: str) -> dict[str, Any]:
+        """The answers of a set rendered (or registered in PROJECTS)."""
+        return self._answers.get(name) or PROJECTS[name]
+
+    def copy(self, name: str, dst: Path) -> Path:
+        """A private copy of the project of `name` at `dst`, for a test that changes it."""
+        return copy_project(self(name), dst)
+
+    def tidy_diff(self, name: str) -> str:
+        """What `go mod tidy` would change in the shipped go.mod/go.sum ('' when they are tidy); run once
+        per render, without writing (go mod tidy -diff)."""
+        if name not in self._tidy:
+            project = self(name)
+            proc = subprocess.run(
+                ["go", "mod", "tidy", "-diff"],
+                cwd=project,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **go_env(project)},
+                timeout=900,
+            )
+            if proc.returncode not in (0, 1) or (proc.returncode == 1 and not proc.stdout):
+                raise AssertionError(f"go mod tidy -diff failed ({proc.returncode}) in {project}\n{proc.stderr}")
+            self._tidy[name] = proc.stdout
+        return self._tidy[name]
+
+    def binary(self, name: str, *, tags: str = "", ldflags: str = "") -> Path:
+        """The service binary of `name` built like the Dockerfile builds it (once per tags/ldflags)."""
+        key = (name, tags, ldflags)
+        if key not in self._binaries:
+            out = self.base / "bin" / f"{name}-{len(self._binaries)}" / self.answers(name)["service_name"]
+            out.parent.mkdir(parents=True)
+            self._binaries[key] = go_build(self(name), out, tags=tags, ldflags=ldflags)
+        return self._binaries[key]
 
 
 def free_port() -> int:

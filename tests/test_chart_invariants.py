@@ -39,13 +39,12 @@ def need(tool: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A default project and a single-replica project for Kubernetes 1.28 (no native preStop sleep)."""
-    base = tmp_path_factory.mktemp("invariants")
+def charts(rendered: gen.Rendered) -> dict[str, Path]:
+    """The default project (shared) and a single-replica project for Kubernetes 1.28 (no native preStop sleep)."""
     projects = {
-        "defaults": gen.render(base / "inv-default", {"service_name": "inv-default"}),
-        "single": gen.render(base / "inv-single", {"service_name": "inv-single", "replicas": 1,
-                                                   "kubernetes_version": "1.28"}),
+        "defaults": rendered("defaults"),
+        "single": rendered("invariants-single", {"service_name": "inv-single", "replicas": 1,
+                                                 "kubernetes_version": "1.28"}),
     }
     return {name: p / "deploy" / "helm" / p.name for name, p in projects.items()}
 
@@ -85,7 +84,9 @@ def failure(tool: str, chart: Path, *args: str, kube: str = KUBE) -> str:
 
 
 @pytest.mark.parametrize("tool", HELMS)
-def test_memory_limit_override_leaves_gomemlimit_to_the_service(charts: dict[str, Path], tool: str) -> None:
+def test_memory_limit_override_leaves_gomemlimit_to_the_service(
+    charts: dict[str, Path], tool: str, tmp_path: Path
+) -> None:
     """`--set resources.limits.memory=128Mi`: no GOMEMLIMIT literal; the service gets the ratio and derives it."""
     need(tool)
     chart = charts["defaults"]
@@ -97,12 +98,13 @@ def test_memory_limit_override_leaves_gomemlimit_to_the_service(charts: dict[str
     # An explicit override still reaches the service, and the ratio follows the values.
     _, _, env = pod(objects(tool, chart, "--set", "runtime.gomemlimit=100MiB", "--set", "runtime.gomemlimitRatio=0.75"))
     assert (env["GOMEMLIMIT"], env["GOMEMLIMIT_RATIO"]) == ("100MiB", "0.75")
-    values = tool_values(chart, "runtime:\n  gomemlimitRatio: 0.8\n")
+    values = tool_values(tmp_path, "runtime:\n  gomemlimitRatio: 0.8\n")
     assert pod(objects(tool, chart, "-f", str(values)))[2]["GOMEMLIMIT_RATIO"] == "0.8"  # a YAML number works too
 
 
-def tool_values(chart: Path, text: str) -> Path:
-    path = chart.parent / f"extra-{abs(hash(text))}.yaml"
+def tool_values(directory: Path, text: str) -> Path:
+    """A values file holding `text` in `directory` (not in the chart: the project is shared)."""
+    path = directory / f"extra-{abs(hash(text))}.yaml"
     path.write_text(text)
     return path
 
@@ -423,7 +425,7 @@ def test_rejected_duration_names_the_key(charts: dict[str, Path], tool: str) -> 
 
 
 @pytest.mark.parametrize("tool", HELMS)
-def test_runtime_values_schema(charts: dict[str, Path], tool: str) -> None:
+def test_runtime_values_schema(charts: dict[str, Path], tool: str, tmp_path: Path) -> None:
     need(tool)
     chart = charts["defaults"]
     for bad in (["--set-string", "runtime.gomemlimitRatio=0.99"], ["--set-string", "runtime.gomemlimitRatio=0.4"],
@@ -432,7 +434,7 @@ def test_runtime_values_schema(charts: dict[str, Path], tool: str) -> None:
                 ["--set", "terminationGracePeriodSeconds=-1"]):
         proc = render(tool, chart, *bad, check=False)
         assert proc.returncode != 0 and "schema" in proc.stderr.lower(), (bad, proc.stderr)
-    values = tool_values(chart, "runtime:\n  gomemlimitRatio: 0.8125\n")  # a YAML number passes the schema's range
+    values = tool_values(tmp_path, "runtime:\n  gomemlimitRatio: 0.8125\n")  # a YAML number passes the schema's range
     line = failure(tool, chart, "-f", str(values))
     assert "runtime.gomemlimitRatio 0.8125 must be a decimal from 0.5 to 0.95 with at most 3 decimals" in line, line
     for good in ("0.5", "0.95", "0.875", "0.9"):

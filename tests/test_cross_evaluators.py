@@ -102,9 +102,9 @@ def test_case_table_covers_every_policy_drain_mode_and_limit_shape() -> None:
 
 # ----------------------------------------------------------------------------- (b) Helm
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One generated project with default answers: its chart and its Go packages evaluate every case."""
-    return gen.render(tmp_path_factory.mktemp("cross") / "cross-eval", {"service_name": "cross-eval"})
+def project(rendered: gen.Rendered) -> Path:
+    """The generated project with default answers (shared): its chart and its Go packages evaluate every case."""
+    return rendered("defaults")
 
 
 def helm_args(answers: dict[str, Any], expect: dict[str, Any]) -> list[str]:
@@ -238,6 +238,7 @@ def go_binary(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A test binary of a copy of the generated project that evaluates cases with internal/limits and config."""
     if not gen.have("go"):
         pytest.skip("go not on PATH")
+    project = gen.copy_project(project, tmp_path_factory.mktemp("cross") / project.name)
     module = re.search(r"^module (\S+)", (project / "go.mod").read_text(), re.M)
     assert module
     pkg = project / "internal" / "crosscheck"

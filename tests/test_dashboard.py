@@ -23,8 +23,9 @@ NAME = "demo-svc"
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return gen.render(tmp_path_factory.mktemp("dash") / "proj", {"service_name": NAME})
+def project(rendered: gen.Rendered) -> Path:
+    assert gen.PROJECTS["defaults"]["service_name"] == NAME
+    return rendered("defaults")
 
 
 @pytest.fixture(scope="module")

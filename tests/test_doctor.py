@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from gen import ANSWER_SETS, ROOT, render
+from gen import ANSWER_SETS, ROOT, Rendered
 from typer.testing import CliRunner
 
 from gosmith.cli import app
@@ -307,7 +307,7 @@ def test_chart_that_fails_to_render_or_without_helm_is_one_line(tmp_path: Path) 
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def generated(rendered: Rendered) -> dict[str, Path]:
     """Projects generated for several answer sets (defaults, custom ports/Go, prestop drain with limits)."""
     sets = {
         **ANSWER_SETS,
@@ -317,8 +317,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "hpa": {"service_name": "hpa-svc", "hpa_enabled": True, "cpu_limit": "500m", "probe_timeout_seconds": 2,
                 "termination_grace_period_seconds": 60, "proxy_idle_timeout_seconds": 350},
     }
-    base = tmp_path_factory.mktemp("doctor-projects")
-    return {name: render(base / name, answers) for name, answers in sets.items()}
+    return {name: rendered(name if name in ANSWER_SETS else f"doctor-{name}", answers)
+            for name, answers in sets.items()}
 
 
 def test_generated_charts_are_clean_for_every_ci_values_file(generated: dict[str, Path]) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from gen import go_build, listeners, render, wait_http
+from gen import Rendered, listeners, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -129,11 +129,9 @@ def _read_response(sock: socket.socket, buf: bytes) -> tuple[int, bool, bytes]:
 
 
 @pytest.fixture(scope="module")
-def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default service, built like the Dockerfile builds it."""
-    root = tmp_path_factory.mktemp("drain-keepalive")
-    project = render(root / "svc", {"service_name": "keepalive-svc"})
-    return go_build(project, root / "keepalive-svc")
+def binary(rendered: Rendered) -> Path:
+    """The default service, built like the Dockerfile builds it (shared with the other modules)."""
+    return rendered.binary("defaults")
 
 
 def _run_once(binary: Path) -> dict:

@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from gen import listeners, render
+from gen import Rendered, listeners
 
 pexpect = pytest.importorskip("pexpect")
 
 
-def test_generated_readme_links_to_no_package_index_page(tmp_path: Path) -> None:
+def test_generated_readme_links_to_no_package_index_page(rendered: Rendered) -> None:
     """gosmith is not published on a package index: the README linked to a PyPI page that does not exist."""
-    readme = (render(tmp_path / "svc", {"service_name": "svc"}) / "README.md").read_text()
+    readme = (rendered("defaults") / "README.md").read_text()
     links = re.findall(r"\]\((https?://[^)\s]+)\)", readme)
     assert links, "expected some links"
     for link in links:
@@ -25,10 +25,10 @@ def test_generated_readme_links_to_no_package_index_page(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_make_run_stops_the_service_without_a_make_error(tmp_path: Path) -> None:
+def test_ctrl_c_on_make_run_stops_the_service_without_a_make_error(rendered: Rendered, tmp_path: Path) -> None:
     if shutil.which("make") is None or shutil.which("go") is None:
         pytest.skip("needs make and go")
-    project = render(tmp_path / "svc", {"service_name": "svc", "http_port": 18480, "admin_port": 19490})
+    project = rendered.copy("defaults", tmp_path / "svc")  # `make run` builds into bin/
     # Free loopback ports: the answered ones and the debug default (127.0.0.1:6060) may be taken.
     env = {**os.environ, **listeners().env, "DRAIN_DELAY": "0s", "TERM": "dumb", "OTEL_SDK_DISABLED": "true"}
     child = pexpect.spawn("make", ["run"], cwd=str(project), env=env, encoding="utf-8", timeout=600)

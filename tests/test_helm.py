@@ -83,10 +83,10 @@ def need(tool: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Render every answer set once."""
-    base = tmp_path_factory.mktemp("helm-projects")
-    return {name: gen.render(base / name, answers) for name, answers in ANSWERS.items()}
+def projects(rendered: gen.Rendered) -> dict[str, Path]:
+    """Every answer set, rendered once per run (the defaults shared with the other modules)."""
+    return {name: rendered(name if name == "defaults" else f"helm-{name}", answers)
+            for name, answers in ANSWERS.items()}
 
 
 def chart_dir(project: Path) -> Path:

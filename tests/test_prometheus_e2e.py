@@ -57,15 +57,15 @@ def slow_echo(port: int, hold: float) -> bytes:
         return s.recv(4096)
 
 
-def test_rules_against_the_real_service_and_prometheus(tmp_path: Path) -> None:
+def test_rules_against_the_real_service_and_prometheus(rendered: gen.Rendered, tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.skip(f"prometheus unavailable: {unavailable_tools().get('prometheus', 'run scripts/tools.sh')}")
     helm = gen.ROOT / ".tools" / "bin" / "helm"
     if not helm.exists():
         pytest.skip("helm not built: run scripts/tools.sh")
-    project = gen.render(tmp_path / "proj", {"service_name": "demo-svc"})
-    binary = gen.go_build(project, tmp_path / "demo-svc")
+    assert gen.PROJECTS["defaults"] == {"service_name": "demo-svc"}
+    project, binary = rendered("defaults"), rendered.binary("defaults")
     chart = project / "deploy" / "helm" / "demo-svc"
     out = subprocess.run([str(helm), "template", "rel", str(chart), "--namespace", "shop",
                           "--api-versions", "monitoring.coreos.com/v1/PrometheusRule", *SHORT],
@@ -76,7 +76,8 @@ def test_rules_against_the_real_service_and_prometheus(tmp_path: Path) -> None:
 
     ports = gen.listeners()
     service = subprocess.Popen([str(binary)], env={**gen.os.environ, **ports.env, "HANDLER_TIMEOUT": "1s",
-                                                   "OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "warn"},
+                                                   "OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "warn",
+                                                   "DRAIN_DELAY": "0s"},  # SIGTERM at the end: no 15s drain
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     prom_port = gen.free_port()
     config = {

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from gen import ROOT, have, render, run
+from gen import ANSWER_SETS, PROJECTS, ROOT, Rendered, copy_project, have, render, run
 from typer.testing import CliRunner
 
 from gosmith.answers import resolve
@@ -21,7 +21,7 @@ from gosmith.template import rules
 tuning = rules().tuning
 
 TUNING_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {"service_name": "tune-defaults"},
+    "defaults": ANSWER_SETS["defaults"],
     "half-cpu": {
         "service_name": "tune-half",
         "cpu_request": "250m",
@@ -86,27 +86,25 @@ HELM_TIMEOUTS = {
 
 
 @pytest.fixture(scope="module", params=list(TUNING_SETS), ids=list(TUNING_SETS))
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
-    """Render one answer set; return the project and what derive() returns for the same answers."""
+def tuned(request: pytest.FixtureRequest, rendered: Rendered) -> tuple[Path, Any]:
+    """One answer set's project (rendered once per run; the defaults are shared with the other modules) and
+    what derive() returns for the same answers."""
     answers = TUNING_SETS[request.param]
-    project = render(tmp_path_factory.mktemp(request.param) / answers["service_name"], answers)
-    expected = tuning.derive(resolve(answers))
-    return project, expected
+    name = request.param if request.param in PROJECTS else f"tuning-{request.param}"
+    return rendered(name, answers), tuning.derive(resolve(answers))
 
 
-def test_recorded_answers_rederive_the_same(rendered: tuple[Path, Any]) -> None:
-    project, expected = rendered
+def test_recorded_answers_rederive_the_same(tuned: tuple[Path, Any]) -> None:
+    project, expected = tuned
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert tuning.derive(recorded).values == expected.values
 
 
-def test_go_config_defaults_equal_derive(rendered: tuple[Path, Any]) -> None:
-    project, expected = rendered
+def test_go_config_defaults_carry_their_formula(tuned: tuple[Path, Any]) -> None:
+    """Each derived default of config.go carries its formula and inputs in the comment right above it
+    (the values themselves: test_go_config_loads_the_derived_durations loads them with Go)."""
+    project, expected = tuned
     source = (project / "internal" / "config" / "config.go").read_text()
-    consts = dict(re.findall(r'^\s*(default\w+)\s*=\s*"([^"]*)"', source, re.MULTILINE))
-    got = {key: consts.get(const) for const, key in GO_CONSTS.items()}
-    assert got == expected.values["durations"]
-    # Each derived default carries its formula and inputs in the comment right above it.
     pairs = re.findall(r"^\s*// (.+)\n\s*(default\w+)\s*=", source, re.MULTILINE)
     by_const = {const: text for text, const in pairs}
     for const, key in GO_CONSTS.items():
@@ -149,17 +147,14 @@ func TestZZTunedDefaults(t *testing.T) {
 
 @pytest.mark.slow
 @pytest.mark.skipif(not have("go"), reason="Go toolchain not installed")
-def test_go_config_loads_the_derived_durations(rendered: tuple[Path, Any], tmp_path: Path) -> None:
+def test_go_config_loads_the_derived_durations(tuned: tuple[Path, Any], tmp_path: Path) -> None:
     """The generated Go config, loaded with an empty environment, holds exactly the derived durations."""
-    project, expected = rendered
-    probe = project / "internal" / "config" / "zz_tuned_probe_test.go"
-    probe.write_text(GO_PROBE)
+    project, expected = tuned
+    project = copy_project(project, tmp_path / project.name)  # the probe is a file of the project
+    (project / "internal" / "config" / "zz_tuned_probe_test.go").write_text(GO_PROBE)
     out = tmp_path / "tuned.json"
-    try:
-        run(["go", "test", "-count=1", "-run", "TestZZTunedDefaults", "./internal/config/"], project,
-            env={"TUNED_OUT": str(out), "CGO_ENABLED": "0"})  # fmt: skip
-    finally:
-        probe.unlink()
+    run(["go", "test", "-count=1", "-run", "TestZZTunedDefaults", "./internal/config/"], project,
+        env={"TUNED_OUT": str(out), "CGO_ENABLED": "0"})  # fmt: skip
     assert json.loads(out.read_text()) == expected.values["durations_ms"]
 
 
@@ -171,13 +166,13 @@ def _values(project: Path) -> tuple[dict[str, Any], str]:
     return yaml.safe_load(text), text
 
 
-def test_helm_values_equal_derive(rendered: tuple[Path, Any]) -> None:
+def test_helm_values_equal_derive(tuned: tuple[Path, Any]) -> None:
     """values.yaml holds what is known at generation; what depends on deploy-time values is decided later.
 
     GOMAXPROCS/GOMEMLIMIT: the service derives them from its cgroup (policy and ratio passed, no literals);
     terminationGracePeriodSeconds and the PDB: the chart derives them from the values (0 / enabled = decide).
     """
-    project, expected = rendered
+    project, expected = tuned
     values, text = _values(project)
     v = expected.values
     answers = {**tuning.DEFAULTS, **TUNING_SETS[_set_name(project)]}
@@ -208,8 +203,8 @@ def _set_name(project: Path) -> str:
 
 
 @pytest.mark.skipif(not (ROOT / ".tools" / "bin" / "helm").exists() and not have("helm"), reason="helm not built")
-def test_helm_template_deployment_carries_the_tuning(rendered: tuple[Path, Any]) -> None:
-    project, expected = rendered
+def test_helm_template_deployment_carries_the_tuning(tuned: tuple[Path, Any]) -> None:
+    project, expected = tuned
     _values(project)
     helm = str(ROOT / ".tools" / "bin" / "helm") if (ROOT / ".tools" / "bin" / "helm").exists() else "helm"
     chart = project / "deploy" / "helm" / project.name

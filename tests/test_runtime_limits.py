@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from gen import go_build, listeners, render, stop, wait_http
+from gen import Rendered, listeners, stop, wait_http
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -117,11 +117,9 @@ def cgroups() -> Iterator[Cgroups]:
 
 
 @pytest.fixture(scope="module")
-def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default service, built like the Dockerfile builds it."""
-    root = tmp_path_factory.mktemp("limits")
-    project = render(root / "svc", {"service_name": "limits-svc", "module_path": "example.com/limits-svc"})
-    return go_build(project, root / "bin" / "limits-svc")
+def binary(rendered: Rendered) -> Path:
+    """The default service, built like the Dockerfile builds it (shared with the other modules)."""
+    return rendered.binary("defaults")
 
 
 @dataclass

@@ -20,18 +20,19 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from gen import free_port, go_build, listeners, render, wait_http
+from gen import PROJECTS, Rendered, copy_project, free_port, go_build, listeners, stamp_ldflags, wait_http
 from otlp_receiver import GrpcReceiver, HttpReceiver
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
 pytestmark = pytest.mark.slow
 
-MODULE = "example.com/runtime-svc"
 STAMP = {"version": "v9.8.7", "commit": "abc1234", "date": "2026-01-02T03:04:05Z"}
-LDFLAGS = "-s -w " + " ".join(f"-X {MODULE}/internal/buildinfo.{k}={v}" for k, v in STAMP.items())
+#: The answer sets (gen.PROJECTS, shared with test_service_go): gRPC exporter with B3 and hot reload; HTTP exporter.
+GRPC, HTTP = "grpc-b3-reload-go126", "http-go1265-ports"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
@@ -41,44 +42,34 @@ TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$")
 
 @dataclass
 class Binaries:
-    """The binaries built once per module."""
+    """The binaries built once per run (stamped like the Dockerfile stamps them) and their projects."""
 
     grpc: Path
     grpc_pprof: Path
     http: Path
     grpc_project: Path
     http_project: Path
+    grpc_service: str
+    http_service: str
+
+
+def ldflags(answers: dict[str, Any]) -> str:
+    """The Dockerfile's -ldflags for a project of `answers`, stamped with STAMP."""
+    return stamp_ldflags(answers.get("module_path") or f"example.com/{answers['service_name']}", STAMP)
 
 
 @pytest.fixture(scope="module")
-def binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
-    """Render the gRPC (B3 + hot reload) and HTTP variants and build them like the Dockerfile does."""
-    root = tmp_path_factory.mktemp("runtime")
-    grpc_project = render(
-        root / "grpc",
-        {
-            "service_name": "runtime-svc",
-            "module_path": MODULE,
-            "otlp_protocol": "grpc",
-            "b3_propagation": True,
-            "hot_reload": True,
-        },
-    )
-    http_project = render(
-        root / "http",
-        {
-            "service_name": "runtime-svc",
-            "module_path": MODULE,
-            "otlp_protocol": "http",
-            "go_version": "1.26.3",
-        },
-    )
+def binaries(rendered: Rendered) -> Binaries:
+    """The gRPC (B3 + hot reload) and HTTP variants, built like the Dockerfile builds them."""
+    grpc, http = PROJECTS[GRPC], PROJECTS[HTTP]
     return Binaries(
-        grpc=go_build(grpc_project, root / "bin" / "grpc", ldflags=LDFLAGS),
-        grpc_pprof=go_build(grpc_project, root / "bin" / "grpc-pprof", tags="pprof", ldflags=LDFLAGS),
-        http=go_build(http_project, root / "bin" / "http", ldflags=LDFLAGS),
-        grpc_project=grpc_project,
-        http_project=http_project,
+        grpc=rendered.binary(GRPC, ldflags=ldflags(grpc)),
+        grpc_pprof=rendered.binary(GRPC, tags="pprof", ldflags=ldflags(grpc)),
+        http=rendered.binary(HTTP, ldflags=ldflags(http)),
+        grpc_project=rendered(GRPC),
+        http_project=rendered(HTTP),
+        grpc_service=grpc["service_name"],
+        http_service=http["service_name"],
     )
 
 
@@ -205,7 +196,8 @@ def test_log_lines_are_json_with_the_keys(binaries: Binaries, start) -> None:
         assert line.keys() >= LINE_KEYS, f"missing {LINE_KEYS - line.keys()} in {line}"
         assert TS.match(line["ts"]), line["ts"]
         assert line["level"] in {"debug", "info", "warn", "error"}
-        assert line["service"] == "runtime-svc" and line["version"] == STAMP["version"] and line["env"] == "staging"
+        assert line["service"] == binaries.grpc_service
+        assert line["version"] == STAMP["version"] and line["env"] == "staging"
     startup = next(line for line in lines if line["msg"] == "starting")
     assert startup["commit"] == STAMP["commit"] and startup["build_date"] == STAMP["date"]
     assert startup["gomaxprocs"] >= 1 and startup["gomemlimit"] > 0
@@ -414,6 +406,7 @@ def test_traces_reach_a_real_otlp_receiver(binaries: Binaries, start, protocol: 
     parent span and the HTTP semantic attributes; the log line names the same span."""
     receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
     binary = binaries.grpc if protocol == "grpc" else binaries.http
+    service = binaries.grpc_service if protocol == "grpc" else binaries.http_service
     with receiver:
         svc = start(
             binary,
@@ -442,7 +435,7 @@ def test_traces_reach_a_real_otlp_receiver(binaries: Binaries, start, protocol: 
     assert span.attributes["http.route"] == "/v1/hello/{name}"
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["url.path"] == "/v1/hello/otlp"
-    assert span.resource["service.name"] == "runtime-svc"
+    assert span.resource["service.name"] == service
     assert span.resource["service.version"] == STAMP["version"]
     assert span.resource["k8s.pod.name"] == "runtime-svc-7d9f-abcde"
     assert span.resource["k8s.namespace.name"] == "shop" and span.resource["k8s.node.name"] == "node-3"
@@ -786,11 +779,10 @@ def test_every_line_is_json_through_a_full_run(binaries: Binaries, start, tmp_pa
     """stdout and stderr of a whole life (start with a normalised endpoint, requests, a 404, a 503, a
     panic, export errors, drain, a failed telemetry flush) and of a fatal start are flat JSON
     objects with ts, level and msg, one per line; "stopped" comes after the flush."""
-    project = tmp_path / "panicky"
-    subprocess.run(["cp", "-a", str(binaries.http_project), str(project)], check=True)
+    project = copy_project(binaries.http_project, tmp_path / "panicky")
     api = project / "internal" / "api" / "api.go"
     api.write_text(api.read_text().replace("\treturn mux\n", PANIC_ROUTE, 1))
-    binary = go_build(project, tmp_path / "panicky.bin", ldflags=LDFLAGS)
+    binary = go_build(project, tmp_path / "panicky.bin", ldflags=ldflags(PROJECTS[HTTP]))
     with socket.socket() as blackhole:  # accepts connections, never answers: exports and the flush fail
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(16)
@@ -913,7 +905,8 @@ def test_debug_listener_is_unreachable_from_another_pod(binaries: Binaries, netn
     default), a client in another one joined by a veth pair: the client reaches /readyz and
     /metrics on the probe port, but not the debug port; inside the pod the debug port answers."""
     server, client = netns
-    env = {"PATH": "/usr/bin:/bin", "HTTP_ADDR": ":8080", "ADMIN_ADDR": ":9090", "OTEL_TRACES_EXPORTER": "none"}
+    env = {"PATH": "/usr/bin:/bin", "HTTP_ADDR": ":8080", "ADMIN_ADDR": ":9090", "OTEL_TRACES_EXPORTER": "none",
+           "DRAIN_DELAY": "200ms"}  # like `start`: SIGTERM at the end need not wait the default 15s
     proc = subprocess.Popen(
         ["ip", "netns", "exec", server, str(binaries.grpc_pprof)],
         env=env,
