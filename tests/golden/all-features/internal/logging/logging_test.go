@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -124,5 +125,50 @@ func TestLogSinkWritesFlatJSON(t *testing.T) {
 		if c, _ := line["caller"].(string); !strings.HasPrefix(c, "logging/logging_test.go") {
 			t.Errorf("caller = %q, want the logr call site", c)
 		}
+	}
+}
+
+func TestAppendTimestampMatchesTheLayout(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 27, 4, 5, 6, 7_891_234, time.UTC),
+		time.Date(1999, 1, 2, 23, 59, 59, 999_999_999, time.FixedZone("x", -7*3600)),
+		time.Date(2030, 12, 31, 0, 0, 0, 0, time.Local),
+		time.Date(12345, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Now(),
+	} {
+		if got, want := string(AppendTimestamp(nil, tm)), tm.UTC().Format(TimeLayout); got != want {
+			t.Errorf("AppendTimestamp(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}
+
+func TestCallerIsCachedPerCallSite(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, zap.NewAtomicLevelAt(zapcore.InfoLevel), "svc", "v", "e").Named("main")
+	for range 3 {
+		log.Info("a")
+		log.Info("b")
+	}
+	lines := decodeLines(t, &buf)
+	callers := map[string]int{}
+	for _, l := range lines {
+		callers[l["caller"].(string)]++
+	}
+	if len(callers) != 2 {
+		t.Fatalf("callers %v, want two call sites three times each", callers)
+	}
+	for c, n := range callers {
+		if n != 3 || !regexp.MustCompile(`^logging/logging_test\.go:\d+$`).MatchString(c) {
+			t.Errorf("caller %q seen %d times", c, n)
+		}
+	}
+}
+
+func BenchmarkLine(b *testing.B) {
+	log := New(io.Discard, zap.NewAtomicLevelAt(zapcore.InfoLevel), "svc", "v", "e").Named("http")
+	b.ReportAllocs()
+	for b.Loop() {
+		log.Info("request", zap.String("method", "GET"), zap.String("route", "/v1/hello/{name}"),
+			zap.Int("status", 200), zap.Float64("duration_ms", 0.123))
 	}
 }

@@ -23,7 +23,9 @@ type Metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
+	inFlight prometheus.GaugeFunc
+	active   atomic.Int64                 // requests in flight counted by Start and Finish
+	counted  atomic.Pointer[func() int64] // or counted by the HTTP server (CountInFlight)
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[routeKey]*routeSeries] // replaced, never changed
 
@@ -68,10 +70,6 @@ func New(info BuildInfo) *Metrics {
 			Help:    "Latency of the business routes, by method and route pattern.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "http_server_requests_in_flight",
-			Help: "Business requests being served right now.",
-		}),
 		gomaxprocs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "app_runtime_gomaxprocs",
 			Help: "Effective GOMAXPROCS; source is cgroup (set by the service from the CPU limit), env (GOMAXPROCS) or default (the Go runtime's own).",
@@ -89,6 +87,15 @@ func New(info BuildInfo) *Metrics {
 			Help: "Memory limit of the container's cgroup in bytes; 0 = no limit.",
 		}),
 	}
+	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "http_server_requests_in_flight",
+		Help: "Business requests being served right now.",
+	}, func() float64 {
+		if f := m.counted.Load(); f != nil {
+			return float64((*f)())
+		}
+		return float64(m.active.Load())
+	})
 	m.routes.Store(&map[routeKey]*routeSeries{})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "app_build_info",
@@ -135,14 +142,21 @@ func setSource(g *prometheus.GaugeVec, current *string, source string, v float64
 	*current = source
 }
 
+// CountInFlight makes the in-flight gauge report f, the number of requests in flight that the
+// HTTP server counts anyway, so that a request costs no counting of its own: the server then
+// calls Observe instead of Start and Finish.
+func (m *Metrics) CountInFlight(f func() int64) {
+	m.counted.Store(&f)
+}
+
 // Start counts a request as in flight; Finish ends it.
 func (m *Metrics) Start() {
-	m.inFlight.Inc()
+	m.active.Add(1)
 }
 
 // Finish ends a request counted by Start and records it (see Observe).
 func (m *Metrics) Finish(ctx context.Context, method, route string, code int, d time.Duration) {
-	m.inFlight.Dec()
+	m.active.Add(-1)
 	m.Observe(ctx, method, route, code, d)
 }
 
@@ -152,7 +166,8 @@ func (m *Metrics) Observe(ctx context.Context, method, route string, code int, d
 	s := m.route(normalizeMethod(method), route)
 	counter, hist := s.counter(code), s.hist
 	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
-		ex := prometheus.Labels{"trace_id": sc.TraceID().String()}
+		ex := exemplarLabels.Get().(prometheus.Labels) // the exemplars copy it
+		ex["trace_id"] = sc.TraceID().String()
 		if c, ok := counter.(prometheus.ExemplarAdder); ok {
 			c.AddWithExemplar(1, ex)
 		} else {
@@ -163,11 +178,15 @@ func (m *Metrics) Observe(ctx context.Context, method, route string, code int, d
 		} else {
 			hist.Observe(d.Seconds())
 		}
+		exemplarLabels.Put(ex)
 		return
 	}
 	counter.Inc()
 	hist.Observe(d.Seconds())
 }
+
+// exemplarLabels holds the label maps of exemplars between requests.
+var exemplarLabels = sync.Pool{New: func() any { return prometheus.Labels{} }}
 
 // routeKey names the series of one method and route.
 type routeKey struct{ method, route string }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -20,8 +21,9 @@ import (
 // the unsampled majority of requests costs a span context and nothing else, and it records no
 // metrics of its own (the service's RED metrics are in package metrics).
 
-// serverKind is the span option of every server span (made once: options are interfaces).
-var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+// serverStart are the start options of every server span, made once: options are interfaces,
+// and a variadic slice passed to an interface method escapes (one allocation per request).
+var serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 
 // headerCarrier reads propagation headers without allocating: propagators ask for lowercase
 // names (traceparent, baggage, b3, ...), which http.Header.Get would canonicalise into a new
@@ -77,9 +79,8 @@ func spanName(method, pattern string) string {
 	return method
 }
 
-// requestAttrs are the attributes of a recorded server span known when the request arrives.
-func requestAttrs(r *http.Request) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 14)
+// requestAttrs appends the attributes of a recorded server span that describe the request.
+func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyValue {
 	host, port := splitHostPort(r.Host)
 	attrs = append(attrs, semconv.ServerAddress(host))
 	if m, ok := methodAttrs[r.Method]; ok {
@@ -125,15 +126,20 @@ func requestAttrs(r *http.Request) []attribute.KeyValue {
 	return attrs
 }
 
-// endSpan adds what is known once the response is done to a recorded span: its final name and
-// http.route, the body sizes and the status code. 5xx responses and aborted requests (status 0:
-// the client received nothing) become errors with error.type (the status code, or the aborted
-// reason) and, unless a panic already recorded one, an exception event.
-func endSpan(span trace.Span, pattern string, status int, aborted string, panicked bool, read, written int64) {
+// attrPool holds the attribute slices of recorded spans: the span copies them.
+var attrPool = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 24); return &s }}
+
+// endSpan adds the attributes to a recorded span once the response is done, in one call (the
+// span then allocates its attribute storage once): those of the request, http.route, the body
+// sizes and the status code. 5xx responses and aborted requests (status 0: the client received
+// nothing) become errors with error.type (the status code, or the aborted reason) and, unless a
+// panic already recorded one, an exception event.
+func endSpan(span trace.Span, r *http.Request, pattern string, status int, aborted string, panicked bool, read, written int64) {
 	if !span.IsRecording() {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 5)
+	buf := attrPool.Get().(*[]attribute.KeyValue)
+	attrs := requestAttrs((*buf)[:0], r)
 	if rt := route(pattern); rt != "" {
 		attrs = append(attrs, semconv.HTTPRoute(rt))
 	}
@@ -154,6 +160,9 @@ func endSpan(span trace.Span, pattern string, status int, aborted string, panick
 		attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
 	}
 	span.SetAttributes(attrs...)
+	clear(attrs)
+	*buf = attrs[:0]
+	attrPool.Put(buf)
 	if errType == "" {
 		return
 	}

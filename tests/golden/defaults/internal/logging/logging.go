@@ -9,8 +9,11 @@ package logging
 import (
 	"context"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -34,16 +37,97 @@ func EncoderConfig() zapcore.EncoderConfig {
 		EncodeLevel:    zapcore.LowercaseLevelEncoder,
 		EncodeTime:     encodeTime,
 		EncodeDuration: zapcore.StringDurationEncoder,
-		EncodeCaller:   zapcore.ShortCallerEncoder,
+		EncodeCaller:   encodeCaller,
 		EncodeName:     zapcore.FullNameEncoder,
 	}
 }
 
-// layoutEncoder appends a time in TimeLayout straight into the line (no string per line).
-var layoutEncoder = zapcore.TimeEncoderOfLayout(TimeLayout)
+// encodeTime writes the ts field in UTC, in TimeLayout. It formats by hand: time.Format parses
+// its layout on every call, which was half the cost of encoding a line.
+func encodeTime(t time.Time, enc zapcore.PrimitiveArrayEncoder) {
+	b := scratch.Get().(*[]byte)
+	*b = AppendTimestamp((*b)[:0], t)
+	enc.AppendByteString(*b)
+	scratch.Put(b)
+}
 
-// encodeTime writes the ts field in UTC.
-func encodeTime(t time.Time, enc zapcore.PrimitiveArrayEncoder) { layoutEncoder(t.UTC(), enc) }
+// scratch holds the buffers encodeTime formats into (a buffer passed to the encoder escapes).
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, len(TimeLayout)); return &b }}
+
+// AppendTimestamp appends t in UTC, formatted with TimeLayout, to b.
+func AppendTimestamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (0 <= v < 10^n) as n decimal digits.
+func appendDigits(b []byte, v, n int) []byte {
+	b = append(b, "000000"[:n]...)
+	for i := len(b) - 1; i >= len(b)-n; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
+}
+
+// encodeCaller writes the caller field as package/file.go:line, like zapcore.ShortCallerEncoder,
+// from a cache by program counter: a log call site always has the same caller, and building the
+// string allocated on every line.
+func encodeCaller(c zapcore.EntryCaller, enc zapcore.PrimitiveArrayEncoder) {
+	enc.AppendString(shortCaller(c))
+}
+
+// maxCallers bounds the caller cache (call sites of a service: a few hundred at most).
+const maxCallers = 4096
+
+var (
+	callersMu sync.Mutex
+	callers   atomic.Pointer[map[uintptr]string] // replaced, never changed
+)
+
+// shortCaller returns c.TrimmedPath(), cached by program counter.
+func shortCaller(c zapcore.EntryCaller) string {
+	if c.PC == 0 {
+		return c.TrimmedPath()
+	}
+	if m := callers.Load(); m != nil {
+		if s, ok := (*m)[c.PC]; ok {
+			return s
+		}
+	}
+	s := c.TrimmedPath()
+	callersMu.Lock()
+	defer callersMu.Unlock()
+	var old map[uintptr]string
+	if m := callers.Load(); m != nil {
+		old = *m
+	}
+	if len(old) < maxCallers {
+		next := make(map[uintptr]string, len(old)+1)
+		maps.Copy(next, old)
+		next[c.PC] = s
+		callers.Store(&next)
+	}
+	return s
+}
 
 // New returns a JSON logger writing to w at the given (runtime-changeable) level, with the
 // service, version and env fields on every line. Name it (Named) before use: the logger key
@@ -84,6 +168,10 @@ func AppendTraceFields(ctx context.Context, fields []zap.Field) []zap.Field {
 }
 
 type ctxKey struct{}
+
+// ContextKey is the context key of the request-scoped logger: a context type of its own may
+// answer Value(ContextKey) with the logger instead of wrapping itself with NewContext.
+var ContextKey any = ctxKey{}
 
 // NewContext returns a copy of ctx carrying the request-scoped logger l.
 func NewContext(ctx context.Context, l *zap.Logger) context.Context {

@@ -56,6 +56,15 @@ func TestExposition(t *testing.T) {
 	}
 }
 
+func TestCountInFlight(t *testing.T) {
+	m := New(BuildInfo{})
+	n := int64(3)
+	m.CountInFlight(func() int64 { return n })
+	if text := scrape(t, m.Handler(), ""); !strings.Contains(text, "http_server_requests_in_flight 3") {
+		t.Errorf("in-flight gauge does not report the server's count:\n%s", text)
+	}
+}
+
 func TestExemplarsInOpenMetrics(t *testing.T) {
 	m := New(BuildInfo{Version: "v", Commit: "c", GoVersion: "g"})
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")

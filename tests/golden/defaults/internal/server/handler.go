@@ -47,6 +47,9 @@ func App(routes *http.ServeMux, o AppOptions) http.Handler {
 	if s.drain == nil {
 		s.drain = &Drain{}
 	}
+	if s.metrics != nil {
+		s.metrics.CountInFlight(s.drain.InFlight) // the gauge reads the drain's count
+	}
 	if o.Log != nil {
 		s.log = o.Log
 		// The access line's caller is always the same: set it once instead of per request.
@@ -104,34 +107,25 @@ func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	span := trace.SpanFromContext(ctx)
 	if s.tracer != nil {
 		ctx = s.propagator.Extract(ctx, headerCarrier(r.Header))
-		ctx, span = s.tracer.Start(ctx, spanName(r.Method, ""), serverKind)
-		if span.IsRecording() {
-			span.SetAttributes(requestAttrs(r)...)
-		}
+		ctx, span = s.tracer.Start(ctx, spanName(r.Method, ""), serverStart...)
 	}
-	if s.accessLog != nil {
-		ctx = logging.NewContext(ctx, s.log)
+	var rctx *requestCtx
+	if s.accessLog != nil || s.timeout > 0 {
+		ctx, rctx = s.withRequestCtx(ctx, start)
 	}
-	var cancel context.CancelFunc
-	if s.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-	}
-	if s.metrics != nil {
-		s.metrics.Start()
-	}
-	rw := &responseWriter{ResponseWriter: w, drain: s.drain, ctx: ctx}
+	rw := newResponseWriter(w, s.drain)
+	defer rw.release()
 	r2 := r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
-		rw.body = &bodyReader{ReadCloser: r.Body}
-		r2.Body = rw.body
+		r2.Body = rw.wrapBody(r.Body)
 	}
-	if cancel != nil {
-		rw.timer = time.AfterFunc(s.timeout, rw.expire)
+	if s.timeout > 0 {
+		rw.arm(s.timeout, rctx)
 	}
 	panicked := s.serve(rw, r2)
 	rw.finish()
-	if cancel != nil {
-		cancel()
+	if rctx != nil {
+		rctx.end()
 	}
 	elapsed := time.Since(start)
 
@@ -150,7 +144,7 @@ func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rw.body != nil {
 			read = rw.body.bytes
 		}
-		endSpan(span, r2.Pattern, status, aborted, panicked, read, rw.bytes)
+		endSpan(span, r, r2.Pattern, status, aborted, panicked, read, rw.bytes)
 	}
 	span.End()
 	rt := route(r2.Pattern)
@@ -158,11 +152,24 @@ func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = "unmatched"
 	}
 	if s.metrics != nil {
-		s.metrics.Finish(ctx, r.Method, rt, status, elapsed)
+		s.metrics.Observe(ctx, r.Method, rt, status, elapsed)
 	}
 	if s.accessLog != nil {
-		s.writeAccessLog(ctx, rw, r, rt, status, aborted, elapsed)
+		s.writeAccessLog(span.SpanContext(), rw, r, rt, status, aborted, elapsed)
 	}
+}
+
+// withRequestCtx returns the handler's context: parent with the request-scoped logger and the
+// handler deadline, counted from start.
+func (s *stack) withRequestCtx(parent context.Context, start time.Time) (context.Context, *requestCtx) {
+	c := &requestCtx{Context: parent}
+	if s.accessLog != nil {
+		c.log = s.log
+	}
+	if s.timeout > 0 {
+		c.deadline = start.Add(s.timeout)
+	}
+	return c, c
 }
 
 // serve runs the routes and turns a panic into a 500 and one error line with the stack trace.
@@ -177,28 +184,51 @@ func (s *stack) serve(w *responseWriter, r *http.Request) (panicked bool) {
 	return false
 }
 
-// writeAccessLog writes the request's access-log line; its fields live in w (no allocation).
-func (s *stack) writeAccessLog(ctx context.Context, w *responseWriter, r *http.Request, rt string, status int, aborted string, elapsed time.Duration) {
+// writeAccessLog writes the request's access-log line. The encoder takes its fields straight
+// from the line (zap.Inline), which lives in w: no field slice is built or allocated.
+func (s *stack) writeAccessLog(span trace.SpanContext, w *responseWriter, r *http.Request, rt string, status int, aborted string, elapsed time.Duration) {
 	ce := s.accessLog.Check(zapcore.InfoLevel, "request")
 	if ce == nil {
 		return
 	}
 	ce.Caller = accessLogCaller
-	fields := append(w.fields[:0],
-		zap.String("method", r.Method),
-		zap.String("route", rt),
-		zap.String("path", r.URL.Path),
-		zap.Int("status", status),
-		zap.Int64("bytes", w.bytes),
-		zap.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-		zap.String("remote_addr", r.RemoteAddr),
-		zap.String("user_agent", r.UserAgent()),
-	)
-	if aborted != "" {
-		fields = append(fields, zap.String("aborted", aborted))
+	w.line = accessLine{r: r, route: rt, status: status, bytes: w.bytes, elapsed: elapsed, aborted: aborted, span: span}
+	w.lineField[0] = zap.Inline(&w.line)
+	ce.Write(w.lineField[:]...)
+	w.line, w.lineField[0] = accessLine{}, zap.Field{} // the pooled writer keeps nothing of this request
+}
+
+// accessLine is the access-log line of one request: method, route, path, status, bytes,
+// duration_ms, remote_addr, user_agent, aborted when the client got no response, and trace_id
+// and span_id when the trace is sampled (see logging.TraceFields).
+type accessLine struct {
+	r       *http.Request
+	route   string
+	status  int
+	bytes   int64
+	elapsed time.Duration
+	aborted string
+	span    trace.SpanContext
+}
+
+// MarshalLogObject adds the line's fields to the log entry.
+func (l *accessLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("method", l.r.Method)
+	enc.AddString("route", l.route)
+	enc.AddString("path", l.r.URL.Path)
+	enc.AddInt("status", l.status)
+	enc.AddInt64("bytes", l.bytes)
+	enc.AddFloat64("duration_ms", float64(l.elapsed.Microseconds())/1000)
+	enc.AddString("remote_addr", l.r.RemoteAddr)
+	enc.AddString("user_agent", l.r.UserAgent())
+	if l.aborted != "" {
+		enc.AddString("aborted", l.aborted)
 	}
-	fields = logging.AppendTraceFields(ctx, fields)
-	ce.Write(fields...)
+	if l.span.IsValid() && l.span.IsSampled() {
+		enc.AddString("trace_id", l.span.TraceID().String())
+		enc.AddString("span_id", l.span.SpanID().String())
+	}
+	return nil
 }
 
 // healthz answers load balancers that check a path on the app port: 200, or 503 while

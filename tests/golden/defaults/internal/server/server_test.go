@@ -212,8 +212,8 @@ func TestHealthIsNotInstrumented(t *testing.T) {
 }
 
 // TestHealthSkipsHandlerDeadline gives business routes a deadline that has passed before the
-// handler can run: they answer 503, while /healthz, which must not go through the deadline,
-// still answers 200 every time.
+// handler can run: they answer 503 (the handler waits on its context, which is done at once),
+// while /healthz, which must not go through the deadline, still answers 200 every time.
 func TestHealthSkipsHandlerDeadline(t *testing.T) {
 	f := newFixture(t, testRoutes(), time.Nanosecond)
 	business := 0
@@ -224,7 +224,7 @@ func TestHealthSkipsHandlerDeadline(t *testing.T) {
 			t.Fatalf("/healthz = %d %q under an expired handler deadline", rec.Code, rec.Body)
 		}
 		rec = httptest.NewRecorder()
-		f.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/items/1", nil))
+		f.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/slow", nil))
 		if rec.Code == http.StatusServiceUnavailable {
 			business++
 		}
@@ -269,6 +269,41 @@ func TestREDMetrics(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestInFlightGauge: the in-flight gauge counts the business requests being served (the drain's
+// count) and not /healthz.
+func TestInFlightGauge(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	routes := testRoutes()
+	routes.HandleFunc("GET /block", func(http.ResponseWriter, *http.Request) {
+		entered <- struct{}{}
+		<-release
+	})
+	f := newFixture(t, routes, time.Minute)
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		f.metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return rec.Body.String()
+	}
+	done := make(chan struct{})
+	for range 2 {
+		go func() {
+			f.handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/block", nil))
+			done <- struct{}{}
+		}()
+		<-entered
+	}
+	f.handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if text := scrape(); !strings.Contains(text, "http_server_requests_in_flight 2") {
+		t.Errorf("two blocked requests, gauge:\n%s", text)
+	}
+	close(release)
+	<-done
+	<-done
+	if text := scrape(); !strings.Contains(text, "http_server_requests_in_flight 0") {
+		t.Errorf("no request in flight, gauge:\n%s", text)
 	}
 }
 

@@ -28,8 +28,10 @@ const (
 	stateHijacked              // the handler took the connection over
 )
 
-// headerPool holds the handlers' header maps between requests (no allocation per request).
-var headerPool = sync.Pool{New: func() any { return make(http.Header) }}
+// writerPool holds response writers between requests, each with its header map and deadline
+// timer: a request allocates none of them. A writer whose timer fired, or whose connection was
+// hijacked, is not reused.
+var writerPool = sync.Pool{New: func() any { return new(responseWriter) }}
 
 // responseWriter is the one wrapper every business request gets: it records the status code and
 // the body size (access log, metrics, span), adds "Connection: close" when the connection must
@@ -44,9 +46,9 @@ var headerPool = sync.Pool{New: func() any { return make(http.Header) }}
 type responseWriter struct {
 	http.ResponseWriter
 	drain  *Drain
-	ctx    context.Context // the handler's context; it carries the deadline
-	body   *bodyReader     // nil when the request has no body
-	header http.Header     // the handler's headers (from headerPool); nil until Header is called
+	dctx   *requestCtx // the handler's context when it has a deadline
+	body   *bodyReader // nil when the request has no body
+	header http.Header // the handler's headers (kept, cleared, with the pooled writer)
 	code   int
 	bytes  int64
 	state  atomic.Int32
@@ -54,7 +56,7 @@ type responseWriter struct {
 	// request (finish).
 	mu       sync.Mutex
 	finished bool // set by finish: the timer does nothing after it
-	// expired is set by the deadline timer, which may run just before the context's own.
+	// expired is set by the deadline timer.
 	expired bool
 	// delivered is set when the timer's 503 reached the connection: the client got a response
 	// even if the connection closes before the handler returns.
@@ -62,15 +64,58 @@ type responseWriter struct {
 	// cutRead is set when expire failed the body read: net/http then cancels the request's
 	// context as if the client had gone, but the client is there and gets the 503.
 	cutRead bool
-	timer   *time.Timer
-	// fields is the access-log line's field storage: no allocation per line.
-	fields [12]zap.Field
+	// timer is the deadline timer, created once per pooled writer and reset per request; armed
+	// says whether it runs for this request, reusable whether the writer may go back to the pool.
+	timer    *time.Timer
+	armed    bool
+	reusable bool
+	bodyBuf  bodyReader
+	// line and lineField hold the access-log line while it is written: no allocation per line.
+	line      accessLine
+	lineField [1]zap.Field
+}
+
+// newResponseWriter returns a writer from the pool for one request.
+func newResponseWriter(w http.ResponseWriter, drain *Drain) *responseWriter {
+	rw := writerPool.Get().(*responseWriter)
+	rw.ResponseWriter, rw.drain = w, drain
+	return rw
+}
+
+// wrapBody makes the writer follow the request body (nil when there is none).
+func (w *responseWriter) wrapBody(body io.ReadCloser) *bodyReader {
+	w.bodyBuf.ReadCloser = body
+	w.body = &w.bodyBuf
+	return w.body
+}
+
+// arm starts the deadline timer of a request whose context is ctx.
+func (w *responseWriter) arm(d time.Duration, ctx *requestCtx) {
+	w.dctx = ctx
+	w.armed = true
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, w.expire)
+		return
+	}
+	w.timer.Reset(d)
+}
+
+// release returns the writer to the pool when nothing can still use it: its timer did not fire
+// (expire may still be running) and its connection was not hijacked.
+func (w *responseWriter) release() {
+	if !w.reusable || w.state.Load() == stateHijacked {
+		return
+	}
+	timer, header := w.timer, w.header
+	clear(header)
+	*w = responseWriter{timer: timer, header: header}
+	writerPool.Put(w)
 }
 
 // Header returns the handler's header map; it reaches the client when the response starts.
 func (w *responseWriter) Header() http.Header {
 	if w.header == nil {
-		w.header = headerPool.Get().(http.Header)
+		w.header = make(http.Header)
 	}
 	return w.header
 }
@@ -241,16 +286,19 @@ func (w *responseWriter) expire() {
 		_ = rc.SetReadDeadline(time.Now())
 		w.cutRead = true
 	}
+	if w.dctx != nil {
+		w.dctx.expire()
+	}
 }
 
 // finish ends the request for the deadline timer: after it, expire does nothing. When nothing
 // was written, the client gets the 503 if the deadline passed, and otherwise an empty 200 with
 // the handler's headers. Trailers set after the response started are copied.
 func (w *responseWriter) finish() {
-	if w.timer != nil {
-		w.timer.Stop()
+	if !w.stopTimer() { // the timer fired: expire may be running
+		w.mu.Lock()
+		defer w.mu.Unlock()
 	}
-	w.mu.Lock()
 	w.finished = true
 	switch w.state.Load() {
 	case stateIdle:
@@ -262,28 +310,29 @@ func (w *responseWriter) finish() {
 	case stateStarted:
 		w.copyHeader() // trailers
 	}
-	w.mu.Unlock()
-	if w.header != nil {
-		clear(w.header)
-		headerPool.Put(w.header)
-		w.header = nil
-	}
 }
 
 // abandon ends the request for the deadline timer without answering: the handler aborted the
 // response (http.ErrAbortHandler), and the server closes the connection without one.
 func (w *responseWriter) abandon() {
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.stopTimer()
 	w.mu.Lock()
 	w.finished = true
 	w.mu.Unlock()
 }
 
-// pastDeadline reports whether the handler deadline has passed (mu held).
+// stopTimer stops the deadline timer. It reports whether expire can no longer run: there was no
+// timer, or it had not fired. Only then is the writer reusable.
+func (w *responseWriter) stopTimer() bool {
+	w.reusable = !w.armed || w.timer.Stop()
+	return w.reusable
+}
+
+// pastDeadline reports whether the handler deadline has passed (mu held, or the timer stopped
+// before it fired): the timer fired, or
+// the context that a handler waiting on Done got did (its own timer may fire first).
 func (w *responseWriter) pastDeadline() bool {
-	return w.timer != nil && (w.expired || errors.Is(w.ctx.Err(), context.DeadlineExceeded))
+	return w.armed && (w.expired || errors.Is(w.dctx.Err(), context.DeadlineExceeded))
 }
 
 // bodyReader records whether the handler read the request body to its end, and how much of it.
