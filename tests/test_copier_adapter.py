@@ -79,3 +79,20 @@ def test_adjusted_render_equals_plain_copier(tmp_path: Path) -> None:
                 for p in sorted(root.rglob("*")) if p.is_file()}
 
     assert files(tmp_path / "plain") == files(tmp_path / "adjusted")
+
+
+def test_literal_strings_render_as_jinja_would() -> None:
+    """Strings the adapter does not compile render exactly as Jinja renders them, in both newline modes."""
+    import jinja2
+
+    samples = ["internal", "handler.go", "a\n", "x { y }", "{{ name }}", "{% if x %}a{% endif %}", "{# c #}b",
+               "tail\n\n", "", "100%", "{y"]
+    for keep in (True, False):
+        env = jinja2.Environment(keep_trailing_newline=keep)
+        for source in samples:
+            with copier_adapter.reuse_compiled_strings():
+                adjusted = env.from_string(source).render(name="n", x=True)
+            assert adjusted == env.from_string(source).render(name="n", x=True), (keep, source)
+    env = jinja2.Environment(line_statement_prefix="#")
+    with copier_adapter.reuse_compiled_strings():
+        assert env.from_string("# if true\nyes\n# endif\n").render() == "yes\n"

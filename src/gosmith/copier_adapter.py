@@ -100,14 +100,35 @@ def no_git_index_sync() -> Iterator[None]:
         setattr(worker, name, original)
 
 
+class _Literal:
+    """A template without Jinja syntax: rendering it gives its source, whatever the context."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def render(self, *_args: Any, **_kwargs: Any) -> str:
+        return self.source
+
+
+def _is_literal(env: Any, source: str) -> bool:
+    """Return whether Jinja would render `source` unchanged in `env` (no delimiter, no line statement)."""
+    if getattr(env, "line_statement_prefix", None) or getattr(env, "line_comment_prefix", None):
+        return False
+    if source.endswith("\n") and not getattr(env, "keep_trailing_newline", False):
+        return False  # Jinja drops one trailing newline then
+    starts = (env.block_start_string, env.variable_start_string, env.comment_start_string)
+    return not any(start in source for start in starts)
+
+
 @contextlib.contextmanager
 def reuse_compiled_strings() -> Iterator[None]:
-    """Compile each Jinja string once while a project renders.
+    """Compile each Jinja string once while a project renders, and plain strings never.
 
     copier compiles every file-name part and string it renders with `Environment.from_string`, again
     for each file (the answers-file path alone hundreds of times): about a thousand compilations of a
     few dozen distinct strings. A compiled template renders any context, so the same source and
-    environment can share one.
+    environment can share one. Most parts (`internal`, `server`, `handler.go`) hold no Jinja at all:
+    they render to themselves, without a compile or a render context.
     """
     import jinja2
 
@@ -117,6 +138,8 @@ def reuse_compiled_strings() -> Iterator[None]:
     def from_string(self: Any, source: Any, globals: Any = None, template_class: Any = None) -> Any:
         if globals is not None or template_class is not None or not isinstance(source, str):
             return original(self, source, globals, template_class)
+        if _is_literal(self, source):
+            return _Literal(source)
         key = (id(self), source)
         if key not in compiled:
             compiled[key] = (self, original(self, source))  # keeps self alive: its id stays unique
