@@ -133,7 +133,7 @@ func shortCaller(c zapcore.EntryCaller) string {
 // service, version and env fields on every line. Name it (Named) before use: the logger key
 // is only written for named loggers.
 func New(w io.Writer, level zap.AtomicLevel, service, version, env string) *zap.Logger {
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(EncoderConfig()), zapcore.Lock(zapcore.AddSync(w)), level)
+	core := newLineCore(zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(zapcore.Lock(os.Stderr))).With(
 		zap.String("service", service),
 		zap.String("version", version),

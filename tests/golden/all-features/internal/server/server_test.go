@@ -20,10 +20,12 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/acme/orders-api/internal/logging"
 	"github.com/acme/orders-api/internal/metrics"
 )
 
@@ -194,6 +196,41 @@ func TestAccessLogAndSpan(t *testing.T) {
 		t.Errorf("duration_ms missing or not a number: %v", line["duration_ms"])
 	}
 }
+
+// TestAccessLineFastPath: the service's logger writes the access line itself
+// (logging.FieldAppender); it is byte for byte what zap's encoder writes from MarshalLogObject,
+// for a sampled and an aborted request with awkward strings.
+func TestAccessLineFastPath(t *testing.T) {
+	req := httptest.NewRequest(http.MethodGet, "/items/%22x%5C%0A%FF", nil)
+	req.Header.Set("User-Agent", "agent \"q\" \t\u00e9")
+	req.RemoteAddr = "[2001:db8::1]:443"
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	for _, line := range []*accessLine{
+		{r: req, route: "/items/{id}", status: 200, bytes: 12, elapsed: 1234567, span: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled})},
+		{r: req, route: "unmatched", status: 0, elapsed: 5, aborted: abortedClientGone},
+	} {
+		var fast, ref bytes.Buffer
+		clock := zap.WithClock(fixedClock{})
+		fastLog := logging.New(&fast, zap.NewAtomicLevelAt(zapcore.InfoLevel), "svc", "v", "e").Named("http").WithOptions(clock)
+		refCore := zapcore.NewCore(zapcore.NewJSONEncoder(logging.EncoderConfig()), zapcore.AddSync(&ref), zapcore.InfoLevel)
+		refLog := zap.New(refCore, clock).With(zap.String("service", "svc"), zap.String("version", "v"), zap.String("env", "e")).Named("http")
+		for _, l := range []*zap.Logger{fastLog, refLog} {
+			ce := l.Check(zapcore.InfoLevel, "request")
+			ce.Caller = accessLogCaller
+			ce.Write(zap.Inline(line))
+		}
+		if fast.String() != ref.String() {
+			t.Errorf("fast access line\n%s\nzap's\n%s", fast.String(), ref.String())
+		}
+	}
+}
+
+// fixedClock is a zapcore.Clock at a fixed time.
+type fixedClock struct{}
+
+func (fixedClock) Now() time.Time                         { return time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC) }
+func (fixedClock) NewTicker(d time.Duration) *time.Ticker { return time.NewTicker(d) }
 
 func TestHealthIsNotInstrumented(t *testing.T) {
 	f := newFixture(t, testRoutes(), time.Second)

@@ -211,24 +211,57 @@ type accessLine struct {
 	span    trace.SpanContext
 }
 
-// MarshalLogObject adds the line's fields to the log entry.
+// MarshalLogObject adds the line's fields to the log entry (any zap encoder).
 func (l *accessLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddString("method", l.r.Method)
 	enc.AddString("route", l.route)
 	enc.AddString("path", l.r.URL.Path)
 	enc.AddInt("status", l.status)
 	enc.AddInt64("bytes", l.bytes)
-	enc.AddFloat64("duration_ms", float64(l.elapsed.Microseconds())/1000)
+	enc.AddFloat64("duration_ms", l.durationMS())
 	enc.AddString("remote_addr", l.r.RemoteAddr)
-	enc.AddString("user_agent", l.r.UserAgent())
+	enc.AddString("user_agent", l.userAgent())
 	if l.aborted != "" {
 		enc.AddString("aborted", l.aborted)
 	}
-	if l.span.IsValid() && l.span.IsSampled() {
+	if l.sampled() {
 		enc.AddString("trace_id", l.span.TraceID().String())
 		enc.AddString("span_id", l.span.SpanID().String())
 	}
 	return nil
+}
+
+// AppendLogFields appends the same fields as JSON: the service's logger writes the line without
+// zap's field encoder (logging.FieldAppender).
+func (l *accessLine) AppendLogFields(b []byte) []byte {
+	b = logging.AppendString(b, "method", l.r.Method)
+	b = logging.AppendString(b, "route", l.route)
+	b = logging.AppendString(b, "path", l.r.URL.Path)
+	b = logging.AppendInt(b, "status", int64(l.status))
+	b = logging.AppendInt(b, "bytes", l.bytes)
+	b = logging.AppendFloat(b, "duration_ms", l.durationMS())
+	b = logging.AppendString(b, "remote_addr", l.r.RemoteAddr)
+	b = logging.AppendString(b, "user_agent", l.userAgent())
+	if l.aborted != "" {
+		b = logging.AppendString(b, "aborted", l.aborted)
+	}
+	if l.sampled() {
+		b = logging.AppendString(b, "trace_id", l.span.TraceID().String())
+		b = logging.AppendString(b, "span_id", l.span.SpanID().String())
+	}
+	return b
+}
+
+func (l *accessLine) durationMS() float64 { return float64(l.elapsed.Microseconds()) / 1000 }
+
+func (l *accessLine) sampled() bool { return l.span.IsValid() && l.span.IsSampled() }
+
+// userAgent is r.UserAgent() without canonicalising the header name on every request.
+func (l *accessLine) userAgent() string {
+	if v := l.r.Header["User-Agent"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // healthz answers load balancers that check a path on the app port: 200, or 503 while
