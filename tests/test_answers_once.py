@@ -63,12 +63,13 @@ def test_update_derives_once_per_answer_set(tmp_path: Path, monkeypatch: pytest.
         monkeypatch.setenv(f"{key}_NAME", "Test")
         monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
     project = tmp_path / "svc"
-    assert invoke("new", "once-svc", "--defaults", "-o", str(project)).exit_code == 0
-    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "generated"]):
-        subprocess.run(["git", *cmd], cwd=project, check=True, capture_output=True)
     with counting_evaluations() as calls:
+        assert invoke("new", "once-upd", "--defaults", "-o", str(project)).exit_code == 0
+        for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "generated"]):
+            subprocess.run(["git", *cmd], cwd=project, check=True, capture_output=True)
         result = invoke("update", str(project), "-d", "http_port=8181")
     assert result.exit_code == 0, result.output
+    # new derived the old answers; update's old render reused that, its new render derived the new answers
     assert len(calls) == 2 and set(calls.values()) == {1}, calls
 
 

@@ -13,7 +13,6 @@ import shutil
 import signal
 import tempfile
 import threading
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import copier
 from gosmith import answers as answers_mod
 from gosmith.copier_adapter import COPIER_PREFIX, no_git_index_sync, readable_prompts, reuse_compiled_strings
 from gosmith.errors import Aborted, AnswerError, GosmithError, UserError
-from gosmith.recorded import record_source
+from gosmith.recorded import record_release, record_source
 from gosmith.source import copy_source
 
 
@@ -132,10 +131,7 @@ def _staging_dir(near: Path) -> Path:
 
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
-    with copy_source() as (src_path, vcs_ref), warnings.catch_warnings(), readable_prompts(), \
-            no_git_index_sync(), reuse_compiled_strings():
-        # The template repository's HEAD is an unborn branch by design (versions are reachable by tag only).
-        warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
+    with copy_source() as (src_path, vcs_ref), readable_prompts(), no_git_index_sync(), reuse_compiled_strings():
         copier.run_copy(
             src_path,
             str(dst),
@@ -145,11 +141,13 @@ def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
             overwrite=True,
             pretend=req.pretend,
             quiet=req.quiet,
-            vcs_ref=vcs_ref,
         )
     answers_mod.print_warnings(answers_mod.rendered_warnings(dst))
-    if not req.pretend:
-        record_source(dst / ".copier-answers.yml")  # a portable `_src_path`, never a path of this machine
+    if not req.pretend and vcs_ref is not None:
+        # the release tag whose files were rendered, and a portable `_src_path` (never a path of this machine)
+        record_release(dst / ".copier-answers.yml", vcs_ref)
+    elif not req.pretend:
+        record_source(dst / ".copier-answers.yml")
 
 
 def _copier_failure(exc: BaseException) -> GosmithError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -204,19 +205,51 @@ def materialised(root: Path | None = None) -> Iterator[Materialised]:
                     "run one at a time")
 
 
+def exported_tree(built: Materialised, version: Version) -> Path:
+    """Return a plain directory holding the files of `version`'s commit (made once per commit, then reused).
+
+    `gosmith new` renders from it: copier reads a directory in place, where a git template costs a
+    clone and several git commands per copy. The directory is named after the commit, so a moved tag
+    (an unreleased working version that changed) gets a new one; it is never modified once in place.
+    """
+    commit = _git(["rev-parse", f"{tag(version)}^{{commit}}"], built.repo).strip()
+    trees = built.repo.parent / "trees"
+    tree = trees / f"{version}-{commit[:16]}"
+    if (tree / "copier.yml").is_file():
+        os.utime(tree)  # in use: `_prune` keeps it
+        return tree
+    trees.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="build-", dir=trees) as tmp:
+        staging = Path(tmp) / "tree"
+        staging.mkdir()
+        env = {"GIT_DIR": str(built.repo / ".git"), "GIT_WORK_TREE": str(staging),
+               "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git(["read-tree", commit], staging, env=env)
+        _git(["checkout-index", "--all", "--force"], staging, env=env)
+        try:
+            staging.rename(tree)
+        except OSError:
+            if not (tree / "copier.yml").is_file():  # not a concurrent gosmith that was faster
+                raise
+    return tree
+
+
 def materialise(root: Path | None = None) -> Materialised:
     """Refresh the template repository for `root` and return it (see `materialised`)."""
     with materialised(root) as built:
         pass
     _prune(built.repo.parent, keep=built.repo)
+    if (built.repo.parent / "trees").is_dir():
+        _prune(built.repo.parent / "trees", keep=built.repo, prefixes=("", "build-"))
     return built
 
 
-def _prune(base: Path, keep: Path, max_age_days: int = 30) -> None:
+def _prune(base: Path, keep: Path, max_age_days: int = 30,
+           prefixes: tuple[str, ...] = ("template-", "build-")) -> None:
     """Delete leftovers unused for `max_age_days`: gosmith 0.1.0's per-digest `template-*` repositories, build dirs."""
     cutoff = time.time() - max_age_days * 86400
     for child in base.iterdir():
-        if child == keep or not child.name.startswith(("template-", "build-")):
+        if child == keep or not child.name.startswith(prefixes):
             continue
         try:
             if child.stat().st_mtime < cutoff:

@@ -68,3 +68,17 @@ def record_source(answers_file: Path) -> None:
     """Replace the `_src_path` copier wrote into `answers_file` (an absolute path) by `recorded_source()`."""
     if answers_file.is_file():
         set_answers(answers_file, _src_path=recorded_source())
+
+
+def record_release(answers_file: Path, ref: str) -> None:
+    """Record the portable `_src_path` and `_commit: <ref>` (placed before `_src_path`, where copier puts it)."""
+    if not answers_file.is_file():
+        return
+    record_source(answers_file)
+    text = answers_file.read_text(encoding="utf-8")
+    line = yaml.safe_dump({"_commit": ref}, default_flow_style=False, width=1 << 16).rstrip("\n")
+    if re.search(r"(?m)^_commit:", text):
+        set_answers(answers_file, _commit=ref)
+        return
+    new, count = re.subn(r"(?m)^_src_path:", lambda m: f"{line}\n{m.group(0)}", text, count=1)
+    answers_file.write_text(new if count else f"{line}\n{text}", encoding="utf-8")

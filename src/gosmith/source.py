@@ -18,18 +18,19 @@ def source_root() -> Path:
 
 @contextlib.contextmanager
 def copy_source(root: Path | None = None) -> Iterator[tuple[str, str | None]]:
-    """Yield `(src_path, vcs_ref)` for a new copy: the template repository at the current version.
+    """Yield `(directory, ref)` for a new copy: the files of the current version's tag, and that tag.
 
-    Copier reads the repository by its absolute path; `recorded.record_source` then writes the
-    portable `_src_path` into the answers file. Without git on PATH copier cannot use a repository;
-    the plain template directory is used then (the project records no `_commit` and cannot be
+    copier renders the directory in place (no clone); the caller records `_commit: <ref>` and the
+    portable `_src_path` (`recorded.record_release`), exactly what copier records when it copies the
+    template repository at that tag, which holds the same files. Without git on PATH the plain
+    template directory is used and the ref is None (the project records no `_commit` and cannot be
     updated until it is re-copied with git present).
     """
-    from gosmith.materialise import materialised
+    from gosmith.materialise import exported_tree, materialised
 
     root = root or source_root()
     if shutil.which("git") is None:
         yield str(root), None
         return
     with materialised(root) as built:
-        yield str(built.repo), tag(built.current)
+        yield str(exported_tree(built, built.current)), tag(built.current)
