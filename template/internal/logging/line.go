@@ -14,26 +14,33 @@ import (
 // service's core writes a line whose only field is a FieldAppender without zap's field encoder:
 // the access log, written once per request, spent most of its time there. AppendLogFields must
 // append exactly what MarshalLogObject adds through zap's JSON encoder, each member with its
-// leading comma: use AppendString, AppendInt and AppendFloat.
+// leading comma: use AppendString, AppendInt and AppendFloat with keys made by NewKey.
 type FieldAppender interface {
 	zapcore.ObjectMarshaler
 	AppendLogFields(b []byte) []byte
 }
 
+// Key is a member name encoded once (`,"name":`), for the Append functions.
+type Key string
+
+// NewKey encodes name as a member name.
+func NewKey(name string) Key {
+	return Key(append(appendQuoted([]byte{','}, name), ':'))
+}
+
 // AppendString appends the member ,"key":"value", escaped as zap's JSON encoder does.
-func AppendString(b []byte, key, value string) []byte {
-	b = appendKey(b, key)
-	return appendQuoted(b, value)
+func AppendString(b []byte, key Key, value string) []byte {
+	return appendQuoted(append(b, key...), value)
 }
 
 // AppendInt appends the member ,"key":value.
-func AppendInt(b []byte, key string, value int64) []byte {
-	return strconv.AppendInt(appendKey(b, key), value, 10)
+func AppendInt(b []byte, key Key, value int64) []byte {
+	return strconv.AppendInt(append(b, key...), value, 10)
 }
 
 // AppendFloat appends the member ,"key":value, formatted as zap's JSON encoder does.
-func AppendFloat(b []byte, key string, value float64) []byte {
-	b = appendKey(b, key)
+func AppendFloat(b []byte, key Key, value float64) []byte {
+	b = append(b, key...)
 	switch {
 	case math.IsNaN(value):
 		return append(b, `"NaN"`...)
@@ -43,12 +50,6 @@ func AppendFloat(b []byte, key string, value float64) []byte {
 		return append(b, `"-Inf"`...)
 	}
 	return strconv.AppendFloat(b, value, 'f', -1, 64)
-}
-
-func appendKey(b []byte, key string) []byte {
-	b = append(b, ',')
-	b = appendQuoted(b, key)
-	return append(b, ':')
 }
 
 const hexDigits = "0123456789abcdef"
@@ -152,6 +153,9 @@ func (c *lineCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.C
 	return ce
 }
 
+// The keys of EncoderConfig that the line core writes itself.
+var keyLogger, keyCaller, keyMsg = NewKey("logger"), NewKey("caller"), NewKey("msg")
+
 // linePool holds the buffers lines are built in.
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
@@ -173,12 +177,12 @@ func (c *lineCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 		b = append(b, '"')
 	}
 	if ent.LoggerName != "" {
-		b = AppendString(b, "logger", ent.LoggerName)
+		b = AppendString(b, keyLogger, ent.LoggerName)
 	}
 	if ent.Caller.Defined {
-		b = AppendString(b, "caller", shortCaller(ent.Caller))
+		b = AppendString(b, keyCaller, shortCaller(ent.Caller))
 	}
-	b = AppendString(b, "msg", ent.Message)
+	b = AppendString(b, keyMsg, ent.Message)
 	b = append(b, c.fields...)
 	b = a.AppendLogFields(b)
 	b = append(b, '}', '\n')

@@ -197,13 +197,13 @@ func (l *testLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 
 func (l *testLine) AppendLogFields(b []byte) []byte {
 	for _, kv := range l.strs {
-		b = AppendString(b, kv[0], kv[1])
+		b = AppendString(b, NewKey(kv[0]), kv[1])
 	}
 	for i, v := range l.ints {
-		b = AppendInt(b, "i"+string(rune('a'+i)), v)
+		b = AppendInt(b, NewKey("i"+string(rune('a'+i))), v)
 	}
 	for i, v := range l.floats {
-		b = AppendFloat(b, "f"+string(rune('a'+i)), v)
+		b = AppendFloat(b, NewKey("f"+string(rune('a'+i))), v)
 	}
 	return b
 }

@@ -206,3 +206,32 @@ func TestDeadlineCutsAStuckStream(t *testing.T) {
 	lf.cancel()
 	<-lf.finished
 }
+
+// TestTrailers: trailers declared before the response started, and names with
+// http.TrailerPrefix set after it (in a chunked response), reach the client.
+func TestTrailers(t *testing.T) {
+	routes := http.NewServeMux()
+	routes.HandleFunc("GET /declared", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		_, _ = io.WriteString(w, "body")
+		w.Header().Set("X-Sum", "42")
+	})
+	routes.HandleFunc("GET /prefixed", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "body")
+		_ = http.NewResponseController(w).Flush() // chunked: net/http sends undeclared trailers only then
+		w.Header().Set(http.TrailerPrefix+"X-Late", "yes")
+	})
+	srv := httptest.NewServer(newFixture(t, routes, 5*time.Second).handler)
+	defer srv.Close()
+	for path, want := range map[string][2]string{"/declared": {"X-Sum", "42"}, "/prefixed": {"X-Late", "yes"}} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body) // trailers arrive after the body
+		_ = resp.Body.Close()
+		if got := resp.Trailer.Get(want[0]); got != want[1] {
+			t.Errorf("%s: trailer %s = %q, want %q (trailers %v)", path, want[0], got, want[1], resp.Trailer)
+		}
+	}
+}

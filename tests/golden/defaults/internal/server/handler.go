@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -234,23 +235,34 @@ func (l *accessLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 // AppendLogFields appends the same fields as JSON: the service's logger writes the line without
 // zap's field encoder (logging.FieldAppender).
 func (l *accessLine) AppendLogFields(b []byte) []byte {
-	b = logging.AppendString(b, "method", l.r.Method)
-	b = logging.AppendString(b, "route", l.route)
-	b = logging.AppendString(b, "path", l.r.URL.Path)
-	b = logging.AppendInt(b, "status", int64(l.status))
-	b = logging.AppendInt(b, "bytes", l.bytes)
-	b = logging.AppendFloat(b, "duration_ms", l.durationMS())
-	b = logging.AppendString(b, "remote_addr", l.r.RemoteAddr)
-	b = logging.AppendString(b, "user_agent", l.userAgent())
+	b = logging.AppendString(b, keyMethod, l.r.Method)
+	b = logging.AppendString(b, keyRoute, l.route)
+	b = logging.AppendString(b, keyPath, l.r.URL.Path)
+	b = logging.AppendInt(b, keyStatus, int64(l.status))
+	b = logging.AppendInt(b, keyBytes, l.bytes)
+	b = logging.AppendFloat(b, keyDuration, l.durationMS())
+	b = logging.AppendString(b, keyRemoteAddr, l.r.RemoteAddr)
+	b = logging.AppendString(b, keyUserAgent, l.userAgent())
 	if l.aborted != "" {
-		b = logging.AppendString(b, "aborted", l.aborted)
+		b = logging.AppendString(b, keyAborted, l.aborted)
 	}
 	if l.sampled() {
-		b = logging.AppendString(b, "trace_id", l.span.TraceID().String())
-		b = logging.AppendString(b, "span_id", l.span.SpanID().String())
+		var id [32]byte
+		tid, sid := l.span.TraceID(), l.span.SpanID()
+		b = append(append(append(b, keyTraceID...), '"'), hex.AppendEncode(id[:0], tid[:])...)
+		b = append(append(append(append(b, '"'), keySpanID...), '"'), hex.AppendEncode(id[:0], sid[:])...)
+		b = append(b, '"')
 	}
 	return b
 }
+
+// The access line's keys, encoded once.
+var (
+	keyMethod, keyRoute, keyPath      = logging.NewKey("method"), logging.NewKey("route"), logging.NewKey("path")
+	keyStatus, keyBytes, keyDuration  = logging.NewKey("status"), logging.NewKey("bytes"), logging.NewKey("duration_ms")
+	keyRemoteAddr, keyUserAgent       = logging.NewKey("remote_addr"), logging.NewKey("user_agent")
+	keyAborted, keyTraceID, keySpanID = logging.NewKey("aborted"), logging.NewKey("trace_id"), logging.NewKey("span_id")
+)
 
 func (l *accessLine) durationMS() float64 { return float64(l.elapsed.Microseconds()) / 1000 }
 

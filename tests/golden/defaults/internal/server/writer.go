@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"maps"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +69,10 @@ type responseWriter struct {
 	timer    *time.Timer
 	armed    bool
 	reusable bool
+	// trailers and copied describe the headers copyHeader copied: whether they declare trailers,
+	// and how many there were.
+	trailers bool
+	copied   int
 	bodyBuf  bodyReader
 	// line and lineField hold the access-log line while it is written: no allocation per line.
 	line      accessLine
@@ -162,10 +166,28 @@ func (w *responseWriter) start(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// copyHeader copies the handler's headers to the server's writer.
+// copyHeader copies the handler's headers to the server's writer, noting whether they declare
+// trailers (a Trailer header, or names with http.TrailerPrefix) and how many there were.
 func (w *responseWriter) copyHeader() {
-	if len(w.header) > 0 {
-		maps.Copy(w.ResponseWriter.Header(), w.header)
+	if len(w.header) == 0 {
+		return
+	}
+	dst := w.ResponseWriter.Header()
+	for k, v := range w.header {
+		dst[k] = v
+		if k == "Trailer" || strings.HasPrefix(k, http.TrailerPrefix) {
+			w.trailers = true
+		}
+	}
+	w.copied = len(w.header)
+}
+
+// copyTrailers copies the headers again once the handler returned, when they may hold trailers
+// (declared before the response started, or new names since): net/http reads trailers from its
+// own header map when it finishes the response.
+func (w *responseWriter) copyTrailers() {
+	if w.trailers || len(w.header) != w.copied {
+		w.copyHeader()
 	}
 }
 
@@ -308,7 +330,7 @@ func (w *responseWriter) finish() {
 			w.start(http.StatusOK)
 		}
 	case stateStarted:
-		w.copyHeader() // trailers
+		w.copyTrailers()
 	}
 }
 
