@@ -339,3 +339,23 @@ def test_migration_rules_select_by_version_and_keep_values(tmp_path: Path) -> No
     assert yaml.safe_load(answers.read_text()) == {"http_port": 8181}
     assert mig.main([str(answers), "0.1.0", "0.1.0"]) == 0 and answers.read_text() == "http_port: 8181\n"
     assert mig.main([]) == 2
+
+
+def test_new_renders_from_an_export_of_the_tag(tmp_path: Path) -> None:
+    """`gosmith new` copies from a plain export of the current tag: same files as the tag, made once, then reused."""
+    from gosmith.generate import NewRequest, new
+
+    built = materialise.materialise(ROOT)
+    tree = materialise.exported_tree(built, built.current)
+    tagged = set(git(built.repo, "ls-tree", "-r", "--name-only", versions.tag(built.current)).split("\n"))
+    exported = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
+    assert exported == tagged
+    assert (tree / "copier.yml").read_bytes() == (ROOT / "copier.yml").read_bytes()
+    stamp = (tree / "copier.yml").stat().st_mtime_ns
+    project = new(NewRequest(name="export-svc", output=tmp_path / "p"))
+    assert materialise.exported_tree(built, built.current) == tree
+    assert (tree / "copier.yml").stat().st_mtime_ns == stamp  # reused, not rewritten
+    lines = (project / ".copier-answers.yml").read_text().splitlines()
+    keys = [line.split(":", 1)[0] for line in lines if line and not line.startswith("#")]
+    assert keys[:2] == ["_commit", "_src_path"]  # where copier itself puts them
+    assert f"_commit: v{built.current}" in lines
