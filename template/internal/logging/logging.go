@@ -133,7 +133,11 @@ func shortCaller(c zapcore.EntryCaller) string {
 // service, version and env fields on every line. Name it (Named) before use: the logger key
 // is only written for named loggers.
 func New(w io.Writer, level zap.AtomicLevel, service, version, env string) *zap.Logger {
-	core := newLineCore(zapcore.Lock(zapcore.AddSync(w)), level)
+	out := zapcore.AddSync(w)
+	if _, ok := w.(*os.File); !ok { // an *os.File serializes its writes itself
+		out = zapcore.Lock(out)
+	}
+	core := newLineCore(out, level)
 	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(zapcore.Lock(os.Stderr))).With(
 		zap.String("service", service),
 		zap.String("version", version),

@@ -105,10 +105,12 @@ func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	reqCtx := r.Context()
 	ctx := reqCtx
-	span := trace.SpanFromContext(ctx)
+	var span trace.Span
 	if s.tracer != nil {
 		ctx = s.propagator.Extract(ctx, headerCarrier(r.Header))
 		ctx, span = s.tracer.Start(ctx, spanName(r.Method, ""), serverStart...)
+	} else {
+		span = trace.SpanFromContext(ctx)
 	}
 	var rctx *requestCtx
 	if s.accessLog != nil || s.timeout > 0 {
