@@ -1,8 +1,9 @@
 """Run every benchmark in turn and write their result tables into docs/benchmarks.md (between the markers).
 
 `python benchmarks/run_all.py` runs each benchmark with its defaults (each under about two minutes);
-`--short` passes shorter durations for a quick refresh; `--only NAME` runs a subset; `--no-write`
-prints the Markdown instead of editing docs/benchmarks.md. A benchmark that fails is reported as
+`--short` passes shorter durations for a quick refresh; `--only NAME` runs a subset and replaces only
+their sections in the page (each then says when it was recorded); `--no-write` prints the Markdown
+instead of editing docs/benchmarks.md. A benchmark that fails is reported as
 failed in the page (with the tail of its output) and the script exits 1 after running the rest.
 """
 
@@ -82,6 +83,34 @@ def write_results(doc: Path, body: str) -> None:
     doc.write_text(f"{head}{START}\n{body.strip()}\n{END}{tail}", encoding="utf-8")
 
 
+def merge_results(old: str, sections: list[str], note: str) -> str:
+    """Return the results text `old` with each of `sections` in place of the section with the same
+    heading (or appended), `note` under its heading; the other sections and the text before the
+    first section stay as they were."""
+    def split(text: str) -> tuple[str, list[str]]:
+        parts = re.split(r"(?m)^(?=### )", text.strip() + "\n")
+        return parts[0], [x for x in parts[1:] if x.strip()]
+
+    head, kept = split(old)
+    for new in sections:
+        heading, _, rest = new.partition("\n")
+        new = f"{heading}\n\n{note}\n{rest}"
+        same = [i for i, x in enumerate(kept) if x.partition("\n")[0] == heading]
+        if same:
+            kept[same[0]] = new
+        else:
+            kept.append(new)
+    return head + "".join(x.rstrip() + "\n\n" for x in kept)
+
+
+def current_results(doc: Path) -> str:
+    """Return the text between the result markers of `doc`."""
+    text = doc.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return ""
+    return text.split(START, 1)[1].split(END, 1)[0]
+
+
 def main() -> int:
     """Run the benchmarks and record their tables."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -123,9 +152,16 @@ def main() -> int:
                 sections.append(raw_section(name, shown, proc.stdout, failed=False))
             print(f"   ({time.monotonic() - t0:.0f} s)", flush=True)
     rev = commit.stdout.strip() or "unknown"
-    body = f"Recorded {started} at gosmith commit `{rev}` with `python benchmarks/run_all.py"
-    body += " --short`.\n\n" if args.short else "`.\n\n"
-    body += "\n".join(sections)
+    flags = " --short" if args.short else ""
+    if args.only and not args.no_write:
+        # Only some benchmarks ran: replace their sections and keep the others, each saying when.
+        only = "".join(f" --only {name}" for name in args.only)
+        note = (f"Recorded {started} at gosmith commit `{rev}` with "
+                f"`python benchmarks/run_all.py{flags}{only}`, apart from the other sections.")
+        body = merge_results(current_results(DOC), sections, note)
+    else:
+        body = f"Recorded {started} at gosmith commit `{rev}` with `python benchmarks/run_all.py{flags}`.\n\n"
+        body += "\n".join(sections)
     if args.no_write:
         print(body)
     else:

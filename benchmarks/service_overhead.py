@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -61,15 +62,35 @@ def measure(cmd: list[str], port: int, env: dict[str, str], loadgen: Path, secon
         url = f"http://127.0.0.1:{port}{c.DEFAULT_PATH}"
         wait_ok(url)
         load(loadgen, url, 1.0, conc)  # warm-up
-        return load(loadgen, url, seconds, conc)
+        return load(loadgen, url, seconds, conc, server_pid=proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def load(loadgen: Path, url: str, seconds: float, conc: int) -> dict:
-    """Run the load generator once; return its JSON result."""
-    return json.loads(c.run(c.loadgen(loadgen, url, conc=conc, duration=seconds), timeout=seconds + 60))
+def load(loadgen: Path, url: str, seconds: float, conc: int, server_pid: int = 0) -> dict:
+    """Run the load generator once; return its JSON result with the CPU time per request it used
+    (`loadgen_cpu_us`) and, given the server's pid, the server's (`server_cpu_us`)."""
+    before = process_cpu(server_pid) if server_pid else 0.0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # only the load generator ends meanwhile
+    out = c.run(c.loadgen(loadgen, url, conc=conc, duration=seconds), timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(out)
+    sent = max(result["sent"], 1)
+    if server_pid:
+        result["server_cpu_us"] = (process_cpu(server_pid) - before) / sent * 1e6
+    used = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    result["loadgen_cpu_us"] = used / sent * 1e6
+    return result
+
+
+def process_cpu(pid: int) -> float:
+    """Return the user + system CPU seconds process `pid` has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_ok(url: str, timeout: float = 30.0) -> None:
@@ -115,7 +136,7 @@ def main() -> int:
                 svc.wait_ready()
                 url = svc.http + c.DEFAULT_PATH
                 load(loadgen, url, 1.0, args.conc)
-                results[AS_DEPLOYED].append(load(loadgen, url, seconds, args.conc))
+                results[AS_DEPLOYED].append(load(loadgen, url, seconds, args.conc, server_pid=svc.proc.pid))
             finally:
                 svc.stop()
 
@@ -139,6 +160,19 @@ def main() -> int:
     # ratio across rounds shows how much other work on the machine moved the medians.
     paired = [d["rps"] / b["rps"] for b, d in zip(results["bare net/http"], results[AS_DEPLOYED], strict=True)]
     rep.add("as deployed / bare req/s ratio in each round", ", ".join(f"{x:.2f}" for x in paired))
+    # CPU time per request of each process, from the kernel's accounting: other work on the
+    # machine moves it much less than req/s. Closed loop with both CPUs busy, req/s is inversely
+    # proportional to the server's plus the load generator's CPU per request, so their sums give
+    # the ratio the two processes alone would reach.
+    cpu = {kind: (med(kind, "server_cpu_us"), med(kind, "loadgen_cpu_us")) for kind in results}
+    rep.add(
+        "CPU µs per request, server + load generator",
+        "; ".join(f"{kind.removeprefix('layers: ')} {srv:.1f} + {lg:.1f}" for kind, (srv, lg) in cpu.items()),
+    )
+    rep.add(
+        "generated, as deployed / bare: ratio of CPU per request (server + load generator)",
+        f"{sum(cpu['bare net/http']) / sum(cpu[AS_DEPLOYED]):.2f}",
+    )
     if layers:
         # CPU per request: the server and the load generator share the CPUs, so 1/rps is an upper
         # bound of the server's time per request; the difference between layers is what each adds.
@@ -149,6 +183,12 @@ def main() -> int:
             costs.append(f"{label.removeprefix('layers: ')} {1e6 / rps - 1e6 / prev:+.1f}")
             prev = rps
         rep.add("µs of wall time per request added by each layer (1/rps differences)", "; ".join(costs))
+        prev_cpu = cpu["bare net/http"][0]
+        added = []
+        for label in layers.values():
+            added.append(f"{label.removeprefix('layers: ')} {cpu[label][0] - prev_cpu:+.1f}")
+            prev_cpu = cpu[label][0]
+        rep.add("server CPU µs per request added by each layer", "; ".join(added))
     rep.note(
         f"GET {c.DEFAULT_PATH}, {args.conc} keep-alive connections, {seconds:g} s x {rounds} alternating "
         "rounds per server (medians), loopback; servers and load generator share the CPUs"
