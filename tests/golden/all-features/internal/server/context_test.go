@@ -134,6 +134,24 @@ func TestHandlerContextParentCanceled(t *testing.T) {
 	}
 }
 
+// TestHandlerContextErrDoesNotChange: once Err returned DeadlineExceeded, the client going away
+// does not change it, nor does Done called afterwards.
+func TestHandlerContextErrDoesNotChange(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	serveCtx(parent, t, 20*time.Millisecond, func(ctx context.Context) {
+		for start := time.Now(); ctx.Err() == nil && time.Since(start) < 5*time.Second; {
+			time.Sleep(time.Millisecond)
+		}
+		first := ctx.Err()
+		cancel()
+		<-ctx.Done()
+		if !errors.Is(first, context.DeadlineExceeded) || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Errorf("Err() = %v, then %v after the parent was canceled; want DeadlineExceeded both times", first, ctx.Err())
+		}
+	})
+}
+
 // TestHandlerContextCarriesTheLogger: logging.FromContext finds the request-scoped logger (with
 // the trace ids of a sampled request) and other values of the request's context are there.
 func TestHandlerContextCarriesTheLogger(t *testing.T) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,11 +29,12 @@ const (
 // channel and the cancellation of derived contexts work exactly as with context.WithDeadline.
 type requestCtx struct {
 	context.Context
-	log      *zap.Logger // nil: none
-	deadline time.Time   // zero: no handler deadline
+	log      *zap.Logger              // nil: none
+	deadline time.Time                // zero: no handler deadline
+	err      atomic.Pointer[error]    // the first non-nil Err, returned ever after
+	inner    atomic.Pointer[innerCtx] // made by Done
 	state    atomic.Int32
 	mu       sync.Mutex // creates inner once
-	inner    atomic.Pointer[innerCtx]
 }
 
 // innerCtx is the standard context that Done creates.
@@ -50,22 +52,28 @@ func (c *requestCtx) Deadline() (time.Time, bool) {
 	return c.deadline, true
 }
 
-// Err returns the parent's error, DeadlineExceeded after the deadline, or Canceled after the
-// handler returned.
+// Err returns nil while the request runs, then DeadlineExceeded after the deadline, the parent's
+// error when the parent is done (the client went away), or Canceled after the handler returned;
+// the first error it returns, it returns ever after.
 func (c *requestCtx) Err() error {
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	var err error
 	if in := c.inner.Load(); in != nil {
-		return in.ctx.Err()
+		err = in.ctx.Err()
+	} else if c.state.Load() == ctxExpired {
+		err = context.DeadlineExceeded
+	} else if err = c.Context.Err(); err == nil && c.state.Load() == ctxEnded {
+		err = context.Canceled
 	}
-	if err := c.Context.Err(); err != nil {
-		return err
+	if err == nil {
+		return nil
 	}
-	switch c.state.Load() {
-	case ctxExpired:
-		return context.DeadlineExceeded
-	case ctxEnded:
-		return context.Canceled
-	}
-	return nil
+	latched := new(error)
+	*latched = err
+	c.err.CompareAndSwap(nil, latched)
+	return *c.err.Load()
 }
 
 // Done returns a channel closed when the parent is done, at the deadline, or when the handler
@@ -82,10 +90,19 @@ func (c *requestCtx) Done() <-chan struct{} {
 	if in := c.inner.Load(); in != nil {
 		return in.ctx.Done()
 	}
-	// A deadline already passed (the timer fires after it) cancels the new context at once. The
-	// inner context is stored before the state is read, and end changes the state before it
+	var ctx context.Context
+	var cancel context.CancelFunc
+	switch err := c.Err(); {
+	case err == nil:
+		ctx, cancel = context.WithDeadline(c.Context, c.deadline)
+	case errors.Is(err, context.DeadlineExceeded): // done at once, with the error Err returned
+		ctx, cancel = context.WithDeadline(context.WithoutCancel(c.Context), c.deadline)
+	default:
+		ctx, cancel = context.WithCancel(context.WithoutCancel(c.Context))
+		cancel()
+	}
+	// The inner context is stored before the state is read, and end changes the state before it
 	// reads inner: one of the two cancels it.
-	ctx, cancel := context.WithDeadline(c.Context, c.deadline)
 	c.inner.Store(&innerCtx{ctx: ctx, cancel: cancel})
 	if c.state.Load() == ctxEnded {
 		cancel()
