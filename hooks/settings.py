@@ -351,6 +351,8 @@ DEPENDENCY_BOTS = ("dependabot", "renovate")
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x")
 POLICIES = ("floor", "ceil", "go")
 DRAIN_MODES = ("app", "prestop")
+#: Kubernetes API clients a service can be generated with (`controller` is planned: issue 16).
+KUBERNETES_CLIENTS = ("none", "informer")
 
 _PORT_WHY = "non-root containers cannot bind below 1024"
 _GO_PORT = "Go accepts 0-65535: ':0' lets tests and local runs take a free port, and a binary run outside the chart may bind a low port"  # noqa: E501
@@ -386,6 +388,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("b3_propagation", "bool", False, "Also accept and emit B3 trace headers", section="OBSERVABILITY"),
     Setting("hot_reload", "bool", False, "Re-read a mounted JSON settings file when it changes",
             section="OBSERVABILITY", values=("config.enabled",), env="CONFIG_FILE", go="ConfigFile"),
+    # --- KUBERNETES CLIENT
+    Setting("kubernetes_client", "choice", "none", "Kubernetes API client: none, or a client-go informer cache of "
+            "labelled ConfigMaps with a workqueue and workers", section="KUBERNETES CLIENT",
+            choices=KUBERNETES_CLIENTS),
     # --- RESOURCES AND TIMING
     Setting("cpu_request", "cpu", "250m", "CPU request (Kubernetes quantity); empty = none",
             section="RESOURCES AND TIMING", optional=True, tune=True, values=("resources.requests.cpu",)),
@@ -488,6 +494,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "choice", "info", "Minimum level logged", section="RUN TIME", choices=(
             "debug", "info", "warn", "error"), answer=False, values=("app.logLevel",), env="LOG_LEVEL",
             go="Settings.LogLevel"),
+    # --- run-time settings of the informer (kubernetes_client informer only)
+    Setting("watch_namespace", "str", "", "Namespace whose ConfigMaps the informer watches; empty = the pod's own",
+            section="RUN TIME", answer=False, values=("kubernetesClient.watchNamespace",), env="WATCH_NAMESPACE",
+            go="Kube.Namespace"),
+    Setting("watch_label_selector", "str", "app.kubernetes.io/part-of={{ service_name }}",
+            "Label selector of the watched ConfigMaps (required: the cache holds only what it selects)",
+            section="RUN TIME", answer=False, values=("kubernetesClient.labelSelector",), env="WATCH_LABEL_SELECTOR",
+            go="Kube.LabelSelector"),
+    Setting("kube_workers", "int", 2, "Workers reconciling keys from the informer's queue", section="RUN TIME",
+            minimum=1, maximum=64, answer=False, why="each worker handles one key at a time; a key is never handled "
+            "by two at once", values=("kubernetesClient.workers",), env="KUBE_WORKERS", go="Kube.Workers"),
+    Setting("kube_resync_period", "duration", "10m", "Every object is reconciled again this often; 0s = never",
+            section="RUN TIME", answer=False, values=("kubernetesClient.resyncPeriod",), env="KUBE_RESYNC_PERIOD",
+            go="Kube.ResyncPeriod"),
     # --- derived durations (tuning rules; overridable per deployment)
     *(
         Setting(key, "duration", None, text, section="DERIVED", answer=False, derived=True,

@@ -255,7 +255,7 @@ def settings_markdown(root: Path = ROOT) -> str:
         elif st.type in ("cpu", "memory"):
             allowed = f"Kubernetes {st.type} quantity" + (" or empty" if st.optional else "")
         elif st.type == "duration":
-            allowed = "Go duration (derived)"
+            allowed = "Go duration" + (" (derived)" if st.derived else "")
         else:
             allowed = _cell(st.description if st.rule is None else (inspect.getdoc(st.rule) or "").splitlines()[0]
                             .replace("Return why `value` is not ", ""))

@@ -1,7 +1,7 @@
 """Regenerate template/go.mod.jinja and template/go.sum.jinja from the pinned Go module versions.
 
 Renders every combination of the answers that change the Go imports (otlp_protocol,
-b3_propagation, hot_reload), runs `go get` with the pins and `go mod tidy` in each, and writes
+b3_propagation, hot_reload, kubernetes_client), runs `go get` with the pins and `go mod tidy` in each, and writes
 the union of the results with a Jinja condition on every line that not all variants share.
 Usage: .venv/bin/python scripts/go_deps.py   (needs the Go toolchain and the module proxy)
 """
@@ -36,9 +36,19 @@ FEATURE_PINS = {
     "http": ["go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp@v1.47.0"],
     "b3": ["go.opentelemetry.io/contrib/propagators/b3@v1.47.0"],
     "hot_reload": ["github.com/fsnotify/fsnotify@v1.10.1"],
+    # client-go and its API types move together; controller-runtime only for envtest in the tests
+    # (it requires k8s.io v0.37.0 modules: apiextensions-apiserver is pinned with the others).
+    "informer": [
+        "k8s.io/client-go@v0.37.2",
+        "k8s.io/api@v0.37.2",
+        "k8s.io/apimachinery@v0.37.2",
+        "k8s.io/apiextensions-apiserver@v0.37.2",
+        "sigs.k8s.io/controller-runtime@v0.25.2",
+    ],
 }
-Variant = tuple[str, bool, bool]
-VARIANTS: list[Variant] = list(itertools.product(["grpc", "http"], [False, True], [False, True]))
+KUBERNETES_CLIENTS = ["none", "informer"]
+Variant = tuple[str, bool, bool, str]
+VARIANTS: list[Variant] = list(itertools.product(["grpc", "http"], [False, True], [False, True], KUBERNETES_CLIENTS))
 LITERALS = {
     "otlp_protocol == 'grpc'": lambda v: v[0] == "grpc",
     "otlp_protocol == 'http'": lambda v: v[0] == "http",
@@ -46,6 +56,8 @@ LITERALS = {
     "not b3_propagation": lambda v: not v[1],
     "hot_reload": lambda v: v[2],
     "not hot_reload": lambda v: not v[2],
+    "kubernetes_client == 'none'": lambda v: v[3] == "none",
+    "kubernetes_client == 'informer'": lambda v: v[3] == "informer",
 }
 
 
@@ -56,18 +68,20 @@ def go(args: list[str], cwd: Path) -> None:
 
 def variant_files(tmp: Path, v: Variant) -> tuple[list[str], list[str]]:
     """Return (go.mod require lines, go.sum lines) of the rendered variant `v`."""
-    proto, b3, hot = v
+    proto, b3, hot, kube = v
     dst = render(
-        tmp / f"{proto}-{b3}-{hot}",
+        tmp / f"{proto}-{b3}-{hot}-{kube}",
         {
             "service_name": "deps",
             "otlp_protocol": proto,
             "b3_propagation": b3,
             "hot_reload": hot,
+            "kubernetes_client": kube,
             "go_version": "1.26",
         },
     )
     pins = PINS + FEATURE_PINS[proto] + (FEATURE_PINS["b3"] if b3 else []) + (FEATURE_PINS["hot_reload"] if hot else [])
+    pins += FEATURE_PINS.get(kube, [])
     (dst / "go.mod").write_text("module example.com/deps\n\ngo 1.26.0\n")
     (dst / "go.sum").unlink(missing_ok=True)
     go(["get", *pins], dst)

@@ -47,6 +47,7 @@ SETS: dict[str, dict[str, Any]] = {
         "otlp_protocol": "http",
         "b3_propagation": True,
         "hot_reload": True,
+        "kubernetes_client": "informer",
         "cpu_limit": "1",
         "drain_mode": "prestop",
         "hpa_enabled": True,

@@ -68,12 +68,32 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// waitReady polls /readyz until it answers 200: readiness turns true once the listeners serve
+// (and whatever the service waits for before taking traffic is there).
+func waitReady(t *testing.T, admin string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get(t, admin+"/readyz")
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %q after 30s", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestRunServesAndStops wires the whole service on loopback ports, serves the app and admin
 // routes, and shuts down cleanly when the context is cancelled.
 func TestRunServesAndStops(t *testing.T) {
 	vars := map[string]string{
 		"HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0", "DEBUG_ADDR": "127.0.0.1:0", "DRAIN_DELAY": "50ms",
 		"SHUTDOWN_TIMEOUT": "2s", "OTEL_TRACES_EXPORTER": "none",
+	}
+	for k, v := range kubeTestEnv(t) { // a real API server; skips without KUBEBUILDER_ASSETS
+		vars[k] = v
 	}
 	getenv := func(k string) string { return vars[k] }
 	cfg, err := config.Load(getenv)
@@ -99,6 +119,7 @@ func TestRunServesAndStops(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	waitReady(t, admin)
 	for _, c := range []struct {
 		url, body string
 		code      int

@@ -112,6 +112,8 @@ type Config struct {
 	InKubernetes bool
 	// ConfigFile is an optional JSON settings file that is re-read when it changes (CONFIG_FILE).
 	ConfigFile string
+	// Kube configures the Kubernetes API client and the informer (KUBECONFIG, WATCH_*, KUBE_*).
+	Kube Kube
 	// Settings can change at run time (log level, application settings).
 	Settings Settings
 }
@@ -158,6 +160,7 @@ func Load(getenv func(string) string) (Config, error) {
 		NodeName:              getenv("NODE_NAME"),
 		InKubernetes:          getenv("KUBERNETES_SERVICE_HOST") != "",
 		ConfigFile:            getenv("CONFIG_FILE"),
+		Kube:                  p.kube(),
 		Settings: Settings{
 			LogLevel: p.level("LOG_LEVEL", defaultLogLevel),
 			Greeting: p.str("GREETING", defaultGreeting),
@@ -223,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Settings.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("GREETING: %w", err))
+	}
+	if err := c.Kube.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

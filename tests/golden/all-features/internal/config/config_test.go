@@ -70,6 +70,7 @@ func TestLoadOverrides(t *testing.T) {
 		PodName: "p", PodNamespace: "ns", NodeName: "n", InKubernetes: true,
 		Settings: Settings{LogLevel: zapcore.DebugLevel, Greeting: "Hi"},
 	}
+	c.Kube = Kube{} // TestKube* cover it
 	if c != want {
 		t.Fatalf("Load =\n%+v\nwant\n%+v", c, want)
 	}

@@ -75,6 +75,11 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 	m := metrics.New(metrics.BuildInfo{Version: info.Version, Commit: info.Commit, GoVersion: info.GoVersion})
 	stopLimits := watchRuntimeLimits(ctx, tuner, runtimeLimits, cfg.LimitsRecheckInterval, m)
 	defer stopLimits()
+	kc, err := startKube(ctx, cfg, getenv, m.Registry(), tel.TracerProvider, root.Named("kube"))
+	if err != nil {
+		return err
+	}
+	defer kc.stop() // early returns; the normal path stops it after the listeners
 	limits := server.Limits{
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -93,7 +98,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 		Drain:          drain,
 	})
 	ready := &server.Readiness{}
-	adminHandler := server.Admin(ready, m.Handler())
+	adminHandler := kc.gateReadiness(server.Admin(ready, m.Handler()))
 	debugHandler := server.Debug(level)
 
 	var lc net.ListenConfig
@@ -149,6 +154,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 		Log:             log,
 	}
 	runErr := lifecycle.Run(ctx)
+	kc.stop() // after the listeners: requests served while draining may still read its cache
 	flush()
 	if runErr != nil {
 		return runErr

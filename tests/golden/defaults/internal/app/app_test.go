@@ -68,6 +68,23 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// waitReady polls /readyz until it answers 200: readiness turns true once the listeners serve
+// (and whatever the service waits for before taking traffic is there).
+func waitReady(t *testing.T, admin string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get(t, admin+"/readyz")
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %q after 30s", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestRunServesAndStops wires the whole service on loopback ports, serves the app and admin
 // routes, and shuts down cleanly when the context is cancelled.
 func TestRunServesAndStops(t *testing.T) {
@@ -99,6 +116,7 @@ func TestRunServesAndStops(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	waitReady(t, admin)
 	for _, c := range []struct {
 		url, body string
 		code      int
