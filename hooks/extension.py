@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +45,18 @@ class GosmithFilters(Extension):
         environment.filters["gosmith_check"] = lambda value, field, **others: rules.settings.check(
             field, value, **others
         )
+        cache = os.environ.get(BYTECODE_CACHE_ENV)
+        if cache and environment.bytecode_cache is None:
+            # Jinja's own compiled-template cache (keyed by template name and source checksum), when
+            # gosmith asks for it: the template's large files compile once per machine, not per render.
+            from jinja2 import FileSystemBytecodeCache
+
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            environment.bytecode_cache = FileSystemBytecodeCache(cache)
+
+
+#: Environment variable naming a directory for Jinja's bytecode cache (gosmith sets it; plain copier does not).
+BYTECODE_CACHE_ENV = "GOSMITH_JINJA_CACHE"
 
 
 def _shared() -> ModuleType:

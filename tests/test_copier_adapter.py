@@ -14,6 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import copier
+import pytest
 from gen import ROOT
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -96,3 +97,23 @@ def test_literal_strings_render_as_jinja_would() -> None:
     env = jinja2.Environment(line_statement_prefix="#")
     with copier_adapter.reuse_compiled_strings():
         assert env.from_string("# if true\nyes\n# endif\n").render() == "yes\n"
+
+
+def test_jinja_bytecode_cache_changes_nothing_rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gosmith new fills <cache>/jinja (read by hooks/extension.py); a cached render equals an uncached one."""
+    from gosmith import recorded
+    from gosmith.generate import NewRequest, new
+
+    assert f'BYTECODE_CACHE_ENV = "{recorded.JINJA_CACHE_ENV}"' in (ROOT / "hooks" / "extension.py").read_text()
+    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
+    first = new(NewRequest(name="cache-svc", output=tmp_path / "a"))
+    entries = sorted((tmp_path / "cache" / "jinja").iterdir())
+    assert entries  # compiled templates were stored
+    second = new(NewRequest(name="cache-svc", output=tmp_path / "b"))  # renders from the cache
+    assert sorted((tmp_path / "cache" / "jinja").iterdir()) == entries
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert files(first) == files(second)
+    assert recorded.JINJA_CACHE_ENV not in __import__("os").environ  # only set while copier runs

@@ -23,7 +23,7 @@ import copier
 from gosmith import answers as answers_mod
 from gosmith.copier_adapter import COPIER_PREFIX, no_git_index_sync, readable_prompts, reuse_compiled_strings
 from gosmith.errors import Aborted, AnswerError, GosmithError, UserError
-from gosmith.recorded import record_release, record_source
+from gosmith.recorded import jinja_cache, record_release, record_source
 from gosmith.source import copy_source
 
 
@@ -131,7 +131,8 @@ def _staging_dir(near: Path) -> Path:
 
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
-    with copy_source() as (src_path, vcs_ref), readable_prompts(), no_git_index_sync(), reuse_compiled_strings():
+    with copy_source() as (src_path, vcs_ref), readable_prompts(), no_git_index_sync(), reuse_compiled_strings(), \
+            jinja_cache():
         copier.run_copy(
             src_path,
             str(dst),

@@ -184,7 +184,7 @@ def _run_copier(project_path: Path, req: UpdateRequest, ref: str | None) -> None
     """Run copier's public `run_update` in `project_path` (a clone), to template ref `ref` (None: newest)."""
     import copier
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), recorded.jinja_cache():
         # The template repository's HEAD is an unborn branch by design (versions are reachable by tag only).
         warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
         try:
