@@ -29,18 +29,18 @@ def rendered(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     change files (see gen.Rendered)."""
     import gen
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the run's base directory, shared by its xdist workers
+        return gen.Rendered(tmp_path_factory.getbasetemp().parent / "rendered")
     return gen.Rendered(tmp_path_factory.mktemp("rendered"))
-
-
-#: The git identity tests give the commits git makes in their repositories (copier's, gosmith's, their own).
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-                "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
 
 
 @pytest.fixture
 def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A git identity for the test (commits in temporary repositories work without the user's config)."""
-    for key, value in GIT_IDENTITY.items():
+    """gen.GIT_IDENTITY for the test: commits in temporary repositories work without the user's git config
+    (use with `pytestmark = pytest.mark.usefixtures("git_identity")`)."""
+    import gen
+
+    for key, value in gen.GIT_IDENTITY.items():
         monkeypatch.setenv(key, value)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -11,6 +14,7 @@ import subprocess
 import time
 import urllib.request
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -56,6 +60,14 @@ PROJECTS: dict[str, dict[str, Any]] = {
         "admin_port": 9191,
         "otlp_protocol": "http",
     },
+}
+
+#: The git identity of the commits tests make (copier's, gosmith's, their own) without the user's git config.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
 }
 
 #: The approved Go 1.27 toolchain (fetched through the module proxy) for projects answering go_version 1.27.
@@ -128,14 +140,32 @@ class Rendered:
     that changes files copies it first (`copy(name, dst)`). Nothing here writes into a project:
     `tidy_diff` runs `go mod tidy -diff` once per render and binaries go to a directory of their own,
     built once per (name, tags, ldflags).
+
+    Every result lives in `base` under a name derived from its inputs and is made under a file lock, so
+    processes that share `base` (pytest-xdist workers) make each one once and share it too.
     """
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self._answers: dict[str, dict[str, Any]] = {}
-        self._paths: dict[str, Path] = {}
-        self._tidy: dict[str, str] = {}
-        self._binaries: dict[tuple[str, str, str], Path] = {}
+
+    def _once(self, key: str, make: Callable[[Path], object]) -> Path:
+        """Return `base/key`, calling `make(path)` to create it unless this or another process did."""
+        path = self.base / key
+        done = self.base / f"{key}.done"
+        if done.exists():
+            return path
+        self.base.mkdir(parents=True, exist_ok=True)
+        with open(self.base / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                try:
+                    make(path)
+                except BaseException:
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise
+                done.touch()
+        return path
 
     def __call__(self, name: str, answers: dict[str, Any] | None = None) -> Path:
         """Return the project rendered from answer set `name` (rendered on first use)."""
@@ -143,9 +173,7 @@ class Rendered:
             answers = PROJECTS[name]
         known = self._answers.setdefault(name, PROJECTS.get(name, answers))
         assert known == answers, f"answer set {name!r} asked for with other answers: {answers} != {known}"
-        if name not in self._paths:
-            self._paths[name] = render(self.base / name / answers["service_name"], answers)
-        return self._paths[name]
+        return self._once(name, lambda path: render(path / answers["service_name"], answers)) / answers["service_name"]
 
     def answers(self, name: str) -> dict[str, Any]:
         """The answers of a set rendered (or registered in PROJECTS)."""
@@ -158,8 +186,9 @@ class Rendered:
     def tidy_diff(self, name: str) -> str:
         """What `go mod tidy` would change in the shipped go.mod/go.sum ('' when they are tidy); run once
         per render, without writing (go mod tidy -diff)."""
-        if name not in self._tidy:
-            project = self(name)
+        project = self(name)
+
+        def tidy(out: Path) -> None:
             proc = subprocess.run(
                 ["go", "mod", "tidy", "-diff"],
                 cwd=project,
@@ -170,17 +199,20 @@ class Rendered:
             )
             if proc.returncode not in (0, 1) or (proc.returncode == 1 and not proc.stdout):
                 raise AssertionError(f"go mod tidy -diff failed ({proc.returncode}) in {project}\n{proc.stderr}")
-            self._tidy[name] = proc.stdout
-        return self._tidy[name]
+            out.write_text(proc.stdout)
+
+        return self._once(f"{name}.tidy-diff", tidy).read_text()
 
     def binary(self, name: str, *, tags: str = "", ldflags: str = "") -> Path:
         """The service binary of `name` built like the Dockerfile builds it (once per tags/ldflags)."""
-        key = (name, tags, ldflags)
-        if key not in self._binaries:
-            out = self.base / "bin" / f"{name}-{len(self._binaries)}" / self.answers(name)["service_name"]
-            out.parent.mkdir(parents=True)
-            self._binaries[key] = go_build(self(name), out, tags=tags, ldflags=ldflags)
-        return self._binaries[key]
+        project, service = self(name), self.answers(name)["service_name"]
+        flavour = hashlib.sha256(f"{tags}\0{ldflags}".encode()).hexdigest()[:12]
+
+        def build(out: Path) -> None:
+            out.mkdir()
+            go_build(project, out / service, tags=tags, ldflags=ldflags)
+
+        return self._once(f"{name}.bin-{flavour}", build) / service
 
 
 def free_port() -> int:
@@ -229,8 +261,14 @@ class Listeners:
 
 
 def listeners() -> Listeners:
-    """Return free loopback ports for a service's app, admin and debug listeners."""
-    return Listeners(free_port(), free_port(), free_port())
+    """Return three different free loopback ports for a service's app, admin and debug listeners (bound
+    together while they are chosen: one at a time, the kernel may hand out the same port twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(3)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        app, admin, debug = (s.getsockname()[1] for s in socks)
+    return Listeners(app, admin, debug)
 
 
 def wait_http(url: str, *, timeout: float = 15.0, status: int = 200) -> None:

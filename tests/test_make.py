@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gen import ROOT, render, run
+from gen import GIT_IDENTITY, ROOT, render, run
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp_path_factory.mktemp("make") / "svc",
         {"service_name": "make-svc", "module_path": "github.com/acme/make-svc", "platforms": PLATFORMS},
     )
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    run([*git, "init", "-q"], dst)
-    run([*git, "add", "-A"], dst)
-    run([*git, "commit", "-q", "-m", "init"], dst)
-    run([*git, "tag", "v1.2.3"], dst)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "init"], ["tag", "v1.2.3"]):
+        run(["git", *args], dst, env=GIT_IDENTITY)
     return dst
 
 

@@ -132,8 +132,11 @@ class Service:
 
     def read(self) -> None:
         assert self.proc.stdout
-        for line in self.proc.stdout:
-            self.lines.append(line)
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line)
+        except ValueError:  # the teardown's stop() read the rest and closed the pipe
+            pass
 
     def log(self) -> list[dict]:
         """Return the JSON log lines so far."""
