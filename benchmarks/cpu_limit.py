@@ -125,14 +125,14 @@ def measure(
     """Run one saturating load against the service in a fresh quota cgroup; return the numbers."""
     cg = Cgroup.create(f"gosmith-bench-{os.getpid()}-{gomaxprocs}", quota)
     log = wd / f"service-{sc.name}-{gomaxprocs}.log"
-    env = {"LOG_LEVEL": "info"}
+    env = {"LOG_LEVEL": "info", "DRAIN_DELAY": "0s"}  # the drain is not measured here: stop at once
     if gomaxprocs:
         env["GOMAXPROCS"] = str(gomaxprocs)
     svc = c.start_service(binary, env=env, preexec=cg.join, log=log)
     try:
         svc.wait_ready()
         url = svc.http + sc.path
-        warm = c.loadgen(lg, url, conc=args.connections, duration=2, body=sc.body)
+        warm = c.loadgen(lg, url, conc=args.connections, duration=args.warmup, body=sc.body)
         subprocess.run(warm, capture_output=True, check=True)
         before = cg.stat()
         out = subprocess.run(
@@ -166,6 +166,7 @@ def main() -> int:
     p = c.parser(__doc__.splitlines()[0])
     p.add_argument("--cpu-limit", default="500m", help="Kubernetes CPU limit to emulate (default 500m)")
     p.add_argument("--duration", type=float, default=8, help="seconds of load per variant and scenario (default 8)")
+    p.add_argument("--warmup", type=float, default=2, help="seconds of load before each measurement (default 2)")
     p.add_argument("--connections", type=int, default=32, help="closed-loop connections (default 32)")
     p.add_argument("--path", default=c.DEFAULT_PATH, help=f"cheap route to load (default {c.DEFAULT_PATH})")
     p.add_argument(
@@ -216,7 +217,8 @@ def main() -> int:
                 if r["failed"]:
                     rep.note(f"{what}, {label}: {r['failed']} failed requests")
         rep.note(
-            f"closed loop, {args.connections} connections, {args.duration:g} s per variant after 2 s warm-up; "
+            f"closed loop, {args.connections} connections, {args.duration:g} s per variant "
+            f"after {args.warmup:g} s warm-up; "
             f"quota {args.cpu_limit} = {int(quota * PERIOD_US)} us per {PERIOD_US} us period"
         )
     rep.finish(args.json)

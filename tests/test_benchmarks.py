@@ -155,7 +155,7 @@ BENCHMARK_RUNS = {
     "generation": ["--runs", "1"],
     "startup": ["--runs", "1", "--requests", "50"],
     "drain": ["--warmup", "0.5", "--drain-delay", "1500ms", "--lb-delay", "0.5", "--rate", "50", "--clients", "4"],
-    "cpu_limit": ["--duration", "1", "--connections", "4", "--echo-bytes", "4096"],
+    "cpu_limit": ["--duration", "1", "--warmup", "0.2", "--connections", "4", "--echo-bytes", "4096"],
 }
 
 
