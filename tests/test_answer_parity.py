@@ -123,13 +123,10 @@ def test_every_command_accepts_the_same_answers_and_warns_alike(tmp_path: Path, 
         assert len(warnings) >= 3  # memory limit empty, policy go throttles, single replica at minimum
 
 
-def test_update_prints_the_same_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_update_prints_the_same_warnings(tmp_path: Path, git_identity: None) -> None:
     """`gosmith update --data` validates once (copier's hook, recorded answers merged) and prints tune's warnings."""
     import subprocess
 
-    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
-        monkeypatch.setenv(f"{key}_NAME", "Test")
-        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
     project = tmp_path / "svc"
     code, _, err = run("new", "parity", "--defaults", "-o", str(project), "-d", "memory_limit=256Mi")
     assert code == 0, err

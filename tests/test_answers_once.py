@@ -57,11 +57,8 @@ def test_tune_validates_and_derives_once() -> None:
     assert sum(calls.values()) == 1, calls
 
 
-def test_update_derives_once_per_answer_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_update_derives_once_per_answer_set(tmp_path: Path, git_identity: None) -> None:
     """The old render needs the old answers' values, the new one the new answers': one derivation each."""
-    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
-        monkeypatch.setenv(f"{key}_NAME", "Test")
-        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
     project = tmp_path / "svc"
     with counting_evaluations() as calls:
         assert invoke("new", "once-upd", "--defaults", "-o", str(project)).exit_code == 0

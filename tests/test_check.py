@@ -13,14 +13,9 @@ import pytest
 import yaml
 from template_history import NEW, OLD, add_template_line, cli, commit, copy_template, generate_old, git, make_root
 
+pytestmark = pytest.mark.usefixtures("gosmith_env")  # git identity, own cache (conftest)
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Git identity for copier's temp commits and a private gosmith cache."""
-    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
-        monkeypatch.setenv(f"{key}_NAME", "Test")
-        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
-    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
+
 
 
 @pytest.fixture

@@ -43,15 +43,9 @@ from gosmith import materialise, versions
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Give git an identity (copier commits in temp dirs) and gosmith a private cache."""
-    for key, value in {
-        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("gosmith_env")  # git identity, own cache (conftest)
+
+
 
 
 def values_yaml(project: Path) -> Path:

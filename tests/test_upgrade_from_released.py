@@ -55,14 +55,9 @@ func localBanner() string { return "orders" }
 USER_README = "\n## Team notes\n\nOn-call: the orders team.\n"
 
 
-@pytest.fixture(autouse=True)
-def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Git identity for copier's temp commits, and a private gosmith cache."""
-    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
-        monkeypatch.setenv(f"{key}_NAME", "Test")
-        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
-    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GOSMITH_TEMPLATE_ROOT", raising=False)
+pytestmark = pytest.mark.usefixtures("gosmith_env")  # git identity, own cache (conftest)
+
+
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -35,14 +35,9 @@ REAL_HOME = os.path.expanduser("~")
 #: What gosmith 0.1.0 recorded as `_src_path`: an absolute per-digest repository in its cache.
 LEGACY_SRC = "/home/alice/.cache/gosmith/template-0123456789abcdef0123"
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Git identity for copier's temp commits and a private gosmith cache."""
-    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
-        monkeypatch.setenv(f"{key}_NAME", "Test")
-        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
-    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GOSMITH_TEMPLATE_ROOT", raising=False)
+pytestmark = pytest.mark.usefixtures("gosmith_env")  # git identity, own cache (conftest)
+
+
 
 
 def load_release_script() -> ModuleType:
@@ -255,7 +250,7 @@ def test_plain_copier_update_on_another_machine(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("HOME", str(home_b))
     monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(make_root(tmp_path / "bob-gosmith", change=add_template_line)))
     assert not (home_b / ".cache").exists()
-    from test_update import cli
+    from template_history import cli
 
     assert cli("check", str(project)).exit_code == 1  # behind
     repo_b = home_b / ".cache" / "gosmith" / "template"
