@@ -7,13 +7,9 @@ leaves nothing behind, and `--force` can tell which existing files it replaced.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ import copier
 from gosmith import answers as answers_mod
 from gosmith.copier_adapter import COPIER_PREFIX, no_git_index_sync, readable_prompts, reuse_compiled_strings
 from gosmith.errors import Aborted, AnswerError, GosmithError, UserError
+from gosmith.interrupts import no_interrupt
 from gosmith.recorded import jinja_cache, record_release, record_source
 from gosmith.source import copy_source
 
@@ -86,19 +83,6 @@ def _first_created(dst: Path) -> Path:
 
 
 # --------------------------------------------------------------------------------- moving into place
-
-
-@contextlib.contextmanager
-def _no_interrupt() -> Iterator[None]:
-    """Ignore Ctrl-C for the short time the rendered files are moved into place (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _move_into(staged: Path, dst: Path) -> list[str]:
@@ -194,7 +178,7 @@ def _generate(req: NewRequest) -> Generated:
             raise _copier_failure(exc) from exc
         except OSError as exc:
             raise UserError(f"cannot write {dst}: {exc.strerror or exc}") from exc
-        with _no_interrupt():
+        with no_interrupt():
             try:
                 overwritten = _move_into(staged, dst)
             except OSError as exc:

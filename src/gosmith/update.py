@@ -16,16 +16,12 @@ their recorded `_src_path`, as plain copier would.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
-import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +32,7 @@ from packaging.version import InvalidVersion, Version
 from gosmith import answers as answers_mod
 from gosmith import git, materialise, recorded, versions
 from gosmith.errors import Aborted, AnswerError, GitError, UserError
+from gosmith.interrupts import no_interrupt
 from gosmith.template import questions
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -256,19 +253,6 @@ def _collect(result: UpdateResult, top: Path, project_path: Path) -> None:
         bucket.sort()
 
 
-@contextlib.contextmanager
-def _no_interrupt() -> Iterator[None]:
-    """Ignore Ctrl-C while the updated files are copied into the project (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _remove_empty_parents(directory: Path, top: Path) -> None:
     """Remove `directory` and its parents up to (not including) `top` while they are empty (as git would)."""
     while directory != top and top in directory.parents:
@@ -362,7 +346,7 @@ def _update(req: UpdateRequest, project: Project, built: materialise.Materialise
             recorded.record_source(answers_file)
         _collect(result, clone, clone_path)
         if not req.pretend:
-            with _no_interrupt():
+            with no_interrupt():
                 _transfer(clone, project.top)
     return result
 
