@@ -327,3 +327,25 @@ def substitute_dashboard_variables(expr: str, values: dict[str, str]) -> str:
         expr = expr.replace(f"${name}", values[name])
     assert "$" not in expr, f"unsubstituted variable in {expr}"
     return expr
+
+
+#: actionlint is a Go program; the suite builds this pinned version from the Go module proxy once.
+ACTIONLINT_VERSION = "v1.7.12"
+ACTIONLINT_PKG = "github.com/rhysd/actionlint/cmd/actionlint"
+
+def actionlint_binary() -> Path:
+    """Return actionlint from PATH or .tools/bin, building the pinned version there when missing."""
+    found = shutil.which("actionlint")
+    if found:
+        return Path(found)
+    bin_dir = ROOT / ".tools" / "bin"
+    binary, stamp = bin_dir / "actionlint", bin_dir / ".actionlint.version"
+    want = f"{ACTIONLINT_PKG}@{ACTIONLINT_VERSION}"
+    if binary.exists() and stamp.exists() and stamp.read_text().strip() == want:
+        return binary
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    run(
+        ["go", "install", "-trimpath", "-ldflags", "-s -w", want], ROOT, env={"GOBIN": str(bin_dir), "CGO_ENABLED": "0"}
+    )
+    stamp.write_text(want + "\n")
+    return binary

@@ -17,11 +17,7 @@ from typing import Any
 import copier
 import pytest
 import yaml
-from gen import ROOT, render, run
-
-#: actionlint is a Go program; the suite builds this pinned version from the Go module proxy once.
-ACTIONLINT_VERSION = "v1.7.12"
-ACTIONLINT_PKG = "github.com/rhysd/actionlint/cmd/actionlint"
+from gen import ROOT, actionlint_binary, render, run
 
 #: Answer sets that between them cover every repository answer.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -50,24 +46,6 @@ _PINNED_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Render every variant once for this module."""
     return {name: render(tmp_path_factory.mktemp(name) / "svc", answers) for name, answers in VARIANTS.items()}
-
-
-def actionlint_binary() -> Path:
-    """Return actionlint from PATH or .tools/bin, building the pinned version there when missing."""
-    found = shutil.which("actionlint")
-    if found:
-        return Path(found)
-    bin_dir = ROOT / ".tools" / "bin"
-    binary, stamp = bin_dir / "actionlint", bin_dir / ".actionlint.version"
-    want = f"{ACTIONLINT_PKG}@{ACTIONLINT_VERSION}"
-    if binary.exists() and stamp.exists() and stamp.read_text().strip() == want:
-        return binary
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    run(
-        ["go", "install", "-trimpath", "-ldflags", "-s -w", want], ROOT, env={"GOBIN": str(bin_dir), "CGO_ENABLED": "0"}
-    )
-    stamp.write_text(want + "\n")
-    return binary
 
 
 def workflows(project: Path) -> list[Path]:
