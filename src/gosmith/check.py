@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gosmith import materialise, versions
 from gosmith.errors import GosmithError
-from gosmith.source import source_root
+from gosmith.template import active_root
 from gosmith.update import read_answers, recorded_version
 
 #: Exit codes for CI gating (2 is a refusal: no, unreadable or foreign answers file).
@@ -79,7 +79,7 @@ def check(path: Path) -> CheckResult:
     path = path.resolve()
     answers = read_answers(path)
     built = _template_repo()
-    installed = built.current if built else versions.current_version(source_root())
+    installed = built.current if built else versions.current_version(active_root())
     ref = answers["_commit"]
     recorded = recorded_version(ref)
     commit = None

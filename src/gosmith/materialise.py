@@ -24,6 +24,7 @@ from packaging.version import Version
 from gosmith import git, releases
 from gosmith.errors import GitError, UserError
 from gosmith.recorded import repo_path
+from gosmith.template import active_root
 from gosmith.versions import SHA, known_versions, tag
 from gosmith.versions import releases as release_trees
 
@@ -185,9 +186,7 @@ def materialised(root: Path | None = None) -> Iterator[Materialised]:
     a shared one while copier reads the repository, so a concurrent refresh never moves a tag under
     them. Plain copier reads it without locks.
     """
-    from gosmith.source import source_root
-
-    root = root or source_root()
+    root = root or active_root()
     versions = tuple(known_versions(root))
     inputs = _inputs(root, versions)
     repo = repo_path()

@@ -11,11 +11,6 @@ from gosmith.template import active_root
 from gosmith.versions import tag
 
 
-def source_root() -> Path:
-    """Return the template root to use (`gosmith.template.active_root`)."""
-    return active_root()
-
-
 @contextlib.contextmanager
 def copy_source(root: Path | None = None) -> Iterator[tuple[str, str | None]]:
     """Yield `(directory, ref)` for a new copy: the files of the current version's tag, and that tag.
@@ -28,7 +23,7 @@ def copy_source(root: Path | None = None) -> Iterator[tuple[str, str | None]]:
     """
     from gosmith.materialise import exported_tree, materialised
 
-    root = root or source_root()
+    root = root or active_root()
     if shutil.which("git") is None:
         yield str(root), None
         return
