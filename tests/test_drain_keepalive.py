@@ -10,7 +10,8 @@ every repetition.
 
 One thing no server process can prevent is counted apart: a connection the kernel completed in
 the listener's accept queue but the service had not accepted yet when the listener closed is
-reset by the kernel (ECONNRESET on the first request of a fresh connection, nothing received).
+reset by the kernel (ECONNRESET or EPIPE on the first request of a fresh connection, when it is
+written or when its response is read; nothing received).
 For the client it is a refused connection that happened to complete its handshake; in Kubernetes
 it does not occur for pinned clients, whose new connections go to other pods.
 """
@@ -51,7 +52,8 @@ class Outcome:
     @property
     def accept_queue_reset(self) -> bool:
         """Reset before any response byte on a connection the service may never have accepted."""
-        return self.fresh and self.status is None and self.error.startswith("ConnectionResetError")
+        reset = self.error.startswith(("ConnectionResetError", "BrokenPipeError"))
+        return self.fresh and self.status is None and reset
 
 
 @dataclass
@@ -82,11 +84,13 @@ class Client:
             request = b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
             try:
                 sock.sendall(request)
-            except OSError:
-                # Nothing written: the server closed the connection before this request went out.
-                # A client that only reconnects after Connection: close must never get here.
+            except OSError as exc:
+                # Nothing written: the connection was closed before this request went out. On a
+                # reused connection that is a loss (a client that only reconnects after
+                # Connection: close must never get here); on a fresh one it is the kernel
+                # resetting a connection still in the accept queue as the listener closed.
                 self.outcomes.append(
-                    Outcome(time.monotonic(), error="connection closed before the request was written")
+                    Outcome(time.monotonic(), fresh=fresh, error=f"{exc!r} before the request was written")
                 )
                 sock.close()
                 sock = None
