@@ -351,8 +351,8 @@ DEPENDENCY_BOTS = ("dependabot", "renovate")
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x")
 POLICIES = ("floor", "ceil", "go")
 DRAIN_MODES = ("app", "prestop")
-#: Kubernetes API clients a service can be generated with (`controller` is planned: issue 16).
-KUBERNETES_CLIENTS = ("none", "informer")
+#: Kubernetes API clients a service can be generated with (issue 16).
+KUBERNETES_CLIENTS = ("none", "informer", "controller")
 
 _PORT_WHY = "non-root containers cannot bind below 1024"
 _GO_PORT = "Go accepts 0-65535: ':0' lets tests and local runs take a free port, and a binary run outside the chart may bind a low port"  # noqa: E501
@@ -389,8 +389,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hot_reload", "bool", False, "Re-read a mounted JSON settings file when it changes",
             section="OBSERVABILITY", values=("config.enabled",), env="CONFIG_FILE", go="ConfigFile"),
     # --- KUBERNETES CLIENT
-    Setting("kubernetes_client", "choice", "none", "Kubernetes API client: none, or a client-go informer cache of "
-            "labelled ConfigMaps with a workqueue and workers", section="KUBERNETES CLIENT",
+    Setting("kubernetes_client", "choice", "none", "Kubernetes API client: none, a client-go informer cache of "
+            "labelled ConfigMaps with a workqueue and workers, or a controller-runtime controller of an example CRD",
+            section="KUBERNETES CLIENT",
             choices=KUBERNETES_CLIENTS),
     # --- RESOURCES AND TIMING
     Setting("cpu_request", "cpu", "250m", "CPU request (Kubernetes quantity); empty = none",

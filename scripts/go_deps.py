@@ -45,8 +45,16 @@ FEATURE_PINS = {
         "k8s.io/apiextensions-apiserver@v0.37.2",
         "sigs.k8s.io/controller-runtime@v0.25.2",
     ],
+    # the same modules; controller-runtime is a production dependency here (the manager)
+    "controller": [
+        "k8s.io/client-go@v0.37.2",
+        "k8s.io/api@v0.37.2",
+        "k8s.io/apimachinery@v0.37.2",
+        "k8s.io/apiextensions-apiserver@v0.37.2",
+        "sigs.k8s.io/controller-runtime@v0.25.2",
+    ],
 }
-KUBERNETES_CLIENTS = ["none", "informer"]
+KUBERNETES_CLIENTS = ["none", "informer", "controller"]
 Variant = tuple[str, bool, bool, str]
 VARIANTS: list[Variant] = list(itertools.product(["grpc", "http"], [False, True], [False, True], KUBERNETES_CLIENTS))
 LITERALS = {
@@ -58,6 +66,10 @@ LITERALS = {
     "not hot_reload": lambda v: not v[2],
     "kubernetes_client == 'none'": lambda v: v[3] == "none",
     "kubernetes_client == 'informer'": lambda v: v[3] == "informer",
+    "kubernetes_client == 'controller'": lambda v: v[3] == "controller",
+    "kubernetes_client != 'none'": lambda v: v[3] != "none",
+    "kubernetes_client != 'informer'": lambda v: v[3] != "informer",
+    "kubernetes_client != 'controller'": lambda v: v[3] != "controller",
 }
 
 

@@ -90,10 +90,11 @@ def require(module: str, gomod: str) -> str | None:
 def test_answer_is_a_choice_of_the_rule_table(tmp_path: Path) -> None:
     settings = rules().settings
     s = settings.BY_NAME["kubernetes_client"]
-    assert (s.default, s.choices) == ("none", ("none", "informer"))
+    assert (s.default, s.choices) == ("none", ("none", "informer", "controller"))
     assert settings.check("kubernetes_client", "informer") == ""
-    assert settings.check("kubernetes_client", "controller") == (
-        "kubernetes_client must be one of none, informer, got 'controller'")
+    assert settings.check("kubernetes_client", "controller") == ""
+    assert settings.check("kubernetes_client", "operator") == (
+        "kubernetes_client must be one of none, informer, controller, got 'operator'")
     with pytest.raises(ValueError, match=r"kubernetes_client.*operator"):
         render(tmp_path / "p", {"service_name": "x", "kubernetes_client": "operator"})
     assert not (tmp_path / "p").exists()
