@@ -495,20 +495,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "choice", "info", "Minimum level logged", section="RUN TIME", choices=(
             "debug", "info", "warn", "error"), answer=False, values=("app.logLevel",), env="LOG_LEVEL",
             go="Settings.LogLevel"),
-    # --- run-time settings of the informer (kubernetes_client informer only)
-    Setting("watch_namespace", "str", "", "Namespace whose ConfigMaps the informer watches; empty = the pod's own",
+    # --- run-time settings of the Kubernetes client (kubernetes_client informer or controller)
+    Setting("watch_namespace", "str", "", "Namespace whose objects the informer (ConfigMaps) or the controller "
+            "(Widgets) watches; empty = the pod's own",
             section="RUN TIME", answer=False, values=("kubernetesClient.watchNamespace",), env="WATCH_NAMESPACE",
             go="Kube.Namespace"),
     Setting("watch_label_selector", "str", "app.kubernetes.io/part-of={{ service_name }}",
             "Label selector of the watched ConfigMaps (required: the cache holds only what it selects)",
             section="RUN TIME", answer=False, values=("kubernetesClient.labelSelector",), env="WATCH_LABEL_SELECTOR",
             go="Kube.LabelSelector"),
-    Setting("kube_workers", "int", 2, "Workers reconciling keys from the informer's queue", section="RUN TIME",
+    Setting("kube_workers", "int", 2, "Workers reconciling keys from the queue in parallel", section="RUN TIME",
             minimum=1, maximum=64, answer=False, why="each worker handles one key at a time; a key is never handled "
             "by two at once", values=("kubernetesClient.workers",), env="KUBE_WORKERS", go="Kube.Workers"),
     Setting("kube_resync_period", "duration", "10m", "Every object is reconciled again this often; 0s = never",
             section="RUN TIME", answer=False, values=("kubernetesClient.resyncPeriod",), env="KUBE_RESYNC_PERIOD",
             go="Kube.ResyncPeriod"),
+    Setting("leader_election", "bool", True, "Only the replica holding the Lease reconciles; it releases the Lease "
+            "on SIGTERM (the controller only)", section="RUN TIME", answer=False,
+            values=("kubernetesClient.leaderElection.enabled",), env="LEADER_ELECT", go="Kube.LeaderElection"),
     # --- derived durations (tuning rules; overridable per deployment)
     *(
         Setting(key, "duration", None, text, section="DERIVED", answer=False, derived=True,
