@@ -287,7 +287,10 @@ def controller_gen() -> Path:
         import controller_gen as cg  # scripts/controller_gen.py: builds the pinned binary once
     finally:
         sys.path.remove(str(ROOT / "scripts"))
-    path: Path = cg.binary()
+    try:
+        path: Path = cg.binary()
+    except (OSError, subprocess.CalledProcessError) as exc:  # no Go module proxy: reported like .tools/unavailable
+        pytest.skip(f"controller-gen {cg.VERSION} could not be built into .tools/bin: {exc}")
     return path
 
 
