@@ -9,9 +9,19 @@ if [ -f scripts/tools.sh ] && ! bash scripts/tools.sh; then
 fi
 export PATH="$PWD/.tools/bin:$PATH"
 bash scripts/lint.sh
-echo "==> pytest" >&2
+# Two pytest-xdist workers by default, one test module each at a time (--dist loadfile keeps a module's
+# fixtures in one process; rendered projects and binaries are shared between workers through
+# tests/conftest.py's `rendered`). Much of the suite waits on processes, servers and timers, so two
+# workers finish sooner than one even on 2 cores. GOSMITH_TEST_WORKERS=0 runs serially; a `-n` given
+# as an argument wins.
+workers=${GOSMITH_TEST_WORKERS:-2}
+xdist=()
+if [ "$workers" != 0 ]; then
+  xdist=(-n "$workers" --dist loadfile)
+fi
+echo "==> pytest (${workers/#0/no} xdist workers)" >&2
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "${xdist[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
