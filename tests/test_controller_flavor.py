@@ -358,7 +358,8 @@ def test_go_test_race_against_a_real_api_server(controller: Path) -> None:
         raise AssertionError(f"go test failed: {sorted(failed, key=str)}\n{output[-20000:]}\n{proc.stderr[-5000:]}")
     outcome = {e["Test"]: e["Action"] for e in events if e.get("Test") and e["Action"] in ("pass", "skip")}
     assert {t: outcome.get(t) for t in ENVTEST_TESTS} == dict.fromkeys(ENVTEST_TESTS, "pass")
-    unit = ("TestGatheredMetricsKeepTheirTypeAndLabels", "TestKubeDefaults", "TestKubeOverrides", "TestKubeRejects")
+    unit = ("TestGatheredMetricsKeepTheirTypeAndLabels", "TestGateReadiness", "TestKubeDefaults", "TestKubeOverrides",
+            "TestKubeRejects")
     for test in unit:
         assert outcome.get(test) == "pass", test
     handover = "".join(e.get("Output", "") for e in events if e.get("Test") == "TestLeaderHandoverOnSIGTERM")
