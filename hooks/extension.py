@@ -95,8 +95,10 @@ class GosmithContext(ContextHook):
     """Put derived values into the render context on every copy and update."""
 
     def hook(self, context: dict[str, Any]) -> None:
-        if context.get("_copier_phase") == "prompt":
-            return  # answers are still being collected: the rules run once, on the complete answers
+        if context.get("_copier_phase") in ("prompt", "migrate"):
+            # prompt: answers are still being collected (the rules run once, on the complete answers);
+            # migrate: copier renders the migration commands without the answers, and they use none
+            return
         rules = load_rules()
         # the questions only: a template's own `{% set %}` names and macros are in the context too
         answers = {s.name: context[s.name] for s in rules.settings.ANSWERS if s.name in context}

@@ -8,6 +8,7 @@ tree with GOSMITH_TEMPLATE_ROOT and at a fresh cache with GOSMITH_CACHE_DIR.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -493,3 +494,24 @@ def test_project_in_a_monorepo_subdirectory(tmp_path: Path, monkeypatch: pytest.
     assert (mono / "docs" / "index.md").read_text() == "# Company services\n"
     assert git(mono, "status", "--porcelain", "--", "docs") == ""
 
+
+
+def test_byte_exact_checkouts_outrank_the_users_config_and_are_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside git.byte_exact_checkouts() a git started by gosmith or by copier (plumbum) checks out LF bytes
+    although the user's config says core.autocrlf=true; afterwards both environments are as before."""
+    from plumbum import local
+
+    from gosmith import git as gitmod
+
+    config = tmp_path / "gitconfig"
+    config.write_text("[core]\n\tautocrlf = true\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setitem(local.env, "GIT_CONFIG_GLOBAL", str(config))
+    before = (dict(os.environ), dict(local.env))
+    with gitmod.byte_exact_checkouts():
+        assert gitmod.text(["config", "core.autocrlf"], tmp_path).strip() == "false"
+        assert local["git"]["-C", str(tmp_path), "config", "core.autocrlf"]().strip() == "false"
+    assert (dict(os.environ), dict(local.env)) == before
+    assert gitmod.text(["config", "core.autocrlf"], tmp_path).strip() == "true"

@@ -3,8 +3,10 @@ template with `gosmith update`, keep the users' own changes, and build, vet and 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,27 @@ def test_released_project_updates_to_working_template(tmp_path: Path, released: 
         out = subprocess.run([str(helm), "template", "rel", str(chart)], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert re.search(r"(?m)^\s+replicas: 4$", out.stdout)
+
+
+def _files_with_cr(project: Path) -> list[str]:
+    """Return the files outside .git holding a carriage return."""
+    return sorted(str(p.relative_to(project)) for p in project.rglob("*")
+                  if p.is_file() and ".git" not in p.relative_to(project).parts and b"\r" in p.read_bytes())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RELEASED, reason="no released template snapshot in releases/")
+def test_update_keeps_lf_files_under_core_autocrlf(tmp_path: Path) -> None:
+    """A user whose git config says core.autocrlf=true (common on Windows, sometimes copied to Linux) gets
+    the same bytes as everyone else: `gosmith update` (a real process, so copier's git sees that config)
+    checks the template and the project out byte for byte, and no file gains CRLF line ends."""
+    project = generate_released(RELEASED[-1], tmp_path / "svc", OLD_ANSWERS["defaults"])
+    assert _files_with_cr(project) == []
+    config = tmp_path / "gitconfig"
+    config.write_text("[core]\n\tautocrlf = true\n")
+    gosmith = Path(sys.executable).parent / "gosmith"
+    proc = subprocess.run([str(gosmith), "update", str(project)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "GIT_CONFIG_GLOBAL": str(config)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"to {CURRENT}" in proc.stdout + proc.stderr
+    assert _files_with_cr(project) == []

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gosmith.errors import GitError
 
@@ -19,6 +21,44 @@ IDENTITY: dict[str, str] = {
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
+#: Checkouts byte for byte: a user's core.autocrlf (or core.eol) would otherwise turn the LF files of the
+#: template and of the project's clone into CRLF ones, and gosmith would copy them into the project.
+BYTE_EXACT: dict[str, str] = {"core.autocrlf": "false", "core.eol": "lf"}
+
+
+@contextmanager
+def byte_exact_checkouts() -> Iterator[None]:
+    """Make every git this process starts meanwhile (gosmith's, and copier's through plumbum) use BYTE_EXACT.
+
+    The settings go in as GIT_CONFIG_COUNT/KEY/VALUE, which outrank every config file; plumbum keeps a
+    copy of the environment taken when it was imported (here, if copier has not yet), so it gets them
+    too. Both are restored after.
+    """
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    extra = {"GIT_CONFIG_COUNT": str(count + len(BYTE_EXACT))}
+    for i, (key, value) in enumerate(BYTE_EXACT.items(), start=count):
+        extra[f"GIT_CONFIG_KEY_{i}"], extra[f"GIT_CONFIG_VALUE_{i}"] = key, value
+    envs: list[Any] = [os.environ]
+    try:  # copier runs git through plumbum
+        from plumbum import local
+
+        envs.append(local.env)
+    except ImportError:  # pragma: no cover - copier depends on plumbum
+        pass
+    saved = [{key: env.get(key) for key in extra} for env in envs]
+    for env in envs:
+        env.update(extra)
+    try:
+        yield
+    finally:
+        for env, before in zip(envs, saved, strict=True):
+            for key, value in before.items():
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = value
 
 
 def run(args: list[str], cwd: Path, *, env: Mapping[str, str] | None = None, check: bool = True,

@@ -328,7 +328,7 @@ def _update(req: UpdateRequest, project: Project, built: materialise.Materialise
                           pretend=req.pretend)
     if old_release == target and not req.data:
         return result
-    with tempfile.TemporaryDirectory(prefix="gosmith-update-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gosmith-update-") as tmp, git.byte_exact_checkouts():
         clone = Path(tmp) / "project"
         git.run(["clone", "--quiet", "--shared", "--no-checkout", str(project.top), str(clone)], Path(tmp))
         git.run(["checkout", "--quiet", "--detach", git.text(["rev-parse", "HEAD"], project.top).strip()], clone)
