@@ -25,13 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import apiserver
 import gen
 import k8s_checks as kc
 import pytest
 import yaml
 from apiserver import APIServer
 from gen import ROOT, run
+from kube_flavors import api_egress, chart_of, helm, kube_assets, require, template, warnings_in
 from typer.testing import CliRunner
 
 from gosmith.cli import app
@@ -80,17 +80,6 @@ GENERATED = ("api/v1alpha1/zz_generated.deepcopy.go", f"deploy/helm/{SERVICE}/cr
 def controller(rendered: Any) -> Path:
     project: Path = rendered("controller-widget-op", CONTROLLER)
     return project
-
-
-def chart_of(project: Path) -> Path:
-    (chart,) = (project / "deploy" / "helm").iterdir()
-    return chart
-
-
-def require(module: str, gomod: str) -> str | None:
-    """Return the version go.mod requires of `module`, or None."""
-    m = re.search(rf"^\s*{re.escape(module)} (v\S+)", gomod, re.M)
-    return m[1] if m else None
 
 
 # ----------------------------------------------------------------------------- the answer and the files
@@ -172,26 +161,6 @@ def test_readme_documents_the_controller_variables(controller: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- the chart
-def helm(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    tool = shutil.which("helm", path=f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    if tool is None:
-        pytest.skip("helm not on PATH: run scripts/tools.sh")
-    proc = subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def template(chart: Path, *extra: str) -> list[dict[str, Any]]:
-    out = helm("template", "rel", ".", "--namespace", "shop", "--kube-version", "1.37.0", *extra, cwd=chart).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
-def api_egress(objs: list[dict[str, Any]], ip: str, port: int) -> bool:
-    labels = kc.pod_template(kc.one(objs, "Deployment"))["metadata"]["labels"]
-    return kc.np_allows(kc.by_kind(objs, "NetworkPolicy"), "shop", labels, {}, "Egress", kc.Peer(ip=ip), port)
-
-
 def roles(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["metadata"]["name"]: r for r in kc.by_kind(objs, "Role")}
 
@@ -338,12 +307,6 @@ def test_golangci_lint_finds_nothing(controller: Path) -> None:
     assert "0 issues" in out, out
 
 
-def kube_assets() -> str:
-    if apiserver.binaries() is None:
-        pytest.skip("kube-apiserver/etcd/kubectl not built: run scripts/kube-tools.sh (first build ~30 min)")
-    return str(TOOLS_BIN)
-
-
 @pytest.mark.slow
 def test_go_test_race_against_a_real_api_server(controller: Path) -> None:
     """The generated tests with the race detector, envtest binaries from the suite's own build: the
@@ -370,10 +333,6 @@ def test_go_test_race_against_a_real_api_server(controller: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- on the suite's API server
-def warnings_in(text: str) -> list[str]:
-    return [line for line in text.splitlines() if re.search(r"(?i)\bwarning\b|^W\d{4} ", line)]
-
-
 @pytest.fixture(scope="module")
 def installed(kube_api: APIServer, controller: Path) -> Iterator[str]:
     """The chart installed (CRD included) in a fresh namespace enforcing PodSecurity restricted."""

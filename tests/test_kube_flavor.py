@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import apiserver
 import gen
 import k8s_checks as kc
 import pytest
 import yaml
 from apiserver import APIServer
 from gen import ROOT, render, run
+from kube_flavors import api_egress, chart_of, helm, kube_assets, require, template, warnings_in
 from typer.testing import CliRunner
 
 from gosmith.cli import app
@@ -73,17 +73,6 @@ def informer_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return render(tmp_path_factory.mktemp("plain") / "plain-svc", {"service_name": "plain-svc"})
-
-
-def chart_of(project: Path) -> Path:
-    (chart,) = (project / "deploy" / "helm").iterdir()
-    return chart
-
-
-def require(module: str, gomod: str) -> str | None:
-    """Return the version go.mod requires of `module`, or None."""
-    m = re.search(rf"^\s*{re.escape(module)} (v\S+)", gomod, re.M)
-    return m[1] if m else None
 
 
 # ----------------------------------------------------------------------------- the answer
@@ -184,28 +173,6 @@ def test_readme_documents_the_informer_variables(informer: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- the chart
-def helm(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    tool = shutil.which("helm", path=f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    if tool is None:
-        pytest.skip("helm not on PATH: run scripts/tools.sh")
-    proc = subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def template(chart: Path, *extra: str) -> list[dict[str, Any]]:
-    out = helm("template", "rel", ".", "--namespace", "shop", "--kube-version", "1.37.0", *extra, cwd=chart).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
-def api_egress(objs: list[dict[str, Any]], ip: str, port: int) -> bool:
-    """Whether the NetworkPolicy lets the service's pods reach `ip:port` (the API server's endpoint)."""
-    deploy = kc.one(objs, "Deployment")
-    labels = kc.pod_template(deploy)["metadata"]["labels"]
-    return kc.np_allows(kc.by_kind(objs, "NetworkPolicy"), "shop", labels, {}, "Egress", kc.Peer(ip=ip), port)
-
-
 def test_chart_gives_the_informer_read_access(informer: Path) -> None:
     chart = chart_of(informer)
     for values in ("", "ci/kubernetes-client-values.yaml"):
@@ -327,12 +294,6 @@ def go_test_events(project: Path, *args: str, env: dict[str, str]) -> list[dict[
     return events
 
 
-def kube_assets() -> str:
-    if apiserver.binaries() is None:
-        pytest.skip("kube-apiserver/etcd/kubectl not built: run scripts/kube-tools.sh (first build ~30 min)")
-    return str(TOOLS_BIN)
-
-
 @pytest.mark.slow
 def test_go_test_race_against_a_real_api_server(variant: Path) -> None:
     """The generated tests, race detector and client-go's cache mutation detector on, envtest binaries from
@@ -371,10 +332,6 @@ def test_golangci_lint_finds_nothing(informer: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- on the suite's API server
-def warnings_in(text: str) -> list[str]:
-    return [line for line in text.splitlines() if re.search(r"(?i)\bwarning\b|^W\d{4} ", line)]
-
-
 _counter = iter(range(10_000))
 
 

@@ -11,8 +11,9 @@ import (
 // trace every request and are dropped.
 const maxVerbosity = 4
 
-// Logr returns the logger for client-go (klog.SetLogger and klog.NewContext): its lines become
-// JSON lines of log, with klog's verbosity mapped to levels: V(0) is info, V(1) to V(4) debug.
+// Logr returns the logger for client-go (klog.SetLogger, klog.NewContext) and, where the service
+// runs one, controller-runtime's manager (ctrl.SetLogger): its lines become JSON lines of log,
+// with klog's verbosity mapped to levels: V(0) is info, V(1) to V(4) debug.
 func Logr(log *zap.Logger) logr.Logger {
 	// one more frame (klogSink) between the caller and logging's sink
 	return logr.New(klogSink{inner: logging.NewLogr(log.WithOptions(zap.AddCallerSkip(1))).GetSink()})
