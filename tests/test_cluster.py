@@ -3,14 +3,16 @@ built service under PodSecurity `restricted`, Ready through its own probes, `hel
 `helm upgrade` rollouts under keep-alive GET and POST load through the Service's ClusterIP that lose
 no request, while the same rollout with the drain disabled does (negative control).
 
-Needs root and the tools of scripts/cluster-tools.sh; skipped with the reason otherwise. The rollout
-tests run only with GOSMITH_CLUSTER_TESTS=1 (see README: not yet proven reliable enough for CI).
+Needs root and the tools of scripts/cluster-tools.sh; skipped with the reason otherwise
+(GOSMITH_SKIP_CLUSTER=1 skips them too).
 """
 
 from __future__ import annotations
 
 import http.client
-import os
+import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,16 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import TEST_CLIENT_IMAGE, Cluster
+from cluster import TEST_CLIENT_IMAGE, TOOLS_BIN, Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 ANSWERS = "defaults"
 IMAGE_REPO = "gosmith.local/demo-svc"
 IMAGE_TAG = "suite"
-rollout_enabled = pytest.mark.skipif(
-    os.environ.get("GOSMITH_CLUSTER_TESTS") != "1",
-    reason="rollout-under-load tests run with GOSMITH_CLUSTER_TESTS=1 (about 4 min; not yet in the default run)")
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +154,6 @@ def rollouts(cluster: Cluster, chart: Path, ns: str, count: int, *extra: str) ->
     return load
 
 
-@rollout_enabled
 def test_rollout_under_load_loses_no_request(cluster: Cluster, chart: Path) -> None:
     ns = install(cluster, chart, "rollout")
     load = rollouts(cluster, chart, ns, 2)
@@ -164,7 +162,6 @@ def test_rollout_under_load_loses_no_request(cluster: Cluster, chart: Path) -> N
     assert not load.failures, f"{len(load.failures)} failed of {load.ok + len(load.failures)}: {load.failures[:10]}"
 
 
-@rollout_enabled
 def test_rollout_without_drain_loses_requests(cluster: Cluster, chart: Path) -> None:
     """Negative control: with no drain delay the old pods stop accepting while kube-proxy still routes to them."""
     ns = install(cluster, chart, "nodrain", "timeouts.drainDelay=0s")
@@ -172,3 +169,114 @@ def test_rollout_without_drain_loses_requests(cluster: Cluster, chart: Path) -> 
     cluster.helm("uninstall", "rel", "-n", ns, "--wait")
     assert load.ok > 1000
     assert load.failures, f"no request failed in {load.ok} without a drain: the rollout test has no teeth"
+
+
+class Watch:
+    """`kubectl get -w -o json` in the background: every object version with the time it arrived."""
+
+    def __init__(self, cluster: Cluster, *args: str) -> None:
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self._proc = subprocess.Popen([str(TOOLS_BIN / "kubectl"), "get", *args,
+                                       "-w", "-o", "json"], env=cluster.env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        decoder, buf = json.JSONDecoder(), ""
+        for line in self._proc.stdout:
+            buf += line
+            while buf.strip():
+                try:
+                    obj, end = decoder.raw_decode(buf.lstrip())
+                except ValueError:
+                    break
+                self.events.append((time.monotonic(), obj))
+                buf = buf.lstrip()[end:]
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(10)
+        self._thread.join(10)
+
+
+def test_termination_readiness_flip_endpoint_terminating_exit_0_in_order(cluster: Cluster, chart: Path) -> None:
+    """A deleted pod: /readyz 503, its EndpointSlice endpoint terminating, then not serving, then exit 0,
+    all inside terminationGracePeriodSeconds."""
+    ns = install(cluster, chart, "termination")
+    pods = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"]
+    pod = pods[0]
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    grace = int(pod["spec"]["terminationGracePeriodSeconds"])
+    admin = next(p["containerPort"] for p in pod["spec"]["containers"][0]["ports"] if p["name"] != "http")
+    pods_watch = Watch(cluster, "-n", ns, "pod", name)
+    slices_watch = Watch(cluster, "-n", ns, "endpointslices")
+    time.sleep(1)
+    readyz_503: float | None = None
+    deleted = time.monotonic()
+    cluster.kubectl("-n", ns, "delete", "pod", name, "--wait=false")
+    while time.monotonic() - deleted < grace + 10:
+        try:
+            conn = http.client.HTTPConnection(ip, admin, timeout=1)
+            conn.request("GET", "/readyz")
+            status = conn.getresponse().status
+            conn.close()
+            if status == 503 and readyz_503 is None:
+                readyz_503 = time.monotonic()
+        except OSError:
+            pass
+        if cluster.kubectl("-n", ns, "get", "pod", name, check=False).returncode != 0:
+            break
+        time.sleep(0.1)
+    time.sleep(1)
+    pods_watch.stop()
+    slices_watch.stop()
+
+    def first(events: list[tuple[float, dict[str, Any]]], pred: Any) -> float | None:
+        return next((t for t, obj in events if pred(obj)), None)
+
+    def endpoint(obj: dict[str, Any]) -> dict[str, Any]:
+        return next((e.get("conditions", {}) for e in obj.get("endpoints") or [] if ip in e.get("addresses", [])), {})
+
+    terminating = first(slices_watch.events, lambda o: endpoint(o).get("terminating") is True)
+    not_serving = first(slices_watch.events, lambda o: endpoint(o).get("terminating") is True
+                        and endpoint(o).get("serving") is False)
+    not_ready = first(pods_watch.events, lambda o: "deletionTimestamp" in o["metadata"] and any(
+        c["type"] == "Ready" and c["status"] == "False" for c in o["status"].get("conditions", [])))
+    exits = [(t, s["state"]["terminated"]) for t, o in pods_watch.events
+             for s in o["status"].get("containerStatuses", []) if "terminated" in s.get("state", {})]
+    timeline = {"readyz 503": readyz_503, "endpoint terminating": terminating, "pod not ready": not_ready,
+                "endpoint not serving": not_serving, "exited": exits[0][0] if exits else None}
+    print(f"\ntermination (grace {grace}s): " + ", ".join(
+        f"{k} +{v - deleted:.1f}s" if v else f"{k} never" for k, v in timeline.items()))
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    assert all(v is not None for v in timeline.values()), timeline
+    assert exits[0][1]["exitCode"] == 0, exits[0][1]
+    assert readyz_503 < not_ready and terminating < not_serving, timeline  # type: ignore[operator]
+    assert not_ready < exits[0][0] and not_serving < exits[0][0], timeline  # type: ignore[operator]
+    assert exits[0][0] - deleted < grace, f"exited {exits[0][0] - deleted:.1f}s after deletion, grace {grace}s"
+
+
+def test_gomaxprocs_gomemlimit_follow_the_real_cgroup(cluster: Cluster, chart: Path) -> None:
+    """A 500m/512Mi pod: the service's metrics report the GOMAXPROCS and GOMEMLIMIT `gosmith tune` derives."""
+    tune = json.loads(subprocess.run([str(Path(sys.executable).parent / "gosmith"), "tune", "--cpu-limit", "500m",
+                                      "--memory-limit", "512Mi", "--json"], capture_output=True, text=True,
+                                     check=True).stdout)["values"]
+    assert tune["gomemlimit"].endswith("MiB"), tune["gomemlimit"]
+    want_procs, want_limit = int(tune["gomaxprocs"]), int(tune["gomemlimit"][:-3]) << 20
+    ns = install(cluster, chart, "limits", "resources.limits.cpu=500m", "resources.limits.memory=512Mi",
+                 "resources.requests.memory=512Mi")
+    pod = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"][0]
+    limits = pod["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"cpu": "500m", "memory": "512Mi"}, limits
+    admin = next(p["containerPort"] for p in pod["spec"]["containers"][0]["ports"] if p["name"] != "http")
+    conn = http.client.HTTPConnection(pod["status"]["podIP"], admin, timeout=5)
+    conn.request("GET", "/metrics")
+    metrics = conn.getresponse().read().decode()
+    conn.close()
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    samples = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+               if line.startswith(("app_runtime_gomaxprocs", "app_runtime_gomemlimit_bytes"))}
+    assert samples.get('app_runtime_gomaxprocs{source="cgroup"}') == want_procs, samples
+    assert samples.get('app_runtime_gomemlimit_bytes{source="cgroup"}') == want_limit, samples
