@@ -55,6 +55,10 @@ SYSTEM = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables", "i
           "ip", "openssl", "mount", "umount")
 
 
+class Unavailable(RuntimeError):
+    """The cluster cannot start on this machine now (not a fault of the code under test)."""
+
+
 def missing() -> str | None:
     """Why this machine cannot run the cluster, or None when it can."""
     if os.environ.get("GOSMITH_SKIP_CLUSTER") == "1":
@@ -301,7 +305,9 @@ class Cluster:
                               if h.is_dir() and not (h / "kubepods").exists()]
 
         # The bridge first: the API server and the kubelet listen on its address.
-        _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        made = _run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=False)
+        if made.returncode != 0:  # e.g. another test session's cluster started at the same moment
+            raise Unavailable(f"cannot create the bridge {BRIDGE}: {made.stderr.strip()}")
         self._bridge_made = True
         _run(["ip", "addr", "add", f"{GATEWAY}/{POD_CIDR.split('/')[1]}", "dev", BRIDGE])
         _run(["ip", "link", "set", BRIDGE, "up"])

@@ -193,6 +193,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     running = cluster_harness.Cluster(tmp_path_factory.mktemp("cluster"))
     try:
         running.start()
+    except cluster_harness.Unavailable as exc:
+        running.stop()
+        pytest.skip(str(exc))
     except BaseException:
         running.stop()
         raise
