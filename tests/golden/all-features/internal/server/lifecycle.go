@@ -19,12 +19,20 @@ const cutLogWait = 250 * time.Millisecond
 // connPoll is how often Run checks whether the app connections are done.
 const connPoll = 5 * time.Millisecond
 
+// idleQuiet is how long a keep-alive connection must have been idle before the shutdown closes
+// it. A client that is still using its connection (kube-proxy keeps established connections on a
+// terminating pod, and with drain_mode prestop there is no drain delay after SIGTERM) sends its
+// next request within that time and gets it answered with "Connection: close", instead of having
+// the connection closed under a request already on its way: a closed idle connection is retried
+// by Go's and most clients for GET, but never for POST.
+const idleQuiet = time.Second
+
 // Lifecycle serves the application, admin (probes, metrics) and debug listeners until ctx is
 // cancelled, then shuts down in the order Kubernetes needs: /readyz turns 503 and every app
 // response carries "Connection: close" at once, the app keeps serving for DrainDelay while
 // endpoints and load balancers stop routing to the pod, then the app listener closes, every
-// request on a connection accepted before that is served, idle keep-alive connections are
-// closed, and all of it gets up to ShutdownTimeout.
+// request on a connection accepted before that is served, keep-alive connections idle for
+// idleQuiet are closed, and all of it gets up to ShutdownTimeout.
 type Lifecycle struct {
 	App             *http.Server
 	AppListener     net.Listener
@@ -83,9 +91,10 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 	defer cancel()
 	// Close the listener first and serve what was already accepted: http.Server.Shutdown
 	// drops a request it reads after it started, and clients moved off by Connection: close
-	// keep connecting until the listener closes. Then Shutdown closes the idle connections.
+	// keep connecting until the listener closes. Once every connection is quiet (nothing
+	// being served, idle for idleQuiet), Shutdown closes them.
 	_ = appLn.Close() // an error means it is closed already
-	conns.waitIdle(sctx)
+	conns.waitQuiet(sctx, idleQuiet)
 	appErr := l.App.Shutdown(sctx)
 	if appErr != nil {
 		// Deadline passed: cut the remaining connections, then give the interrupted
@@ -113,22 +122,28 @@ func (l *onceCloseListener) Close() error {
 	return l.err
 }
 
-// connTracker follows the state of every connection of a server.
+// connTracker follows the state of every connection of a server, and since when it has it.
 type connTracker struct {
 	mu    sync.Mutex
-	state map[net.Conn]http.ConnState
+	state map[net.Conn]connState
+}
+
+// connState is a connection's state and the time it entered it.
+type connState struct {
+	state http.ConnState
+	since time.Time
 }
 
 // trackConns installs a ConnState hook on srv (before it serves) that keeps the hook it had.
 func trackConns(srv *http.Server) *connTracker {
-	t := &connTracker{state: map[net.Conn]http.ConnState{}}
+	t := &connTracker{state: map[net.Conn]connState{}}
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		t.mu.Lock()
 		if s == http.StateClosed || s == http.StateHijacked {
 			delete(t.state, c)
 		} else {
-			t.state[c] = s
+			t.state[c] = connState{state: s, since: time.Now()}
 		}
 		t.mu.Unlock()
 		if prev != nil {
@@ -138,23 +153,24 @@ func trackConns(srv *http.Server) *connTracker {
 	return t
 }
 
-// busy reports whether a connection is new (its request may be on the way) or serving one.
-func (t *connTracker) busy() bool {
+// quiet reports whether no connection is new (its request may be on the way), serving a
+// request, or idle for less than minIdle at now.
+func (t *connTracker) quiet(now time.Time, minIdle time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, s := range t.state {
-		if s == http.StateNew || s == http.StateActive {
-			return true
+	for _, c := range t.state {
+		if c.state != http.StateIdle || now.Sub(c.since) < minIdle {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
-// waitIdle polls until every connection is idle or closed, or ctx ends.
-func (t *connTracker) waitIdle(ctx context.Context) {
+// waitQuiet polls until every connection is closed or idle for minIdle, or ctx ends.
+func (t *connTracker) waitQuiet(ctx context.Context, minIdle time.Duration) {
 	tick := time.NewTicker(connPoll)
 	defer tick.Stop()
-	for t.busy() {
+	for !t.quiet(time.Now(), minIdle) {
 		select {
 		case <-ctx.Done():
 			return

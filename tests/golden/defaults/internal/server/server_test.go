@@ -620,7 +620,7 @@ func TestHealthzAndConnectionCloseWhileDraining(t *testing.T) {
 
 // TestKeepAliveConnectionsMoveOffWhileDraining: a keep-alive client reusing one connection gets
 // "Connection: close" on the first response after the shutdown signal and reconnects; an idle
-// keep-alive connection is closed at the end of the drain delay, not before.
+// keep-alive connection is closed after the drain delay, once it has been idle for idleQuiet.
 func TestKeepAliveConnectionsMoveOffWhileDraining(t *testing.T) {
 	const drain = 400 * time.Millisecond
 	f := newFixture(t, testRoutes(), time.Second)
@@ -668,19 +668,84 @@ func TestKeepAliveConnectionsMoveOffWhileDraining(t *testing.T) {
 	if _, err := pinnedReader.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("the server kept the connection open after Connection: close: %v", err)
 	}
-	// The idle connection stays open during the drain delay and is closed right after it.
-	_ = idle.SetReadDeadline(time.Now().Add(drain + 2*time.Second))
+	// The idle connection stays open during the drain delay and is closed once it has been idle
+	// for idleQuiet (its last request came just before the signal).
+	_ = idle.SetReadDeadline(time.Now().Add(max(drain, idleQuiet) + 2*time.Second))
 	_, err = idleReader.ReadByte()
 	closedAfter := time.Since(lf.cancelled)
 	if !errors.Is(err, io.EOF) {
 		t.Fatalf("idle connection: %v, want EOF", err)
 	}
-	if closedAfter < drain || closedAfter > drain+time.Second {
-		t.Errorf("idle connection closed %s after the signal, want just after the %s drain delay", closedAfter, drain)
+	if closedAfter < drain || closedAfter > max(drain, idleQuiet)+time.Second {
+		t.Errorf("idle connection closed %s after the signal, want after the %s drain delay and about %s of idleness",
+			closedAfter, drain, idleQuiet)
 	}
 	<-lf.finished
 	if lf.err != nil {
 		t.Fatal(lf.err)
+	}
+}
+
+// TestShutdownKeepsRecentlyUsedConnectionsUntilQuiet: without a drain delay (drain_mode prestop)
+// the listener closes at the signal, but a keep-alive connection used just before it is not
+// closed under its client's next request: that request, sent within idleQuiet, is served with
+// "Connection: close". Connections idle for longer are closed when nothing is left to serve.
+func TestShutdownKeepsRecentlyUsedConnectionsUntilQuiet(t *testing.T) {
+	f := newFixture(t, testRoutes(), time.Second)
+	lf := startLifecycleWith(t, f.handler, f.drain, 0, 5*time.Second)
+	addr := strings.TrimPrefix(lf.appURL, "http://")
+	var d net.Dialer
+	dial := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		conn, err := d.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn, bufio.NewReader(conn)
+	}
+	roundTrip := func(conn net.Conn, r *bufio.Reader) (int, bool, error) {
+		if _, err := io.WriteString(conn, "GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return 0, false, err
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return 0, false, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Close, nil
+	}
+	old, oldReader := dial()
+	if _, _, err := roundTrip(old, oldReader); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(idleQuiet + 200*time.Millisecond)
+	recent, recentReader := dial()
+	if _, closed, err := roundTrip(recent, recentReader); err != nil || closed {
+		t.Fatalf("before the signal: close=%v, %v", closed, err)
+	}
+
+	lf.cancel()
+	// The recently used connection still serves its client's next request, and then closes.
+	time.Sleep(idleQuiet / 3)
+	status, closed, err := roundTrip(recent, recentReader)
+	if err != nil || status != http.StatusOK || !closed {
+		t.Fatalf("request on a recently used connection %s after the signal: %d close=%v %v; want 200 and close",
+			idleQuiet/3, status, closed, err)
+	}
+	// The long-idle one is closed once nothing is left to serve, and Run returns.
+	_ = old.SetReadDeadline(time.Now().Add(idleQuiet + time.Second))
+	if _, err := oldReader.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("connection idle before the signal: %v, want EOF", err)
+	}
+	<-lf.finished
+	if lf.err != nil {
+		t.Fatal(lf.err)
+	}
+	if took := time.Since(lf.cancelled); took > idleQuiet+time.Second {
+		t.Errorf("Run returned %s after the signal, want within about %s", took, idleQuiet)
 	}
 }
 
