@@ -344,3 +344,62 @@ def test_gomaxprocs_gomemlimit_follow_the_real_cgroup(cluster: Cluster, chart: P
                if line.startswith(("app_runtime_gomaxprocs", "app_runtime_gomemlimit_bytes"))}
     assert samples.get('app_runtime_gomaxprocs{source="cgroup"}') == want_procs, samples
     assert samples.get('app_runtime_gomemlimit_bytes{source="cgroup"}') == want_limit, samples
+
+
+def tuned(cpu: str, memory: str) -> tuple[int, int]:
+    """(GOMAXPROCS, GOMEMLIMIT bytes) that `gosmith tune` derives for these limits."""
+    out = subprocess.run([str(Path(sys.executable).parent / "gosmith"), "tune", "--cpu-limit", cpu,
+                          "--memory-limit", memory, "--json"], capture_output=True, text=True, check=True).stdout
+    values = json.loads(out)["values"]
+    assert values["gomemlimit"].endswith("MiB"), values["gomemlimit"]
+    return int(values["gomaxprocs"]), int(values["gomemlimit"][:-3]) << 20
+
+
+def runtime_metrics(ip: str, port: int) -> dict[str, float]:
+    conn = http.client.HTTPConnection(ip, port, timeout=5)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line.startswith(("app_runtime_gomaxprocs", "app_runtime_gomemlimit_bytes"))}
+
+
+def test_gomaxprocs_gomemlimit_follow_an_in_place_resize(cluster: Cluster, chart: Path) -> None:
+    """After `kubectl patch pod --subresource resize` (500m/512Mi -> 2/1Gi) the running service's metrics report
+    what `gosmith tune` derives for the new limits (it re-reads its cgroup every LIMITS_RECHECK_INTERVAL)."""
+    ns = install(cluster, chart, "resize", "resources.limits.cpu=500m", "resources.limits.memory=512Mi",
+                 "resources.requests.memory=512Mi", "replicaCount=1", "podDisruptionBudget.enabled=false")
+    pod = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"][0]
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    container = pod["spec"]["containers"][0]
+    admin = next(p["containerPort"] for p in container["ports"] if p["name"] != "http")
+    procs, limit = tuned("500m", "512Mi")
+    before = runtime_metrics(ip, admin)
+    assert before.get('app_runtime_gomaxprocs{source="cgroup"}') == procs, before
+    want_procs, want_limit = tuned("2", "1Gi")
+    assert (want_procs, want_limit) != (procs, limit)
+    patch = {"spec": {"containers": [{"name": container["name"], "resources": {
+        "requests": container["resources"]["requests"], "limits": {"cpu": "2", "memory": "1Gi"}}}]}}
+    resized = cluster.kubectl("-n", ns, "patch", "pod", name, "--subresource", "resize", "--type", "strategic",
+                              "-p", json.dumps(patch), check=False)
+    if resized.returncode != 0:
+        cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+        pytest.skip(f"this kubelet/API server refused the resize: {resized.stderr.strip()}")
+    # tune's 0 = leave GOMAXPROCS to Go, whose own choice for a 2-CPU limit is max(2, ceil(2)) = 2
+    procs_key = f'app_runtime_gomaxprocs{{source="{"cgroup" if want_procs else "default"}"}}'
+    want = {procs_key: float(want_procs or 2), 'app_runtime_gomemlimit_bytes{source="cgroup"}': float(want_limit)}
+    deadline, now = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        now = runtime_metrics(ip, admin)
+        if all(now.get(k) == v for k, v in want.items()):
+            break
+        time.sleep(1)
+    status = cluster.get_json("-n", ns, "pod", name)["status"]
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    if not all(now.get(k) == v for k, v in want.items()):
+        conditions = [c for c in status.get("conditions", []) if c["type"].startswith("PodResize")]
+        applied = status["containerStatuses"][0].get("resources", {})
+        if conditions or applied.get("limits", {}).get("cpu") not in ("2", "2000m"):
+            pytest.skip(f"the resize was not applied by this kubelet/containerd: {conditions} {applied}")
+    assert all(now.get(k) == v for k, v in want.items()), f"after the resize: {now}, want {want}"
+    assert status["containerStatuses"][0]["restartCount"] == 0
