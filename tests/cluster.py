@@ -189,6 +189,8 @@ class Cluster:
     _bridge_made: bool = False
     _cgroups_made: list[Path] = field(default_factory=list)
     kubelet_restarts: int = 0
+    _cni_cache_existed: bool = True
+    _cni_cache_before: set[str] | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -299,6 +301,9 @@ class Cluster:
             (d / sub).mkdir(parents=True, exist_ok=True)
         self._sysctls = {k: v for k in KUBELET_SYSCTLS if (v := _read_sysctl(k)) is not None}
         self._netns_before = set(os.listdir("/run/netns")) if Path("/run/netns").is_dir() else set()
+        self._cni_cache_existed = Path("/var/lib/cni").is_dir()
+        results = Path("/var/lib/cni/results")
+        self._cni_cache_before = set(os.listdir(results)) if results.is_dir() else set()
         self._iptables_before = {c: _run([f"{c}-save"], check=False).stdout for c in ("iptables", "ip6tables")}
         # the kubelet's QoS cgroups (/kubepods in every hierarchy) are removed at stop unless they were here
         self._cgroups_made = [h / "kubepods" for h in Path("/sys/fs/cgroup").iterdir()
@@ -666,9 +671,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         for name, value in self._sysctls.items():
             if _read_sysctl(name) != value:
                 _write_sysctl(name, value)
-        with contextlib.suppress(OSError):
-            for p in Path("/var/lib/cni/results").glob("gosmith-suite-*"):
-                p.unlink()
+        # libcni's cache (containerd keeps it in /var/lib/cni): the entries of our pods, the directory if we made it
+        cache = Path("/var/lib/cni")
+        if cache.is_dir() and self._cni_cache_before is not None:
+            for entry in (cache / "results").glob("*"):
+                if entry.name not in self._cni_cache_before:
+                    with contextlib.suppress(OSError):
+                        entry.unlink()
+            if not self._cni_cache_existed:
+                shutil.rmtree(cache, ignore_errors=True)
         self.timings["teardown"] = time.monotonic() - t0
 
     def _running_tasks(self) -> list[str]:
