@@ -1,7 +1,10 @@
 """The generated chart in a real single-node cluster (tests/cluster.py): installed with an image of the
 built service under PodSecurity `restricted`, Ready through its own probes, `helm test` passing, and
 `helm upgrade` rollouts under keep-alive GET and POST load through the Service's ClusterIP that lose
-no request, while the same rollout with the drain disabled does (negative control).
+no request, while the same rollout with the drain disabled does (negative control). Four answer sets are
+installed as generated: the defaults, a 500m CPU + 512Mi memory limit set (GOMAXPROCS/GOMEMLIMIT from the
+kubelet's cgroup, an in-place resize), hot reload (a ConfigMap change through the kubelet) and
+drain_mode=prestop.
 
 Needs root and the tools of scripts/cluster-tools.sh; skipped with the reason otherwise
 (GOSMITH_SKIP_CLUSTER=1 skips them too).
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -29,6 +33,9 @@ IMAGE_TAG = "suite"
 #: Answer sets installed besides the defaults (rendered once per run, like gen.PROJECTS).
 PRESTOP = ("cluster-prestop", {"service_name": "demo-prestop", "drain_mode": "prestop"})
 HOT_RELOAD = ("cluster-reload", {"service_name": "demo-reload", "hot_reload": True})
+#: A CPU limit with a memory limit at generation time: the chart's own resources, GOMAXPROCS/GOMEMLIMIT rules.
+LIMITS = ("cluster-limits", {"service_name": "demo-limits", "cpu_limit": "500m",
+                             "memory_request": "512Mi", "memory_limit": "512Mi"})
 
 
 def chart_of(cluster: Cluster, rendered: Any, name: str, answers: dict[str, Any] | None = None) -> Path:
@@ -64,6 +71,13 @@ def install(cluster: Cluster, chart: Path, ns: str, *extra: str) -> str:
     return ns
 
 
+def assert_helm_test_passes(cluster: Cluster, ns: str) -> None:
+    """`helm test` of release `rel`: the chart's test pod (the suite's client image) reaches the Service by name."""
+    test = cluster.helm("test", "rel", "-n", ns, "--timeout", "2m")
+    phases = re.findall(r"^Phase:\s+(\S+)", test.stdout, re.M)
+    assert phases and set(phases) == {"Succeeded"}, test.stdout
+
+
 def service_ip(cluster: Cluster, ns: str) -> tuple[str, int]:
     svcs = cluster.get_json("-n", ns, "services")["items"]
     svc = next(s for s in svcs if not s["metadata"]["name"].endswith("-metrics"))
@@ -81,8 +95,7 @@ def test_install_ready_through_probes_and_helm_test(cluster: Cluster, chart: Pat
         assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
     labels = cluster.get_json("namespace", ns)["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    test = cluster.helm("test", "rel", "-n", ns, "--timeout", "2m")
-    assert "Phase:         Succeeded" in test.stdout or "Succeeded" in test.stdout, test.stdout
+    assert_helm_test_passes(cluster, ns)
     # the ClusterIP answers from the node through kube-proxy
     ip, port = service_ip(cluster, ns)
     conn = http.client.HTTPConnection(ip, port, timeout=5)
@@ -189,6 +202,7 @@ def test_rollout_with_prestop_drain_loses_no_request(cluster: Cluster, rendered:
     ns = install(cluster, chart, "prestop")
     pod = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"][0]
     assert pod["spec"]["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+    assert_helm_test_passes(cluster, ns)
     load = rollouts(cluster, chart, ns, 2)
     cluster.helm("uninstall", "rel", "-n", ns, "--wait")
     assert load.ok > 1000, f"too little traffic to tell: {load.ok}"
@@ -200,6 +214,7 @@ def test_hot_reload_configmap_change_reaches_running_pods(cluster: Cluster, rend
     (its atomic `..data` swap) and the service applies it without a restart or a rollout."""
     chart = chart_of(cluster, rendered, *HOT_RELOAD)
     ns = install(cluster, chart, "reload", "config.enabled=true")
+    assert_helm_test_passes(cluster, ns)
     before = {p["metadata"]["name"] for p in
               cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"]}
     ip, port = service_ip(cluster, ns)
@@ -266,7 +281,7 @@ def test_termination_readiness_flip_endpoint_terminating_exit_0_in_order(cluster
     pod = pods[0]
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
     grace = int(pod["spec"]["terminationGracePeriodSeconds"])
-    admin = next(p["containerPort"] for p in pod["spec"]["containers"][0]["ports"] if p["name"] != "http")
+    admin = admin_port(pod)
     pods_watch = Watch(cluster, "-n", ns, "pod", name)
     slices_watch = Watch(cluster, "-n", ns, "endpointslices")
     time.sleep(1)
@@ -315,28 +330,48 @@ def test_termination_readiness_flip_endpoint_terminating_exit_0_in_order(cluster
     assert exits[0][0] - deleted < grace, f"exited {exits[0][0] - deleted:.1f}s after deletion, grace {grace}s"
 
 
-def test_gomaxprocs_gomemlimit_follow_the_real_cgroup(cluster: Cluster, chart: Path) -> None:
-    """A 500m/512Mi pod: the service's metrics report the GOMAXPROCS and GOMEMLIMIT `gosmith tune` derives."""
-    tune = json.loads(subprocess.run([str(Path(sys.executable).parent / "gosmith"), "tune", "--cpu-limit", "500m",
-                                      "--memory-limit", "512Mi", "--json"], capture_output=True, text=True,
-                                     check=True).stdout)["values"]
-    assert tune["gomemlimit"].endswith("MiB"), tune["gomemlimit"]
-    want_procs, want_limit = int(tune["gomaxprocs"]), int(tune["gomemlimit"][:-3]) << 20
-    ns = install(cluster, chart, "limits", "resources.limits.cpu=500m", "resources.limits.memory=512Mi",
+def test_gomaxprocs_gomemlimit_follow_limits_overridden_at_deploy_time(cluster: Cluster, chart: Path) -> None:
+    """The default chart (no CPU limit, 256Mi) installed with 500m/512Mi set at deploy time: the service's
+    metrics report the GOMAXPROCS and GOMEMLIMIT `gosmith tune` derives for the limits the pod really has."""
+    want_procs, want_limit = tuned("500m", "512Mi")
+    ns = install(cluster, chart, "limits-override", "resources.limits.cpu=500m", "resources.limits.memory=512Mi",
                  "resources.requests.memory=512Mi")
     pod = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"][0]
     limits = pod["spec"]["containers"][0]["resources"]["limits"]
     assert limits == {"cpu": "500m", "memory": "512Mi"}, limits
-    admin = next(p["containerPort"] for p in pod["spec"]["containers"][0]["ports"] if p["name"] != "http")
-    conn = http.client.HTTPConnection(pod["status"]["podIP"], admin, timeout=5)
-    conn.request("GET", "/metrics")
-    metrics = conn.getresponse().read().decode()
-    conn.close()
+    samples = runtime_metrics(pod["status"]["podIP"], admin_port(pod))
     cluster.helm("uninstall", "rel", "-n", ns, "--wait")
-    samples = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
-               if line.startswith(("app_runtime_gomaxprocs", "app_runtime_gomemlimit_bytes"))}
     assert samples.get('app_runtime_gomaxprocs{source="cgroup"}') == want_procs, samples
     assert samples.get('app_runtime_gomemlimit_bytes{source="cgroup"}') == want_limit, samples
+
+
+@pytest.fixture(scope="module")
+def limits_chart(cluster: Cluster, rendered: Any) -> Path:
+    """The chart of the answer set generated with a 500m CPU limit and a 512Mi memory limit."""
+    return chart_of(cluster, rendered, *LIMITS)
+
+
+def test_limits_answer_set_installs_tunes_and_rolls_out_under_load(cluster: Cluster, limits_chart: Path) -> None:
+    """The set generated with cpu_limit=500m, memory_limit=512Mi, installed as generated: the pod gets the
+    chart's own limits, becomes Ready through its probes, passes `helm test`, reports the GOMAXPROCS and
+    GOMEMLIMIT the rules derive from the cgroup the kubelet made, and rolls out under load (CPU-throttled
+    pods) with no failed request."""
+    want_procs, want_limit = tuned("500m", "512Mi")
+    ns = install(cluster, limits_chart, "limits")
+    pods = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"]
+    for pod in pods:
+        container = pod["spec"]["containers"][0]
+        assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}, container["resources"]
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= container.keys()
+        assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
+        samples = runtime_metrics(pod["status"]["podIP"], admin_port(pod))
+        assert samples.get('app_runtime_gomaxprocs{source="cgroup"}') == want_procs, samples
+        assert samples.get('app_runtime_gomemlimit_bytes{source="cgroup"}') == want_limit, samples
+    assert_helm_test_passes(cluster, ns)
+    load = rollouts(cluster, limits_chart, ns, 2)
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    assert load.ok > 1000, f"too little traffic to tell: {load.ok}"
+    assert not load.failures, f"{len(load.failures)} failed of {load.ok + len(load.failures)}: {load.failures[:10]}"
 
 
 def tuned(cpu: str, memory: str) -> tuple[int, int]:
@@ -348,6 +383,11 @@ def tuned(cpu: str, memory: str) -> tuple[int, int]:
     return int(values["gomaxprocs"]), int(values["gomemlimit"][:-3]) << 20
 
 
+def admin_port(pod: dict[str, Any]) -> int:
+    """The container port of the service's admin listener (metrics, probes)."""
+    return next(p["containerPort"] for p in pod["spec"]["containers"][0]["ports"] if p["name"] != "http")
+
+
 def runtime_metrics(ip: str, port: int) -> dict[str, float]:
     conn = http.client.HTTPConnection(ip, port, timeout=5)
     conn.request("GET", "/metrics")
@@ -357,15 +397,16 @@ def runtime_metrics(ip: str, port: int) -> dict[str, float]:
             if line.startswith(("app_runtime_gomaxprocs", "app_runtime_gomemlimit_bytes"))}
 
 
-def test_gomaxprocs_gomemlimit_follow_an_in_place_resize(cluster: Cluster, chart: Path) -> None:
-    """After `kubectl patch pod --subresource resize` (500m/512Mi -> 2/1Gi) the running service's metrics report
-    what `gosmith tune` derives for the new limits (it re-reads its cgroup every LIMITS_RECHECK_INTERVAL)."""
-    ns = install(cluster, chart, "resize", "resources.limits.cpu=500m", "resources.limits.memory=512Mi",
-                 "resources.requests.memory=512Mi", "replicaCount=1", "podDisruptionBudget.enabled=false")
+def test_gomaxprocs_gomemlimit_follow_an_in_place_resize(cluster: Cluster, limits_chart: Path) -> None:
+    """The 500m/512Mi set's pod after `kubectl patch pod --subresource resize` to 2/1Gi: the running service's
+    metrics report what `gosmith tune` derives for the new limits (it re-reads its cgroup every
+    LIMITS_RECHECK_INTERVAL)."""
+    ns = install(cluster, limits_chart, "resize", "replicaCount=1", "podDisruptionBudget.enabled=false")
     pod = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"][0]
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
     container = pod["spec"]["containers"][0]
-    admin = next(p["containerPort"] for p in container["ports"] if p["name"] != "http")
+    admin = admin_port(pod)
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}, container["resources"]
     procs, limit = tuned("500m", "512Mi")
     before = runtime_metrics(ip, admin)
     assert before.get('app_runtime_gomaxprocs{source="cgroup"}') == procs, before
