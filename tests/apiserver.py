@@ -17,10 +17,9 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS_BIN = ROOT / ".tools" / "bin"
+from kubecli import TOOLS_BIN, KubeCLI
+
 TOKEN = "gosmith-suite-admin-token"
 #: Addresses the server only stores (no traffic goes there: there are no nodes, pods or proxies).
 SERVICE_CIDR = "10.250.0.0/16"
@@ -56,7 +55,7 @@ def make_certs(d: Path) -> None:
 
 
 @dataclass
-class APIServer:
+class APIServer(KubeCLI):
     """A running etcd + kube-apiserver pair and the kubeconfig that reaches it."""
 
     workdir: Path
@@ -164,27 +163,6 @@ class APIServer:
                 proc.wait()
         self.procs.clear()
         shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run kubectl against the server."""
-        proc = subprocess.run([str(TOOLS_BIN / "kubectl"), *args], input=input, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def helm(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        """Run helm 4 against the server."""
-        proc = subprocess.run([str(TOOLS_BIN / "helm"), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def get_json(self, *args: str) -> Any:
-        """Return `kubectl get ... -o json` parsed."""
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
     def restricted_namespace(self, name: str) -> str:
         """Create namespace `name` enforcing PodSecurity restricted, with the `default` ServiceAccount."""

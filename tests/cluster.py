@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubecli import TOOLS_BIN, KubeCLI
+
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS_BIN = ROOT / ".tools" / "bin"
 CNI_BIN = ROOT / ".tools" / "cni" / "bin"
 
 BRIDGE = "gsm0"
@@ -176,9 +177,10 @@ def _tar_layer(files: dict[str, Path]) -> bytes:
 
 
 @dataclass
-class Cluster:
+class Cluster(KubeCLI):
     """A running single-node cluster under `workdir`; `kubectl`/`helm` reach it with `env`."""
 
+    helm_timeout = 300
     workdir: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api_port: int = 0
@@ -215,24 +217,6 @@ class Cluster:
         }
 
     # ---- helpers
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(TOOLS_BIN / "kubectl"), *args], input=input, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(TOOLS_BIN / "helm"), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def get_json(self, *args: str) -> Any:
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
     def apply(self, *objects: dict[str, Any]) -> None:
         self.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))

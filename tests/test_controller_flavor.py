@@ -31,10 +31,18 @@ import pytest
 import yaml
 from apiserver import APIServer
 from gen import ROOT, run
-from kube_flavors import api_egress, chart_of, helm, kube_assets, require, template, warnings_in
-from typer.testing import CliRunner
+from kube_flavors import (
+    api_egress,
+    chart_of,
+    helm,
+    kube_assets,
+    require,
+    team_project,
+    template,
+    update_to,
+    warnings_in,
+)
 
-from gosmith.cli import app
 from gosmith.template import rules
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
@@ -420,35 +428,44 @@ def test_service_reconciles_as_the_charts_service_account(
 # ----------------------------------------------------------------------------- gosmith update
 @pytest.mark.slow
 def test_update_switches_a_none_project_to_the_controller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in gen.GIT_IDENTITY.items():
-        monkeypatch.setenv(key, value)
-    runner = CliRunner()
-    project = tmp_path / "orders"
-    result = runner.invoke(app, ["new", "orders", "--defaults", "-o", str(project)], catch_exceptions=False)
-    assert result.exception is None and result.exit_code == 0, result.output
-    assert not (project / "internal" / "kube").exists()
-    run(["git", "init", "--quiet"], project)
-    run(["git", "add", "--all"], project)
-    run(["git", "commit", "--quiet", "-m", "generated"], project)
-    api = project / "internal" / "api" / "api.go"
-    edited = api.read_text() + "\n// Version is the API version the team added.\nconst Version = \"v1\"\n"
-    api.write_text(edited)
-    values = chart_of(project) / "values.yaml"
-    values.write_text(re.sub(r"(?m)^replicaCount: \d+$", "replicaCount: 5", values.read_text(), count=1))
-    run(["git", "commit", "--quiet", "-am", "local work"], project)
-
-    result = runner.invoke(app, ["update", str(project), "-d", "kubernetes_client=controller"], catch_exceptions=False)
-
-    assert result.exception is None and result.exit_code == 0, result.output
-    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["kubernetes_client"] == "controller"
-    assert api.read_text() == edited
-    chart_values = yaml.safe_load(values.read_text())
-    assert chart_values["replicaCount"] == 5 and chart_values["kubernetesClient"]["leaderElection"] == {"enabled": True}
+    project = team_project(tmp_path, monkeypatch)
+    assert not (project.path / "internal" / "kube").exists()
+    chart_values = update_to(project, "controller")
+    assert chart_values["kubernetesClient"]["leaderElection"] == {"enabled": True}
     for rel in ("internal/kube/widget_controller.go", "api/v1alpha1/zz_generated.deepcopy.go"):
-        assert (project / rel).is_file(), rel
-    assert (chart_of(project) / "crds" / "orders.example.com_widgets.yaml").is_file()
-    assert (chart_of(project) / "files" / "role.yaml").is_file()
+        assert (project.path / rel).is_file(), rel
+    assert (chart_of(project.path) / "crds" / "orders.example.com_widgets.yaml").is_file()
+    assert (chart_of(project.path) / "files" / "role.yaml").is_file()
+    assert_builds_as_controller(project.path)
+
+
+@pytest.mark.slow
+def test_update_switches_an_informer_project_to_the_controller(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """informer -> controller: the informer's own files go, the controller's come, the team's work stays, and
+    the result builds and vets (no leftover informer code beside the controller's)."""
+    project = team_project(tmp_path, monkeypatch, "-d", "kubernetes_client=informer")
+    kube = project.path / "internal" / "kube"
+
+    def names(flavor: str) -> set[str]:
+        return {p.name.removesuffix(".jinja") for p in (ROOT / "template" / "internal" / flavor).iterdir()}
+
+    informer_only = names("{% if kubernetes_client == 'informer' %}kube{% endif %}") - names(
+        "{% if kubernetes_client == 'controller' %}kube{% endif %}")
+    assert informer_only and informer_only <= {p.name for p in kube.iterdir()}
+    update_to(project, "controller")
+    left = informer_only & {p.name for p in kube.iterdir()}
+    assert not left, f"informer files left beside the controller's: {sorted(left)}"
+    assert (kube / "widget_controller.go").is_file()
+    assert (chart_of(project.path) / "crds" / "orders.example.com_widgets.yaml").is_file()
+    assert_builds_as_controller(project.path)
+    assert run(["gofmt", "-l", "."], project.path) == ""
+    run(["go", "vet", "./..."], project.path, timeout=1500)
+
+
+def assert_builds_as_controller(project: Path) -> None:
+    """The updated project requires controller-runtime, is tidy, has no conflict left, and builds."""
     assert require("sigs.k8s.io/controller-runtime", (project / "go.mod").read_text()) == "v0.25.2"
-    assert not list(project.rglob("*.rej")) and "<<<<<<<" not in (project / "internal" / "app" / "app.go").read_text()
+    assert "<<<<<<<" not in (project / "internal" / "app" / "app.go").read_text()
     assert run(["go", "mod", "tidy", "-diff"], project) == ""
     run(["go", "build", "./..."], project, env={"CGO_ENABLED": "0"}, timeout=1500)

@@ -28,10 +28,18 @@ import pytest
 import yaml
 from apiserver import APIServer
 from gen import ROOT, render, run
-from kube_flavors import api_egress, chart_of, helm, kube_assets, require, template, warnings_in
-from typer.testing import CliRunner
+from kube_flavors import (
+    api_egress,
+    chart_of,
+    helm,
+    kube_assets,
+    require,
+    team_project,
+    template,
+    update_to,
+    warnings_in,
+)
 
-from gosmith.cli import app
 from gosmith.template import rules
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
@@ -447,37 +455,15 @@ def test_service_runs_as_the_charts_service_account(kube_api: APIServer, binary:
 # ----------------------------------------------------------------------------- gosmith update
 @pytest.mark.slow
 def test_update_switches_a_none_project_to_the_informer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-                       "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}.items():
-        monkeypatch.setenv(key, value)
-    runner = CliRunner()
-    project = tmp_path / "orders"
-    result = runner.invoke(app, ["new", "orders", "--defaults", "-o", str(project)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    assert not (project / "internal" / "kube").exists()
-    run(["git", "init", "--quiet"], project)
-    run(["git", "add", "--all"], project)
-    run(["git", "commit", "--quiet", "-m", "generated"], project)
-    # the team's own work: a route in the API package, a values override
-    api = project / "internal" / "api" / "api.go"
-    edited = api.read_text() + "\n// Version is the API version the team added.\nconst Version = \"v1\"\n"
-    api.write_text(edited)
-    values = chart_of(project) / "values.yaml"
-    values.write_text(re.sub(r"(?m)^replicaCount: \d+$", "replicaCount: 5", values.read_text(), count=1))
-    run(["git", "commit", "--quiet", "-am", "local work"], project)
-
-    result = runner.invoke(app, ["update", str(project), "-d", "kubernetes_client=informer"], catch_exceptions=False)
-
-    assert result.exit_code == 0, result.output
-    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["kubernetes_client"] == "informer"
-    assert api.read_text() == edited
-    chart_values = yaml.safe_load(values.read_text())
-    assert chart_values["replicaCount"] == 5 and chart_values["kubernetesClient"]["enabled"] is True
-    assert (project / "internal" / "kube" / "controller.go").is_file()
-    assert (chart_of(project) / "templates" / "rbac.yaml").is_file()
-    gomod = (project / "go.mod").read_text()
+    project = team_project(tmp_path, monkeypatch)
+    assert not (project.path / "internal" / "kube").exists()
+    chart_values = update_to(project, "informer")
+    assert chart_values["kubernetesClient"]["enabled"] is True
+    assert (project.path / "internal" / "kube" / "controller.go").is_file()
+    assert (chart_of(project.path) / "templates" / "rbac.yaml").is_file()
+    gomod = (project.path / "go.mod").read_text()
     assert require("k8s.io/client-go", gomod) == "v0.37.2"
-    assert not list(project.rglob("*.rej")) and "<<<<<<<" not in (project / "internal" / "app" / "app.go").read_text()
-    assert run(["go", "mod", "tidy", "-diff"], project) == ""
-    run(["go", "build", "./..."], project, env={"CGO_ENABLED": "0"}, timeout=1500)
-    run(["go", "vet", "./internal/..."], project, timeout=1500)
+    assert "<<<<<<<" not in (project.path / "internal" / "app" / "app.go").read_text()
+    assert run(["go", "mod", "tidy", "-diff"], project.path) == ""
+    run(["go", "build", "./..."], project.path, env={"CGO_ENABLED": "0"}, timeout=1500)
+    run(["go", "vet", "./internal/..."], project.path, timeout=1500)
