@@ -457,7 +457,13 @@ def test_update_switches_an_informer_project_to_the_controller(tmp_path: Path,
     left = informer_only & {p.name for p in kube.iterdir()}
     assert not left, f"informer files left beside the controller's: {sorted(left)}"
     assert (kube / "widget_controller.go").is_file()
-    assert (chart_of(project.path) / "crds" / "orders.example.com_widgets.yaml").is_file()
+    # the same files as a project generated as a controller (no informer chart template or test left behind)
+    fresh = team_project(tmp_path / "fresh", monkeypatch, "-d", "kubernetes_client=controller").path
+
+    def files(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+    assert files(project.path) == files(fresh), (files(project.path) ^ files(fresh))
     assert_builds_as_controller(project.path)
     assert run(["gofmt", "-l", "."], project.path) == ""
     run(["go", "vet", "./..."], project.path, timeout=1500)
