@@ -8,8 +8,8 @@
 # - containerd, runc and iptables from Debian (apt, waiting up to APT_LOCK_TIMEOUT seconds for dpkg's lock).
 #
 # Each group carries a version stamp in .tools/bin, so a re-run is a no-op until a pin changes.
-# Cost after scripts/kube-tools.sh (API server build cache warm): about 3 min for the Kubernetes
-# binaries, about 6 min for CoreDNS, 2 min for the rest; from scratch about 40 min on 2 cores in total.
+# Cost in a cold `make test` on 2 cores (empty Go caches, after scripts/kube-tools.sh): 1 min 47 s for the
+# Kubernetes binaries, 1 min 31 s for CoreDNS, seconds for CNI and crane (apt: about 1 min when missing).
 # Every step is tried; the ones that fail are written to the file named by CLUSTER_UNAVAILABLE
 # ("tool<TAB>reason", scripts/tools.sh passes its .tools/unavailable list) and the script exits 1.
 # GOSMITH_SKIP_CLUSTER=1 skips it all: the cluster tests are then skipped with that reason.
@@ -59,7 +59,7 @@ if command -v go >/dev/null 2>&1; then
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ldflags="$ldflags -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     done
-    say "building kubelet, kube-proxy, kube-controller-manager, kube-scheduler $KUBE_VERSION (~3 min with the API server's build cache, ~35 min without)"
+    say "building kubelet, kube-proxy, kube-controller-manager, kube-scheduler $KUBE_VERSION (~2 min with the API server's build cache)"
     ok=1
     for name in "${names[@]}"; do
       case $name in

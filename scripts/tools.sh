@@ -103,10 +103,10 @@ provide() {
 
 # Stamp the versions the way helm's own Makefile does (version string; default Kubernetes version of
 # `helm template`/`helm lint` = the client-go minor helm is built with, 1.37 for both pins).
-provide helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" 6 \
+provide helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" 3 \
   "\"\$1\" version --template '{{.Version}}' | grep -qx '$HELM4_VERSION'" \
   "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION"
-provide helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" 6 \
+provide helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" 2 \
   "\"\$1\" version --template '{{.Version}}' | grep -qx '$HELM3_VERSION'" \
   "-X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION \
    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
@@ -114,7 +114,7 @@ provide helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" 6 \
 # golangci-lint refuses to lint a module whose go line is newer than the Go it was built with: build it
 # with the newest Go the template supports (go1.27.3, fetched from the Go module proxy as a toolchain).
 TOOLCHAIN=go1.27.3 provide golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint \
-  "$GOLANGCI_VERSION" 10 \
+  "$GOLANGCI_VERSION" 2 \
   "\"\$1\" version | grep -q 'version ${GOLANGCI_VERSION#v} built with go1.27'"
 
 # qemu-user-static runs the cross-compiled linux/arm64 binary (Debian package).
@@ -152,12 +152,12 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
   fi
 fi
 # A real Kubernetes API server, etcd and kubectl for the chart tests (scripts/kube-tools.sh: built from
-# the Go module proxy; about 30 min the first time on 2 cores, about 1 min from Go's build cache).
+# the Go module proxy; about 5 min the first time on 2 cores, about 1 min from Go's build cache).
 if [ "${GOSMITH_SKIP_KUBE:-}" = 1 ]; then
   say "GOSMITH_SKIP_KUBE=1: not building kube-apiserver (the API server tests skip, saying so)"
 elif command -v go >/dev/null 2>&1; then
   kube_log="$TOOLS/kube.build.log"
-  progress_start "kube-apiserver" 30
+  progress_start "kube-apiserver" 6
   if bash scripts/kube-tools.sh >"$kube_log" 2>&1; then
     progress_stop
     grep -E '^(==>|    )' "$kube_log" >&2 || true
@@ -169,13 +169,13 @@ else
   unavailable kube-apiserver "Go is not installed, so kube-apiserver cannot be built"
 fi
 # The single-node cluster of the `cluster` tests (scripts/cluster-tools.sh): kubelet, kube-proxy,
-# controller-manager and scheduler from the API server's module (about 3 min from its build cache),
+# controller-manager and scheduler from the API server's module (about 2 min from its build cache),
 # CNI plugins, crane and CoreDNS from the Go module proxy, containerd/runc/iptables from apt.
 if [ "${GOSMITH_SKIP_CLUSTER:-}" = 1 ]; then
   say "GOSMITH_SKIP_CLUSTER=1: not building the cluster tools (the cluster tests skip, saying so)"
 else
   cluster_log="$TOOLS/cluster.build.log"
-  progress_start "cluster tools" 10
+  progress_start "cluster tools" 4
   if CLUSTER_UNAVAILABLE="$UNAVAILABLE.tmp" bash scripts/cluster-tools.sh >"$cluster_log" 2>&1; then
     progress_stop
   else

@@ -98,7 +98,7 @@ def kube_api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     import apiserver
 
     if apiserver.binaries() is None:
-        pytest.skip("kube-apiserver/etcd/kubectl not built: run scripts/kube-tools.sh (first build ~30 min)")
+        pytest.skip("kube-apiserver/etcd/kubectl not built: run scripts/kube-tools.sh (first build ~5 min)")
     server = apiserver.APIServer(tmp_path_factory.mktemp("kube-api"))
     try:
         server.start()

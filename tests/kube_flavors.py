@@ -60,7 +60,7 @@ def api_egress(objs: list[dict[str, Any]], ip: str, port: int) -> bool:
 def kube_assets() -> str:
     """Return KUBEBUILDER_ASSETS for envtest: the suite's own API server build (skip when it is not built)."""
     if apiserver.binaries() is None:
-        pytest.skip("kube-apiserver/etcd/kubectl not built: run scripts/kube-tools.sh (first build ~30 min)")
+        pytest.skip("kube-apiserver/etcd/kubectl not built: run scripts/kube-tools.sh (first build ~5 min)")
     return str(TOOLS_BIN)
 
 
