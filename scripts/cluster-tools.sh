@@ -8,8 +8,8 @@
 # - containerd, runc and iptables from Debian (apt, waiting up to APT_LOCK_TIMEOUT seconds for dpkg's lock).
 #
 # Each group carries a version stamp in .tools/bin, so a re-run is a no-op until a pin changes.
-# Cost in a cold `make test` on 2 cores (empty Go caches, after scripts/kube-tools.sh): 1 min 47 s for the
-# Kubernetes binaries, 1 min 31 s for CoreDNS, seconds for CNI and crane (apt: about 1 min when missing).
+# Cost in a cold `make test` on 2 cores (empty Go caches, after scripts/kube-tools.sh): about 2 min for the
+# Kubernetes binaries, about 1.5 min for CoreDNS, seconds for CNI and crane and for apt when packages are missing.
 # Every step is tried; the ones that fail are written to the file named by CLUSTER_UNAVAILABLE
 # ("tool<TAB>reason", scripts/tools.sh passes its .tools/unavailable list) and the script exits 1.
 # GOSMITH_SKIP_CLUSTER=1 skips it all: the cluster tests are then skipped with that reason.
@@ -102,12 +102,12 @@ if command -v go >/dev/null 2>&1; then
       done
     fi
   }
-  install cni-plugins "$CNI_PLUGINS_VERSION" "$CNI_BIN" 2 \
+  install cni-plugins "$CNI_PLUGINS_VERSION" "$CNI_BIN" 1 \
     github.com/containernetworking/plugins/plugins/main/bridge \
     github.com/containernetworking/plugins/plugins/main/loopback \
     github.com/containernetworking/plugins/plugins/ipam/host-local
   install crane "$CRANE_VERSION" "$BIN" 1 github.com/google/go-containerregistry/cmd/crane
-  install coredns "$COREDNS_VERSION" "$BIN" 6 github.com/coredns/coredns
+  install coredns "$COREDNS_VERSION" "$BIN" 2 github.com/coredns/coredns
 else
   for name in kubelet kube-proxy kube-controller-manager kube-scheduler crane coredns bridge; do
     unavailable "$name" "Go is not installed"

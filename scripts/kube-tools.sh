@@ -7,8 +7,8 @@
 # server reports v0.0.0-master and Helm refuses charts with a kubeVersion constraint.
 #
 # Cost: in a cold `make test` on 2 cores (empty Go caches), where it follows helm's build and shares much
-# of its dependencies' compiled packages, 4 min 39 s for kube-apiserver and half a minute for kubectl
-# and etcd; later builds reuse Go's build cache (outside this tree) and take about a minute. Set GOSMITH_SKIP_KUBE=1
+# of its dependencies' compiled packages, 3 min 41 s to 4 min 39 s for kube-apiserver (two cold runs)
+# and half a minute for kubectl and etcd; later builds reuse Go's build cache (outside this tree) and take about a minute. Set GOSMITH_SKIP_KUBE=1
 # to skip it: the tests that need an API server are then skipped with that reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
