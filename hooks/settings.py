@@ -19,8 +19,9 @@ Standard library only: copier loads this file through hooks/extension.py.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -276,6 +277,18 @@ class Setting:
         return ""
 
 
+def did_you_mean(got: object, known: Iterable[str]) -> str:
+    """Return " (did you mean X?)" for the known word closest to `got` (case aside), or "" when none is close."""
+    words = list(known)
+    text = str(got).strip()
+    same = [w for w in words if w.lower() == text.lower()]
+    close = same or difflib.get_close_matches(text.lower(), [w.lower() for w in words], n=1, cutoff=0.75)
+    if not close:
+        return ""
+    match = next(w for w in words if w.lower() == close[0])
+    return f" (did you mean {match}?)" if match != text else ""
+
+
 def _limit_error(s: Setting, shown: str, got: object) -> str:
     """Return the one-line error for a value outside the limits of `s`, limit first."""
     why = f" ({s.why})" if s.why else ""
@@ -300,7 +313,9 @@ def validator(s: Setting) -> Callable[[object], str]:
         if s.type == "bool":
             return "" if to_bool(value) is not None else f"{s.name} must be true or false, got {value!r}"
         if s.type == "choice":
-            return "" if value in s.choices else _limit_error(s, f"one of {', '.join(s.choices)}", repr(value))
+            if value in s.choices:
+                return ""
+            return _limit_error(s, f"one of {', '.join(s.choices)}", repr(value)) + did_you_mean(value, s.choices)
         if s.type == "multichoice":
             items = _list(value)
             if items is None:
@@ -309,7 +324,8 @@ def validator(s: Setting) -> Callable[[object], str]:
                 return f"{s.name}: choose at least one platform ({', '.join(s.choices)})"
             for item in items:
                 if item not in s.choices:
-                    return _limit_error(s, f"one or more of {', '.join(s.choices)}", repr(item))
+                    shown = f"one or more of {', '.join(s.choices)}"
+                    return _limit_error(s, shown, repr(item)) + did_you_mean(item, s.choices)
             return ""
         if s.type in ("cpu", "memory"):
             if value is None or value == "":

@@ -7,6 +7,7 @@ them (then pin or adapt), and check the adjustments still change only what they 
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import tomllib
@@ -117,3 +118,21 @@ def test_jinja_bytecode_cache_changes_nothing_rendered(tmp_path: Path, monkeypat
 
     assert files(first) == files(second)
     assert recorded.JINJA_CACHE_ENV not in __import__("os").environ  # only set while copier runs
+
+
+def test_progress_styles_and_template_version_are_where_the_adapter_patches_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import copier._template as copier_template
+    import copier._tools as copier_tools
+
+    styles = {n: getattr(copier_tools.Style, n) for n in ("OK", "WARNING", "IGNORE", "DANGER", "RESET")}
+    assert all(isinstance(v, list) and v and all(s.startswith("\x1b[") for s in v) for v in styles.values())
+    assert "version" in copier_template.Template.__dict__
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal
+    with copier_adapter.plain_progress(Version("1.2.3")):
+        assert all(getattr(copier_tools.Style, n) == [""] for n in styles)
+        assert copier_template.Template.version.fget(None) == Version("1.2.3")  # type: ignore[attr-defined]
+    assert {n: getattr(copier_tools.Style, n) for n in styles} == styles  # restored
+    assert "version" in copier_template.Template.__dict__
+    assert not isinstance(copier_template.Template.__dict__["version"], property)

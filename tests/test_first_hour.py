@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -170,7 +171,7 @@ def test_ctrl_c_in_other_commands_is_one_line_exit_130(monkeypatch: pytest.Monke
     monkeypatch.setattr(gosmith.check, "check", interrupted)
     result = invoke("check", ".")
     assert result.exit_code == 130
-    assert result.output.strip() == "aborted"
+    assert result.output.strip() == "error: aborted, nothing written"  # the same line as every other command
 
 
 def test_ctrl_c_during_update_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,3 +265,57 @@ def test_every_option_name_is_whole_at_80_columns() -> None:
             for opt in getattr(param, "opts", []):
                 if opt.startswith("--"):
                     assert re.search(rf"(^|[\s,]){re.escape(opt)}([\s,=]|$)", text, re.M), f"{command}: {opt}"
+
+
+# ------------------------------------------------------------------- 8. did you mean, tune defaults, help words
+
+
+@pytest.mark.parametrize(
+    ("data", "suggestion"),
+    [
+        ("memory_limt=1Gi", "did you mean memory_limit?"),
+        ("drain_mode=preStop", "did you mean prestop?"),
+        ("otlp_protocol=GRPC", "did you mean grpc?"),
+        ("platforms=linux/amd64,linux/arm46", "did you mean linux/arm64?"),
+    ],
+)
+def test_a_mistyped_key_or_choice_suggests_the_close_one(tmp_path: Path, data: str, suggestion: str) -> None:
+    result = invoke("new", "svc", "--defaults", "-o", str(tmp_path / "svc"), "-d", data)
+    assert result.exit_code == 2, result.output
+    lines = error_lines(result.output)
+    assert len(lines) == 1 and suggestion in lines[0], result.output
+    assert not (tmp_path / "svc").exists()
+
+
+def test_nothing_close_suggests_nothing(tmp_path: Path) -> None:
+    result = invoke("new", "svc", "--defaults", "-o", str(tmp_path / "svc"), "-d", "drain_mode=zzz")
+    assert result.exit_code == 2 and "did you mean" not in result.output, result.output
+
+
+def test_tune_names_a_default_the_user_did_not_give_and_how_to_change_it() -> None:
+    result = runner.invoke(app, ["tune", "--cpu-limit", "100m"])
+    assert result.exit_code == 2, result.output
+    (line,) = error_lines(result.stderr)
+    assert "cpu_request 250m is the default" in line and "--cpu-request" in line, line
+    # a value the user gave is not called a default
+    given = runner.invoke(app, ["tune", "--cpu-limit", "100m", "--cpu-request", "200m"])
+    assert given.exit_code == 2 and "is the default" not in given.stderr, given.stderr
+    # an answer without a tune option is named with -d
+    data = runner.invoke(app, ["tune", "-d", "cpu_limit=100m"])
+    assert "cpu_request 250m is the default" in data.stderr and "--cpu-request" in data.stderr
+
+
+def test_tune_json_reports_an_error_as_json() -> None:
+    result = runner.invoke(app, ["tune", "--cpu-limit", "100m", "--json"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == 2 and doc["error"].startswith("cpu_request 250m"), result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("command", sorted(EXAMPLES))
+def test_help_shows_words_not_python_types(command: str) -> None:
+    text = invoke(command, "--help", terminal_width=80, env={"COLUMNS": "80"}).output
+    assert not re.search(r"<[^>\s]*>", text), text  # <str>, <path>, <list[Path]>, <float>, ...
+    for word in ("list[", "str>", "NAME <"):
+        assert word not in text, text

@@ -66,7 +66,8 @@ def normalize_lists(answers: dict[str, Any], source: str = "") -> dict[str, Any]
         choices = [str(c) for c in spec.get("choices") or []]
         bad = [i for i in items if choices and i not in choices]
         if bad:
-            raise UserError(f"{where}: {bad[0]!r} is not one of {', '.join(choices)}")
+            hint = rules().settings.did_you_mean(bad[0], choices)
+            raise UserError(f"{where}: {bad[0]!r} is not one of {', '.join(choices)}{hint}")
         out[name] = items
     return out
 
@@ -80,7 +81,8 @@ def check_shape(answers: dict[str, Any]) -> None:
     known = questions()
     unknown = sorted(set(answers) - set(known))
     if unknown:
-        raise AnswerError(f"unknown answer {unknown[0]!r}; known answers: {', '.join(known)}")
+        hint = rules().settings.did_you_mean(unknown[0], known)
+        raise AnswerError(f"unknown answer {unknown[0]!r}{hint}; known answers: {', '.join(known)}")
     for name, value in answers.items():
         spec = known[name]
         if (

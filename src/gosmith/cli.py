@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from typer.core import TyperGroup
 
 from gosmith import __version__
 from gosmith.errors import Aborted, GosmithError, UserError
+from gosmith.interrupts import exit_interrupted
 
 # Each command imports what it runs (copier, the template's rules, ...) when it runs: --help, --version
 # and the other commands do not pay for them.
@@ -40,6 +42,30 @@ EXAMPLES: dict[str, list[str]] = {
 }
 
 
+def _plain_placeholders(command: Any) -> None:
+    """Show words, not Python types, as value placeholders in --help (`NAME`, `FILE`, `TEXT`; never `<list[Path]>`).
+
+    typer writes an argument's type after its name (`NAME <str>`) and an option's type as `<list[Path]>`
+    unless a metavar is given: arguments show their metavar (or name) alone, options without one
+    get click's words for their type (TEXT, INTEGER, NUMBER, PATH).
+    """
+    for param in command.params:
+        if param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            param.display_type_rich = lambda ctx: None
+        elif not getattr(param, "is_flag", False) and param.metavar is None:
+            bare = param.bare_type().removeprefix("list[").removesuffix("]")
+            param.metavar = _TYPE_WORDS.get(bare, "VALUE")
+
+
+_TYPE_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH"}
+
+
+#: ctx.meta key (shared by every context of a run): the command prints its errors as JSON (its --json).
+JSON_ERRORS = "gosmith.json_errors"
+
+
 class _Group(TyperGroup):
     """Command group that turns any GosmithError into its one-line message and exit code (the one place)."""
 
@@ -48,17 +74,29 @@ class _Group(TyperGroup):
         if command is not None and cmd_name in EXAMPLES and not command.epilog:
             # "\b" keeps click from re-wrapping the example lines.
             command.epilog = "Examples:\n\n\b\n" + "\n".join(EXAMPLES[cmd_name])
+            _plain_placeholders(command)
         return command
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            exit_interrupted()
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except GosmithError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("aborted", err=True)
-            raise typer.Exit(Aborted.exit_code) from None
+            exit_interrupted()
+        except GosmithError as exc:
+            if isinstance(exc, Aborted):
+                exit_interrupted()
+            if ctx.meta.get(JSON_ERRORS):
+                # a command asked for --json: its errors are JSON on stdout too, for the script reading it
+                typer.echo(json.dumps({"error": str(exc), "exit_code": exc.exit_code}, indent=2))
+            else:
+                typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(
@@ -92,10 +130,10 @@ def _root(
 def new_cmd(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Service name (DNS-1123 label, at most 63 characters).")],
     module: Annotated[
-        str | None, typer.Option("--module", "-m", help="Go module path (default: example.com/NAME).")
+        str | None, typer.Option("--module", "-m", help="Go module path (default: example.com/NAME).", metavar="MODULE")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Directory to create (default: ./NAME).")
+        Path | None, typer.Option("--output", "-o", help="Directory to create (default: ./NAME).", metavar="DIR")
     ] = None,
     defaults: Annotated[
         bool, typer.Option("--defaults", help="Use the default for every question not given; never prompt.")
@@ -105,7 +143,7 @@ def new_cmd(
         typer.Option("--data", "-d", help="Answer a question: key=value (repeatable).", metavar="KEY=VALUE"),
     ] = None,
     answers_file: Annotated[
-        Path | None, typer.Option("--answers-file", help="YAML file of answers (question: value).")
+        Path | None, typer.Option("--answers-file", help="YAML file of answers (question: value).", metavar="FILE")
     ] = None,
     pretend: Annotated[
         bool, typer.Option("--pretend", help="Show what would be written; write nothing.")
@@ -133,7 +171,6 @@ def new_cmd(
         quiet=not interactive and not pretend,
     )
     dst = req.output or Path(name)
-    typer.echo(f"Generating {name} into {dst} ...", err=True)
     result = generate(req)
     if pretend:
         typer.echo("Pretend mode: nothing was written.", err=True)
@@ -152,14 +189,16 @@ def new_cmd(
 def update_cmd(
     path: Annotated[Path, typer.Argument(help="Project directory (default: the current one).")] = Path("."),
     to: Annotated[
-        str | None, typer.Option("--to", help="Template version to move to (default: the one this gosmith ships).")
+        str | None, typer.Option("--to", help="Template version to move to (default: the one this gosmith ships).",
+                            metavar="VERSION")
     ] = None,
     data: Annotated[
         list[str] | None,
         typer.Option("--data", "-d", help="Change an answer: key=value (repeatable).", metavar="KEY=VALUE"),
     ] = None,
     conflict: Annotated[
-        str, typer.Option("--conflict", help="How to leave conflicts: inline (markers) or rej (.rej files).")
+        str, typer.Option("--conflict", help="How to leave conflicts: inline (markers) or rej (.rej files).",
+                          metavar="inline|rej")
     ] = "inline",
     pretend: Annotated[bool, typer.Option("--pretend", help="Report what would change; write nothing.")] = False,
 ) -> None:
@@ -177,7 +216,7 @@ def update_cmd(
         )
     except KeyboardInterrupt:
         # copier works on a clone: the project is only written after it finished, with Ctrl-C ignored
-        raise Aborted("aborted, nothing written") from None
+        raise Aborted() from None
     typer.echo(result.summary())
     if result.conflicts:
         hint = "markers <<<<<<< / >>>>>>>" if conflict == "inline" else "the .rej files"
@@ -209,7 +248,8 @@ def tune_cmd(
     ctx: typer.Context,
     answers_file: Annotated[
         Path | None,
-        typer.Option("--answers-file", help="YAML answers (a .copier-answers.yml works); options override it."),
+        typer.Option("--answers-file", help="YAML answers (a .copier-answers.yml works); options override it.",
+                     metavar="FILE"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (inputs, values, reasons, warnings).")] = False,
     data: Annotated[
@@ -245,6 +285,7 @@ def tune_cmd(
     from gosmith.answers import parse_data
     from gosmith.tune import table, to_json, tune
 
+    ctx.meta[JSON_ERRORS] = as_json
     options = {k: v for k, v in ctx.params.items() if k not in ("answers_file", "as_json", "data")}
     result = tune(options, answers_file, parse_data(data or []))
     typer.echo(to_json(result) if as_json else table(result))
@@ -256,7 +297,7 @@ def doctor_cmd(
         str, typer.Argument(metavar="PATH", help="Helm chart directory, manifest directory or file, or - for stdin.")
     ] = "-",
     values: Annotated[
-        list[Path] | None, typer.Option("--values", "-f", help="Values file for a chart (repeatable).")
+        list[Path] | None, typer.Option("--values", "-f", help="Values file for a chart (repeatable).", metavar="FILE")
     ] = None,
     set_values: Annotated[
         list[str] | None, typer.Option("--set", help="Chart value key=value (repeatable).", metavar="KEY=VALUE")
@@ -290,13 +331,15 @@ def doctor_cmd(
                      metavar="KIND=SECONDS"),
     ] = None,
     image_with_shell: Annotated[
-        list[str] | None, typer.Option(help="Image pattern (glob) known to have a shell (repeatable).")
+        list[str] | None, typer.Option(help="Image pattern (glob) known to have a shell (repeatable).",
+                                       metavar="PATTERN")
     ] = None,
     image_without_shell: Annotated[
-        list[str] | None, typer.Option(help="Image pattern (glob) known to have no shell (repeatable).")
+        list[str] | None, typer.Option(help="Image pattern (glob) known to have no shell (repeatable).",
+                                       metavar="PATTERN")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="YAML file of these options (flag names as keys).")
+        Path | None, typer.Option("--config", help="YAML file of these options (flag names as keys).", metavar="FILE")
     ] = None,
     fail_on: Annotated[
         str | None, typer.Option(help="Exit 1 on findings at or above: error (default), warning, info or never.")

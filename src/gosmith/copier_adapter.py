@@ -1,6 +1,6 @@
 """The one place gosmith reaches into copier's internals, each with a contract test (tests/test_copier_adapter.py).
 
-copier's public API (`run_copy`, `run_update`) covers everything gosmith does; these three context
+copier's public API (`run_copy`, `run_update`) covers everything gosmith does; these context
 managers only change how it looks and how fast it runs, never what it writes:
 
 - `readable_prompts`: copier has no hook for its interactive validators; this wraps the questionary
@@ -9,6 +9,9 @@ managers only change how it looks and how fast it runs, never what it writes:
 - `no_git_index_sync`: skips `Worker._sync_git_index_executable_bit` (one `git config` subprocess per
   rendered file, a no-op for files git does not track yet) while a *new* project renders.
 - `reuse_compiled_strings`: compiles each Jinja string once (a jinja2 method, not copier's).
+- `plain_progress`: copier colours its progress lines (`create go.mod`) whatever the stream is, and
+  names the template version it reads from git (None for the exported tree gosmith renders): the
+  colours follow whether stderr is a terminal and `NO_COLOR`, the version line names the real version.
 
 Each one checks that the name it patches exists and otherwise does nothing, so a copier release
 that moves them costs speed or prompt width, never correctness; the contract test fails on such a
@@ -18,8 +21,10 @@ release, and pyproject pins copier to the tested minor version.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -151,4 +156,41 @@ def reuse_compiled_strings() -> Iterator[None]:
     finally:
         jinja2.Environment.from_string = original  # type: ignore[method-assign]
 
+
+def colour_wanted(stream: Any) -> bool:
+    """Return whether to colour text for `stream`: a terminal, and no `NO_COLOR` (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+@contextlib.contextmanager
+def plain_progress(version: Any) -> Iterator[None]:
+    """While copier renders: its progress lines coloured only on a terminal, its version line naming `version`.
+
+    copier's `Style` holds colorama's escape codes, printed to any stream (a file, a pipe); an empty
+    code prints the line plain. copier reads the template version from the template's git repository,
+    which the exported tree gosmith renders does not have: it printed "Copying from template version None".
+    """
+    import copier._template as copier_template
+    import copier._tools as copier_tools
+
+    style = getattr(copier_tools, "Style", None)
+    names = ("OK", "WARNING", "IGNORE", "DANGER", "RESET")
+    saved = {name: getattr(style, name) for name in names if hasattr(style, name)}
+    template = getattr(copier_template, "Template", None)
+    original_version = template.__dict__.get("version") if template is not None else None
+    if saved and not colour_wanted(sys.stderr):
+        for name in saved:
+            setattr(style, name, [""])
+    if original_version is not None and version is not None:
+        template.version = property(lambda _self: version)  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(style, name, value)
+        if original_version is not None and version is not None:
+            template.version = original_version  # type: ignore[union-attr]
 

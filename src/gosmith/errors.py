@@ -48,7 +48,14 @@ class TemplateError(GosmithError):
     exit_code = 5
 
 
+#: The one message of an interrupted command, whenever the Ctrl-C arrives (gosmith writes nothing half-done).
+ABORTED = "aborted, nothing written"
+
+
 class Aborted(GosmithError):
     """The user interrupted the command (Ctrl-C)."""
 
     exit_code = 130
+
+    def __init__(self, message: str = ABORTED, exit_code: int | None = None) -> None:
+        super().__init__(message, exit_code)

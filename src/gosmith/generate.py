@@ -17,11 +17,18 @@ from typing import Any
 import copier
 
 from gosmith import answers as answers_mod
-from gosmith.copier_adapter import COPIER_PREFIX, no_git_index_sync, readable_prompts, reuse_compiled_strings
+from gosmith.copier_adapter import (
+    COPIER_PREFIX,
+    no_git_index_sync,
+    plain_progress,
+    readable_prompts,
+    reuse_compiled_strings,
+)
 from gosmith.errors import Aborted, AnswerError, GosmithError, UserError
 from gosmith.interrupts import no_interrupt
 from gosmith.recorded import jinja_cache, record_release, record_source
 from gosmith.source import copy_source
+from gosmith.versions import parse_ref
 
 
 def aborted() -> Aborted:
@@ -116,7 +123,7 @@ def _staging_dir(near: Path) -> Path:
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
     with copy_source() as (src_path, vcs_ref), readable_prompts(), no_git_index_sync(), reuse_compiled_strings(), \
-            jinja_cache():
+            jinja_cache(), plain_progress(parse_ref(vcs_ref)):
         copier.run_copy(
             src_path,
             str(dst),

@@ -1,11 +1,15 @@
-"""Keep Ctrl-C out of the short moment in which gosmith writes files into the user's directory."""
+"""Ctrl-C: one line and exit 130 whenever it arrives; kept out of the moment gosmith writes files."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
+from typing import NoReturn
+
+from gosmith.errors import ABORTED, Aborted
 
 
 @contextlib.contextmanager
@@ -19,3 +23,11 @@ def no_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def exit_interrupted() -> NoReturn:
+    """Print the one line of an interrupted command and exit 130; a second Ctrl-C changes nothing."""
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(f"error: {ABORTED}", file=sys.stderr, flush=True)
+    raise SystemExit(Aborted.exit_code)
