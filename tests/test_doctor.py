@@ -401,3 +401,36 @@ def test_duration_ms(text: str, ms: int | None) -> None:
                                      ("off", None)])
 def test_go_bytes(text: str, n: int | None) -> None:
     assert go_bytes(text) == n
+
+
+# ----------------------------------------------------------------------------- drain vs endpoint propagation
+def test_generated_chart_without_a_drain_is_an_error(generated: dict[str, Path]) -> None:
+    """The cluster test loses requests with `timeouts.drainDelay=0s` and no preStop sleep: doctor says so."""
+    (chart,) = (generated["defaults"] / "deploy" / "helm").iterdir()
+    helm = helm_path()
+    code, report = findings(str(chart), "--helm", helm, "--set", "timeouts.drainDelay=0s")
+    hits = [f for f in report["findings"] if f["rule"] == "drain-propagation"]
+    assert code == 1 and len(hits) == 1 and hits[0]["severity"] == "error", report["findings"]
+    assert "drain delay 0s (env DRAIN_DELAY) and no preStop hook" in hits[0]["message"]
+    assert ".env[" in hits[0]["field"] and hits[0]["line"] > 1, hits[0]
+    # a drain shorter than the propagation time is a warning; a longer assumed propagation makes the default one
+    code, report = findings(str(chart), "--helm", helm, "--set", "timeouts.drainDelay=2s", "--fail-on", "warning")
+    assert [f["severity"] for f in report["findings"] if f["rule"] == "drain-propagation"] == ["warning"]
+    code, report = findings(str(chart), "--helm", helm, "--endpoint-propagation", "1m")
+    assert [f["rule"] for f in report["findings"]] == ["drain-propagation"], report["findings"]
+
+
+def test_prestop_sleep_counts_toward_the_drain(generated: dict[str, Path]) -> None:
+    """drain_mode prestop: a 5 s preStop sleep and DRAIN_DELAY 0s are enough; without the sleep they are not."""
+    (chart,) = (generated["limits-prestop"] / "deploy" / "helm").iterdir()
+    _, report = findings(str(chart), "--helm", helm_path(), "--fail-on", "info")
+    assert not [f for f in report["findings"] if f["rule"] == "drain-propagation"], report["findings"]
+    _, report = findings(str(chart), "--helm", helm_path(), "--set", "preStopSleepSeconds=0",
+                         "--set", "timeouts.drainDelay=0s")
+    assert [f["rule"] for f in report["findings"] if f["severity"] == "error"] == ["drain-propagation"]
+
+
+def test_drain_unknown_is_not_guessed() -> None:
+    text = (DATA / "drain-propagation" / "bad.yaml").read_text().replace("DRAIN_DELAY", "OTHER_SETTING")
+    _, report = findings("-", stdin=text)
+    assert not [f for f in report["findings"] if f["rule"] == "drain-propagation"]

@@ -319,6 +319,9 @@ def doctor_cmd(
     idle_timeout: Annotated[
         str | None, typer.Option(help="The service's keep-alive idle timeout where manifests do not say.")
     ] = None,
+    endpoint_propagation: Annotated[
+        str | None, typer.Option(help="How long until no proxy routes to a terminating pod (default 5s).")
+    ] = None,
     go_version: Annotated[
         str | None, typer.Option(help="Go version the service is built with (e.g. 1.24).")
     ] = None,
@@ -358,7 +361,7 @@ def doctor_cmd(
         target=target, config=config, drain_delay=drain_delay, shutdown_timeout=shutdown_timeout,
         telemetry_flush_timeout=telemetry_flush_timeout, idle_timeout=idle_timeout, go_version=go_version,
         lb_idle_timeout=lb_idle_timeout, lb_idle=lb_idle or [], image_with_shell=image_with_shell or [],
-        image_without_shell=image_without_shell or [], fail_on=fail_on,
+        image_without_shell=image_without_shell or [], fail_on=fail_on, endpoint_propagation=endpoint_propagation,
         chart=ChartOptions(helm=helm, values=values or [], set_values=set_values or [], release=release,
                            kube_version=kube_version or ""),
     )

@@ -21,7 +21,7 @@ from gosmith.errors import UserError
 #: Keys of the config file (`--config FILE`), each the name of the flag it stands for.
 CONFIG_KEYS = (
     "drain-delay", "shutdown-timeout", "telemetry-flush-timeout", "idle-timeout", "go-version",
-    "lb-idle-timeout", "lb-idle", "image-with-shell", "image-without-shell", "fail-on",
+    "lb-idle-timeout", "lb-idle", "image-with-shell", "image-without-shell", "fail-on", "endpoint-propagation",
 )
 FAIL_ON = (*SEVERITIES, "never")
 
@@ -42,6 +42,7 @@ class DoctorRequest:
     image_with_shell: list[str] = field(default_factory=list)
     image_without_shell: list[str] = field(default_factory=list)
     fail_on: str | None = None
+    endpoint_propagation: str | None = None
     chart: ChartOptions = field(default_factory=ChartOptions)
 
 
@@ -90,6 +91,7 @@ def options(req: DoctorRequest) -> tuple[Options, str]:
         telemetry_flush_timeout_ms=_ms("telemetry-flush-timeout",
                                        pick("telemetry-flush-timeout", req.telemetry_flush_timeout)),
         idle_timeout_ms=_ms("idle-timeout", pick("idle-timeout", req.idle_timeout)),
+        endpoint_propagation_ms=_ms("endpoint-propagation", pick("endpoint-propagation", req.endpoint_propagation)),
     )
     go = pick("go-version", req.go_version)
     if go is not None:

@@ -66,6 +66,7 @@ def rule_table() -> tuple[Rule, ...]:
     margin = seconds_text(t.GRACE_MARGIN_MS)
     idle_margin = seconds_text(t.IDLE_MARGIN_MS)
     headroom = f"{t.MIN_HEADROOM // (1024 * 1024)}Mi"
+    propagation = default_propagation_ms()
     return (
         Rule("grace-period", "error",
              "terminationGracePeriodSeconds shorter than the shutdown it must hold",
@@ -73,6 +74,17 @@ def rule_table() -> tuple[Rule, ...]:
              "requests are cut and buffered spans are lost.",
              f"terminationGracePeriodSeconds >= ceil(preStop + drain + shutdown + telemetry flush + margin {margin})",
              "Raise terminationGracePeriodSeconds to the sum, or shorten the drain/shutdown/flush timeouts."),
+        Rule("drain-propagation", "error",
+             "Drain shorter than endpoint propagation",
+             "After a pod is deleted, kube-proxy, the load balancers and the ingress keep sending it new requests "
+             "until they have seen its endpoint removed (a few seconds). A pod that stops accepting at once "
+             "(no preStop sleep and no drain delay) refuses or cuts those requests; the suite's cluster test loses "
+             "requests with `timeouts.drainDelay=0s`.",
+             f"preStop sleep + drain delay >= endpoint propagation ({seconds_text(propagation)} unless "
+             "--endpoint-propagation says otherwise; error when 0, warning when below)",
+             "Keep serving for the endpoint propagation time after termination starts: set the drain delay "
+             "(DRAIN_DELAY; `timeouts.drainDelay` in a gosmith chart) or a native preStop sleep "
+             f"(`lifecycle.preStop.sleep.seconds`) to at least {seconds_text(propagation)}."),
         Rule("lb-idle-timeout", "error",
              "App idle timeout not longer than the load balancer's",
              "A proxy that pools keep-alive connections reuses one the app has just closed: the request fails with "
@@ -159,6 +171,11 @@ def rule_table() -> tuple[Rule, ...]:
     )
 
 
+def default_propagation_ms() -> int:
+    """Return the endpoint propagation time doctor assumes: the template's default answer, in milliseconds."""
+    return int(Fraction(str(_t().DEFAULTS["endpoint_propagation_seconds"])) * 1000)
+
+
 @cache
 def rules_by_id() -> dict[str, Rule]:
     return {r.id: r for r in rule_table()}
@@ -195,6 +212,7 @@ class Options:
     idle_timeout_ms: int | None = None
     go_version: str | None = None
     lb_idle_timeout: int | None = None  # seconds: a load balancer in front of every workload
+    endpoint_propagation_ms: int | None = None  # None: the template's default (default_propagation_ms)
     lb_defaults: dict[str, int] = field(default_factory=lambda: {k: v for k, (v, _) in LB_DEFAULTS.items()})
     no_shell_images: list[str] = field(default_factory=list)
     shell_images: list[str] = field(default_factory=list)
@@ -413,6 +431,41 @@ def _check_grace(x: _Ctx, c: Container, opts: Options, notes: list[str]) -> None
           **{f"{label}_ms": ms for label, ms, _ in terms}, margin_ms=t.GRACE_MARGIN_MS)
 
 
+def _check_drain(x: _Ctx, c: Container, opts: Options) -> None:
+    """A pod must keep serving (preStop sleep + drain delay) until every proxy has dropped its endpoint."""
+    w = x.w
+    pre_ms, pre_kind, _ = _prestop(c)
+    if pre_kind in ("http", "other") or pre_ms is None:
+        return  # a hook of unknown length: not checked
+    drain, src = _timing(w, c, "drain", opts, [])
+    if pre_kind == "none" and drain is None:
+        return  # nothing known about this container's drain
+    propagation = default_propagation_ms() if opts.endpoint_propagation_ms is None else opts.endpoint_propagation_ms
+    propagation_src = "the default" if opts.endpoint_propagation_ms is None else "--endpoint-propagation"
+    total = pre_ms + (drain or 0)
+    if total >= propagation or (drain is None and pre_ms < propagation):
+        return  # long enough, or the drain delay is unknown and may make up the rest
+    var = c.env.get("DRAIN_DELAY")
+    if var is not None and src.startswith("env"):
+        path: tuple[str | int, ...] = (*c.path, "env", var.index)
+    elif pre_kind != "none":
+        path = (*c.path, "lifecycle", "preStop")
+    else:
+        path = (*c.path,)
+    drain_text = f"drain delay {seconds_text(drain)} ({src})" if drain is not None else "drain delay unknown"
+    if pre_kind == "none":
+        kept = f"{drain_text} and no preStop hook: {seconds_text(total)}"
+    else:
+        kept = f"preStop {pre_kind} {seconds_text(pre_ms)} + {drain_text} = {seconds_text(total)}"
+    x.add("drain-propagation", c, path,
+          f"{kept} < endpoint propagation {seconds_text(propagation)} ({propagation_src}): requests routed to "
+          "the pod after it stops accepting fail",
+          f"set the drain delay (DRAIN_DELAY, timeouts.drainDelay) to at least {seconds_text(propagation - pre_ms)}"
+          + (" or a preStop sleep" if pre_kind == "none" else ""),
+          severity="error" if total == 0 else "warning",
+          prestop_ms=pre_ms, drain_ms=drain, endpoint_propagation_ms=propagation)
+
+
 def _check_idle(x: _Ctx, c: Container, lbs: list[LoadBalancer], opts: Options, notes: list[str]) -> None:
     if not lbs:
         return
@@ -585,6 +638,7 @@ def check(docs: list[Doc], opts: Options | None = None) -> Report:
             lbs.append(LoadBalancer("given", opts.lb_idle_timeout, "the load balancer in front", "--lb-idle-timeout"))
         for c in w.containers:
             _check_grace(x, c, opts, notes)
+            _check_drain(x, c, opts)
             _check_idle(x, c, lbs, opts, notes)
             _check_prestop(x, c, opts)
             _check_memory(x, c)
