@@ -157,10 +157,39 @@ def test_quickstart_tree_matches_a_real_render(site: Path, tmp_path: Path) -> No
         assert re.search(rf"[├└]── {re.escape(name)}/? ", tree), f"{name} missing from the quickstart tree"
 
 
-def test_generated_pages_are_not_committed() -> None:
-    """answers.md and cli.md exist only at build time, so nobody can hand-edit them out of date."""
-    assert not (ROOT / "docs" / "answers.md").exists()
-    assert not (ROOT / "docs" / "cli.md").exists()
+def test_reference_pages_are_committed_and_current() -> None:
+    """The reference pages are committed (readable in the repository without building the site) and equal
+    what scripts/gen_docs.py generates from the sources now: regenerate with `python scripts/gen_docs.py`."""
+    gen = _load_gen_docs()
+    assert set(gen.GENERATED) == {"answers.md", "settings.md", "cli.md", "doctor-rules.md"}
+    for name, make in gen.GENERATED.items():
+        page = ROOT / "docs" / name
+        assert page.is_file(), f"docs/{name} is missing: run python scripts/gen_docs.py"
+        assert page.read_text(encoding="utf-8") == make(), f"docs/{name} drifted: run python scripts/gen_docs.py"
+    assert gen.stale_pages() == []
+
+
+def test_reference_pages_drift_is_detected(tmp_path: Path) -> None:
+    gen = _load_gen_docs()
+    for name in gen.GENERATED:
+        (tmp_path / name).write_text((ROOT / "docs" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    assert gen.main(["--check", "--out", str(tmp_path)]) == 0
+    (tmp_path / "cli.md").write_text("# CLI reference\n\nhand-edited\n", encoding="utf-8")
+    (tmp_path / "answers.md").unlink()
+    assert gen.stale_pages(tmp_path) == ["answers.md", "cli.md"]
+    assert gen.main(["--check", "--out", str(tmp_path)]) == 1
+
+
+def test_readme_links_the_reference_pages() -> None:
+    """A newcomer reading the repository finds the -d keys, settings, CLI and doctor rules from the README."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\(([^)#\s]+)", readme))
+    for page in ("docs/answers.md", "docs/settings.md", "docs/cli.md", "docs/doctor-rules.md"):
+        assert page in links, f"README does not link {page}"
+    for link in links:
+        if not re.match(r"[a-z]+://", link):
+            assert (ROOT / link).exists(), f"README links {link}, which does not exist"
+    assert "the doctor rules page" not in readme or "[the doctor rules page](docs/doctor-rules.md)" in readme
 
 
 def test_values_knobs_table_reads_helm_docs_comments(tmp_path: Path) -> None:
