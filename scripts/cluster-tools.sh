@@ -59,8 +59,9 @@ if command -v go >/dev/null 2>&1; then
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ldflags="$ldflags -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     done
-    say "building kubelet, kube-proxy, kube-controller-manager, kube-scheduler $KUBE_VERSION (~2 min with the API server's build cache)"
+    say "building kubelet, kube-proxy, kube-controller-manager, kube-scheduler $KUBE_VERSION (estimate 2-6 min on 2 cores with the API server's build cache, idle to busy)"
     ok=1
+    kube_start=$SECONDS
     for name in "${names[@]}"; do
       case $name in
         pause | wget) pkg=./cmd/$name flags="-s -w" ;;
@@ -69,12 +70,14 @@ if command -v go >/dev/null 2>&1; then
       start=$SECONDS
       if (cd "$SRC" && CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local \
           go build -trimpath -ldflags "$flags" -o "$tmp/$name" "$pkg") >"$tmp/$name.log" 2>&1; then
-        echo "    $name built in $((SECONDS - start))s" >&2
+        echo "    $name: $((SECONDS - start)) s" >&2
       else
         unavailable "$name" "go build $pkg failed: $(tail -n 1 "$tmp/$name.log" | tr '\t' ' ')"
         ok=0
       fi
     done
+    s=$((SECONDS - kube_start))
+    echo "    Kubernetes binaries built in $((s / 60)) min $((s % 60)) s (estimate 2-6 min on 2 cores)" >&2
     if [ "$ok" = 1 ]; then
       for name in "${names[@]}"; do mv "$tmp/$name" "$BIN/"; done
       echo "$want" >"$BIN/.cluster-kube.version"
@@ -82,32 +85,33 @@ if command -v go >/dev/null 2>&1; then
   fi
 
   # 2. CNI plugins, crane, CoreDNS: `go install` of the released modules.
-  install() { # STAMPNAME VERSION DESTDIR MINUTES PKG...
+  install() { # STAMPNAME VERSION DESTDIR ESTIMATE(minutes, idle-busy) PKG...
     local stamp=$BIN/.$1.version version=$2 dest=$3 minutes=$4
     shift 4
     local want="$* @$version" files=() pkg
     for pkg in "$@"; do files+=("$dest/$(basename "$pkg")"); done
     current "$stamp" "$want" "${files[@]}" && return 0
-    say "building $* $version from the Go module proxy (about $minutes min on 2 cores)"
+    say "building $* $version from the Go module proxy (estimate $minutes min on 2 cores, idle to busy)"
     local gobin="$tmp/gobin-$(basename "$stamp")" start=$SECONDS args=()
     for pkg in "$@"; do args+=("$pkg@$version"); done
     if GOBIN="$gobin" CGO_ENABLED=0 GOTOOLCHAIN=local go install -trimpath -ldflags "-s -w" "${args[@]}" \
         >"$tmp/install.log" 2>&1; then
       for pkg in "$@"; do mv "$gobin/$(basename "$pkg")" "$dest/"; done
       echo "$want" >"$stamp"
-      echo "    built in $((SECONDS - start))s" >&2
+      local s=$((SECONDS - start))
+      echo "    built in $((s / 60)) min $((s % 60)) s (estimate $minutes min on 2 cores)" >&2
     else
       for pkg in "$@"; do
         unavailable "$(basename "$pkg")" "go install $pkg@$version failed: $(tail -n 1 "$tmp/install.log" | tr '\t' ' ')"
       done
     fi
   }
-  install cni-plugins "$CNI_PLUGINS_VERSION" "$CNI_BIN" 1 \
+  install cni-plugins "$CNI_PLUGINS_VERSION" "$CNI_BIN" 1-2 \
     github.com/containernetworking/plugins/plugins/main/bridge \
     github.com/containernetworking/plugins/plugins/main/loopback \
     github.com/containernetworking/plugins/plugins/ipam/host-local
-  install crane "$CRANE_VERSION" "$BIN" 1 github.com/google/go-containerregistry/cmd/crane
-  install coredns "$COREDNS_VERSION" "$BIN" 2 github.com/coredns/coredns
+  install crane "$CRANE_VERSION" "$BIN" 1-2 github.com/google/go-containerregistry/cmd/crane
+  install coredns "$COREDNS_VERSION" "$BIN" 2-5 github.com/coredns/coredns
 else
   for name in kubelet kube-proxy kube-controller-manager kube-scheduler crane coredns bridge; do
     unavailable "$name" "Go is not installed"
@@ -121,7 +125,7 @@ for cmd in containerd:containerd runc:runc iptables:iptables; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    say "installing ${missing[*]} with apt (about 1 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
+    say "installing ${missing[*]} with apt (estimate 1-3 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
     apt_log="$PWD/.tools/cluster.apt.log"
     if apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" update -qq >"$apt_log" 2>&1 &&
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" \

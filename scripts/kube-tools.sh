@@ -37,16 +37,18 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-build() { # NAME PACKAGE LDFLAGS
-  local start=$SECONDS
+# Estimates: minutes on 2 cores, the low end measured idle, the high end about 3x (a busy machine).
+build() { # NAME PACKAGE LDFLAGS ESTIMATE
+  local start=$SECONDS s
   (cd "$SRC" && CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -ldflags "$3" -o "$tmp/$1" "$2")
-  echo "    $1 built in $((SECONDS - start))s" >&2
+  s=$((SECONDS - start))
+  echo "    $1 built in $((s / 60)) min $((s % 60)) s (estimate $4 min on 2 cores)" >&2
 }
-echo "==> building kube-apiserver $KUBE_VERSION (first build ~5 min on 2 cores after helm's; cached rebuilds ~1 min)" >&2
-build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ldflags"
-echo "==> building kubectl $KUBE_VERSION and etcd (~1 min after the API server)" >&2
-build kubectl k8s.io/kubernetes/cmd/kubectl "$ldflags"
-build etcd ./cmd/etcd "-s -w"
+echo "==> building kube-apiserver $KUBE_VERSION (first build: estimate 4-11 min on 2 cores after helm's, idle to busy; cached rebuilds about 1 min)" >&2
+build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ldflags" 4-11
+echo "==> building kubectl $KUBE_VERSION and etcd (estimate 1-2 min after the API server)" >&2
+build kubectl k8s.io/kubernetes/cmd/kubectl "$ldflags" 1-2
+build etcd ./cmd/etcd "-s -w" 1-2
 mv "$tmp/kube-apiserver" "$tmp/kubectl" "$tmp/etcd" "$BIN/"
 echo "$want" >"$stamp"
 echo "==> kube-apiserver, kubectl and etcd ready in $BIN" >&2

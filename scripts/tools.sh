@@ -26,7 +26,15 @@ unavailable() {
   echo "warning: $1 unavailable: $2; the tests that need it will be skipped" >&2
 }
 
-# progress NAME MINUTES: print an elapsed/estimate line every minute while a slow step runs.
+# Estimates are ranges of minutes on 2 cores: the low end measured on an idle machine, the high end
+# about 3x that, as measured on a busy one (other builds and test runs sharing the cores).
+# took START RANGE: "1 min 57 s (estimate 2-6 min on 2 cores)" for a step that started at SECONDS=START.
+took() {
+  local s=$((SECONDS - $1))
+  echo "$((s / 60)) min $((s % 60)) s (estimate $2 min on 2 cores)"
+}
+
+# progress NAME RANGE: print an elapsed/estimate line every minute while a slow step runs.
 PROGRESS_PID=
 progress_start() {
   local name=$1 minutes=$2 start=$SECONDS
@@ -34,7 +42,7 @@ progress_start() {
     # one-second sleeps: a killed loop leaves no long sleep behind holding the output open
     while sleep 1; do
       if [ $(((SECONDS - start) % 60)) -eq 0 ]; then
-        echo "    ... $name: $(((SECONDS - start) / 60)) min elapsed (estimate: about $minutes min on 2 cores)" >&2
+        echo "    ... $name: $(((SECONDS - start) / 60)) min elapsed (estimate $minutes min on 2 cores: idle to busy)" >&2
       fi
     done
   ) &
@@ -63,7 +71,7 @@ on_path() {
   return 1
 }
 
-# provide NAME MODULE/PKG VERSION MINUTES VERSION_CHECK [LDFLAGS]: make .tools/bin/NAME the pinned
+# provide NAME MODULE/PKG VERSION RANGE VERSION_CHECK [LDFLAGS]: make .tools/bin/NAME the pinned
 # version. VERSION_CHECK is a shell snippet that succeeds when "$1" (a binary) is the wanted version.
 provide() {
   local name=$1 pkg=$2 version=$3 minutes=$4 check=$5 extra=${6:-} stamp="$BIN/.$1.version"
@@ -82,7 +90,7 @@ provide() {
     unavailable "$name" "Go is not installed, so $name $version cannot be built"
     return 0
   fi
-  say "building $name $version from the Go module proxy (first build: about $minutes min on 2 cores)"
+  say "building $name $version from the Go module proxy (first build: estimate $minutes min on 2 cores, idle to busy)"
   local tmp log start=$SECONDS
   tmp=$(mktemp -d)
   log="$TOOLS/$name.build.log"
@@ -92,7 +100,7 @@ provide() {
       mv "$tmp/$(basename "$pkg")" "$BIN/$name"; then
     progress_stop
     echo "$want" >"$stamp"
-    say "built $name in $(((SECONDS - start) / 60)) min $(((SECONDS - start) % 60)) s"
+    say "built $name in $(took "$start" "$minutes")"
   else
     progress_stop
     rm -f "$stamp"
@@ -103,10 +111,10 @@ provide() {
 
 # Stamp the versions the way helm's own Makefile does (version string; default Kubernetes version of
 # `helm template`/`helm lint` = the client-go minor helm is built with, 1.37 for both pins).
-provide helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" 3 \
+provide helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" 2-6 \
   "\"\$1\" version --template '{{.Version}}' | grep -qx '$HELM4_VERSION'" \
   "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION"
-provide helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" 2 \
+provide helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" 1-3 \
   "\"\$1\" version --template '{{.Version}}' | grep -qx '$HELM3_VERSION'" \
   "-X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION \
    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
@@ -114,18 +122,19 @@ provide helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" 2 \
 # golangci-lint refuses to lint a module whose go line is newer than the Go it was built with: build it
 # with the newest Go the template supports (go1.27.3, fetched from the Go module proxy as a toolchain).
 TOOLCHAIN=go1.27.3 provide golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint \
-  "$GOLANGCI_VERSION" 2 \
+  "$GOLANGCI_VERSION" 1-4 \
   "\"\$1\" version | grep -q 'version ${GOLANGCI_VERSION#v} built with go1.27'"
 
 # qemu-user-static runs the cross-compiled linux/arm64 binary (Debian package).
 if ! command -v qemu-aarch64-static >/dev/null 2>&1 && ! command -v qemu-aarch64 >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    say "installing qemu-user-static with apt (about 1 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
+    say "installing qemu-user-static with apt (estimate 1-3 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
+    apt_start=$SECONDS
     apt_log="$TOOLS/qemu-user-static.apt.log"
     if apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" update -qq >"$apt_log" 2>&1 &&
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" \
           install -y -qq qemu-user-static >>"$apt_log" 2>&1; then
-      say "installed qemu-user-static"
+      say "installed qemu-user-static in $(took "$apt_start" 1-3)"
     else
       unavailable qemu-user-static "apt-get failed: $(grep -m1 -E '^(E|W):' "$apt_log" || tail -n 1 "$apt_log") (log: .tools/qemu-user-static.apt.log)"
     fi
@@ -137,13 +146,14 @@ fi
 # The package's postinst cannot start its service here (no init): the tests run the binary themselves.
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    say "installing prometheus (server + promtool) with apt (about 1 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
+    say "installing prometheus (server + promtool) with apt (estimate 1-3 min; waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock)"
+    apt_start=$SECONDS
     apt_log="$TOOLS/prometheus.apt.log"
     if apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" update -qq >"$apt_log" 2>&1 &&
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" \
           install -y -qq --no-install-recommends prometheus >>"$apt_log" 2>&1 &&
         command -v promtool >/dev/null 2>&1; then
-      say "installed prometheus"
+      say "installed prometheus in $(took "$apt_start" 1-3)"
     else
       unavailable prometheus "apt-get failed: $(grep -m1 -E '^(E|W):' "$apt_log" || tail -n 1 "$apt_log") (log: .tools/prometheus.apt.log)"
     fi
@@ -152,15 +162,17 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
   fi
 fi
 # A real Kubernetes API server, etcd and kubectl for the chart tests (scripts/kube-tools.sh: built from
-# the Go module proxy; about 5 min the first time on 2 cores, about 1 min from Go's build cache).
+# the Go module proxy; 4-12 min the first time on 2 cores, about 1 min from Go's build cache).
 if [ "${GOSMITH_SKIP_KUBE:-}" = 1 ]; then
   say "GOSMITH_SKIP_KUBE=1: not building kube-apiserver (the API server tests skip, saying so)"
 elif command -v go >/dev/null 2>&1; then
   kube_log="$TOOLS/kube.build.log"
-  progress_start "kube-apiserver" 6
+  kube_start=$SECONDS
+  progress_start "kube-apiserver" 4-12
   if bash scripts/kube-tools.sh >"$kube_log" 2>&1; then
     progress_stop
     grep -E '^(==>|    )' "$kube_log" >&2 || true
+    say "kube-apiserver, kubectl and etcd step took $(took "$kube_start" 4-12)"
   else
     progress_stop
     unavailable kube-apiserver "scripts/kube-tools.sh failed: $(tail -n 1 "$kube_log" | tr '\t' ' ') (log: .tools/kube.build.log)"
@@ -175,7 +187,8 @@ if [ "${GOSMITH_SKIP_CLUSTER:-}" = 1 ]; then
   say "GOSMITH_SKIP_CLUSTER=1: not building the cluster tools (the cluster tests skip, saying so)"
 else
   cluster_log="$TOOLS/cluster.build.log"
-  progress_start "cluster tools" 4
+  cluster_start=$SECONDS
+  progress_start "cluster tools" 4-12
   if CLUSTER_UNAVAILABLE="$UNAVAILABLE.tmp" bash scripts/cluster-tools.sh >"$cluster_log" 2>&1; then
     progress_stop
   else
@@ -183,6 +196,7 @@ else
     grep -q . "$UNAVAILABLE.tmp" || unavailable cluster "scripts/cluster-tools.sh failed (log: .tools/cluster.build.log)"
   fi
   grep -E '^(==>|    |warning:)' "$cluster_log" >&2 || true
+  say "cluster tools step took $(took "$cluster_start" 4-12)"
 fi
 mv "$UNAVAILABLE.tmp" "$UNAVAILABLE"
 [ -s "$UNAVAILABLE" ] || rm -f "$UNAVAILABLE"

@@ -1,4 +1,4 @@
-"""A newcomer's first hour in the generated repository: its README, `make image` without buildx, Ctrl-C on `make run`."""
+"""A newcomer's first hour in the generated repository: its README, `make image` without buildx, `make run`'s Ctrl-C."""
 
 from __future__ import annotations
 
