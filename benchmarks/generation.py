@@ -3,11 +3,17 @@
 Each command runs as a user would run it (the installed `gosmith` CLI, a fresh process each time).
 The first `gosmith new` also builds gosmith's release repository in an empty cache directory and is
 reported separately as the cold start; the median is over the following (warm) runs.
+
+An absolute time moves with the machine and its load, so the figure to compare across machines and
+commits is a ratio measured in one run: `gosmith new --defaults` against a plain `copier copy
+--defaults` of the same template version (the files gosmith renders, copied out of its release
+repository), in pairs run back to back (the order alternating), median of the pairs' ratios.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,10 +48,52 @@ def has_command(name: str) -> bool:
     return name in getattr(typer.main.get_command(app), "commands", {})
 
 
+def template_tree(wd: Path, env: dict[str, str]) -> Path:
+    """Copy the files `gosmith new` renders (the current version's tree of its release repository) to wd/template."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        from gosmith.source import copy_source
+
+        with copy_source() as (src, _ref):
+            return Path(shutil.copytree(src, wd / "template"))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def paired(gosmith: list[str], env: dict[str, str], wd: Path, pairs: int) -> tuple[list[float], list[float]]:
+    """Return the times of `pairs` runs of `gosmith new --defaults` and of plain `copier copy --defaults`.
+
+    Each pair runs back to back, gosmith first in even pairs and copier first in odd ones, so a change
+    of the machine's load during the run touches both sides of a pair alike.
+    """
+    template = template_tree(wd, env)
+    copier = [str(Path(sys.executable).with_name("copier"))]
+    if not Path(copier[0]).exists():
+        copier = [sys.executable, "-m", "copier"]
+    g_times, c_times = [], []
+    for i in range(pairs):
+        g_cmd = [*gosmith, "new", f"pair-g{i}", "-o", str(wd / f"pair-g{i}"), "--defaults"]
+        c_cmd = [*copier, "copy", "--trust", "--defaults", "--quiet", "--data", f"service_name=pair-c{i}",
+                 str(template), str(wd / f"pair-c{i}")]
+        if i % 2 == 0:
+            g_times.append(timed(g_cmd, env))
+            c_times.append(timed(c_cmd, env))
+        else:
+            c_times.append(timed(c_cmd, env))
+            g_times.append(timed(g_cmd, env))
+    return g_times, c_times
+
+
 def main() -> int:
     """Time `gosmith new --defaults` and a no-op `gosmith update`; print and optionally save the table."""
     p = c.parser(__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5, help="warm runs of each command (default 5)")
+    p.add_argument("--pairs", type=int, default=11, help="gosmith/copier pairs for the ratio (default 11)")
     args = p.parse_args()
     rep = c.Report("generation", "Generation: gosmith new and gosmith update")
     rep.header()
@@ -62,6 +110,14 @@ def main() -> int:
         rep.add(f"`gosmith new --defaults`, median of {args.runs}", c.ms(c.median(warm)))
         rep.add("`gosmith new --defaults`, min / max", f"{c.ms(min(warm))} / {c.ms(max(warm))}")
         rep.add("files generated", str(files))
+
+        g_times, c_times = paired(gosmith, env, wd, args.pairs)
+        ratios = [g / c for g, c in zip(g_times, c_times, strict=True)]
+        rep.add(f"`gosmith new --defaults` / plain `copier copy --defaults`, same template version, median of "
+                f"{args.pairs} paired ratios", f"{c.median(ratios):.2f}")
+        rep.add("paired ratio min / max", f"{min(ratios):.2f} / {max(ratios):.2f}")
+        rep.add(f"in those pairs: `gosmith new` / `copier copy`, medians of {args.pairs}",
+                f"{c.ms(c.median(g_times))} / {c.ms(c.median(c_times))}")
 
         if not has_command("update"):
             rep.note("`gosmith update` does not exist in this gosmith yet: not measured")

@@ -29,7 +29,7 @@ END = "<!-- results:end -->"
 
 #: name -> (script, extra arguments with --short)
 BENCHMARKS: dict[str, tuple[str, list[str]]] = {
-    "generation": ("generation.py", ["--runs", "3"]),
+    "generation": ("generation.py", ["--runs", "3", "--pairs", "5"]),
     "startup": ("startup.py", ["--runs", "5"]),
     "service_overhead": ("service_overhead.py", []),
     "drain": ("drain.py", ["--warmup", "2"]),

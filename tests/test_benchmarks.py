@@ -152,7 +152,7 @@ def test_loadgen_counts_requests_and_failures(tmp_path: Path) -> None:
 
 
 BENCHMARK_RUNS = {
-    "generation": ["--runs", "1"],
+    "generation": ["--runs", "1", "--pairs", "2"],
     "startup": ["--runs", "1", "--requests", "50"],
     "drain": ["--warmup", "0.5", "--drain-delay", "1500ms", "--lb-delay", "0.5", "--rate", "50", "--clients", "4"],
     "cpu_limit": ["--duration", "1", "--warmup", "0.2", "--connections", "4", "--echo-bytes", "4096"],
