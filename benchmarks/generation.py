@@ -99,7 +99,10 @@ def main() -> int:
     rep.header()
     gosmith = c.gosmith_cmd()
     with c.workdir(args.workdir) as wd:
-        env = {**GIT_ENV, "GOSMITH_CACHE_DIR": str(wd / "cache")}
+        # Bytecode cached as after an install (pip compiles copier's modules; an editable gosmith caches its
+        # own on first import), even where the environment sets PYTHONDONTWRITEBYTECODE: otherwise every
+        # run would compile gosmith's modules and its template's hooks from source, and copier's none.
+        env = {**GIT_ENV, "GOSMITH_CACHE_DIR": str(wd / "cache"), "PYTHONDONTWRITEBYTECODE": ""}
         cold = timed([*gosmith, "new", "svc-cold", "-o", str(wd / "svc-cold"), "--defaults"], env)
         warm = [
             timed([*gosmith, "new", f"svc-{i}", "-o", str(wd / f"svc-{i}"), "--defaults"], env)

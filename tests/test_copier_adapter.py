@@ -73,7 +73,8 @@ def test_adjusted_render_equals_plain_copier(tmp_path: Path) -> None:
     data = {"service_name": "adapter-svc"}
     kwargs = dict(data=data, defaults=True, unsafe=True, quiet=True, vcs_ref=tag(built.current))
     copier.run_copy(str(built.repo), str(tmp_path / "plain"), **kwargs)
-    with copier_adapter.no_git_index_sync(), copier_adapter.reuse_compiled_strings():
+    with copier_adapter.no_git_index_sync(), copier_adapter.reuse_compiled_strings(), \
+            copier_adapter.reuse_render_answers():
         copier.run_copy(str(built.repo), str(tmp_path / "adjusted"), **kwargs)
 
     def files(root: Path) -> dict[str, tuple[bytes, bool]]:
@@ -136,3 +137,26 @@ def test_progress_styles_and_template_version_are_where_the_adapter_patches_them
     assert {n: getattr(copier_tools.Style, n) for n in styles} == styles  # restored
     assert "version" in copier_template.Template.__dict__
     assert not isinstance(copier_template.Template.__dict__["version"], property)
+
+
+def test_render_answers_are_where_the_adapter_reuses_them_and_restored() -> None:
+    import copier._main as copier_main
+    import copier._types as copier_types
+    import copier._user_data as copier_user_data
+
+    remember = copier_main.Worker._answers_to_remember
+    combined = copier_user_data.AnswersMap.__dict__["combined"]
+    assert isinstance(combined, property) and callable(remember)
+    assert copier_types.Phase.RENDER and callable(copier_types.Phase.current)
+    answers = copier_user_data.AnswersMap(user={"a": 1})
+    with copier_adapter.reuse_render_answers():
+        assert copier_main.Worker._answers_to_remember is not remember
+        assert answers.combined["a"] == 1
+        answers.user["a"] = 2
+        assert answers.combined["a"] == 2  # outside the render phase: computed each time
+        with copier_types.Phase.use(copier_types.Phase.RENDER):
+            first = answers.combined
+            answers.user["a"] = 3
+            assert answers.combined is first and first["a"] == 2  # in it: once
+    assert copier_main.Worker._answers_to_remember is remember
+    assert copier_user_data.AnswersMap.__dict__["combined"] is combined

@@ -9,6 +9,9 @@ managers only change how it looks and how fast it runs, never what it writes:
 - `no_git_index_sync`: skips `Worker._sync_git_index_executable_bit` (one `git config` subprocess per
   rendered file, a no-op for files git does not track yet) while a *new* project renders.
 - `reuse_compiled_strings`: compiles each Jinja string once (a jinja2 method, not copier's).
+- `reuse_render_answers`: while files render, the answers are final: copier still rebuilds them (all
+  answers merged, and the ones the answers file remembers) for each of the ~1,000 strings it renders;
+  they are computed once per worker in the render phase.
 - `plain_progress`: copier colours its progress lines (`create go.mod`) whatever the stream is, and
   names the template version it reads from git (None for the exported tree gosmith renders): the
   colours follow whether stderr is a terminal and `NO_COLOR`, the version line names the real version.
@@ -193,4 +196,48 @@ def plain_progress(version: Any) -> Iterator[None]:
             setattr(style, name, value)
         if original_version is not None and version is not None:
             template.version = original_version  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def reuse_render_answers() -> Iterator[None]:
+    """While a project renders (copier's RENDER phase): merge the answers once per worker, not per string.
+
+    copier's `_render_context` runs for every path part and string it renders and rebuilds
+    `AnswersMap.combined` and `Worker._answers_to_remember` each time, although no answer changes
+    after the questions. Both are read only (unpacked into a new context, iterated); outside the
+    render phase they are computed as before.
+    """
+    import copier._main as copier_main
+    import copier._types as copier_types
+    import copier._user_data as copier_user_data
+
+    worker = getattr(copier_main, "Worker", None)
+    answers_map = getattr(copier_user_data, "AnswersMap", None)
+    phase = getattr(copier_types, "Phase", None)
+    remember = getattr(worker, "_answers_to_remember", None)
+    combined = answers_map.__dict__.get("combined") if answers_map is not None else None
+    if (worker is None or answers_map is None or remember is None or not isinstance(combined, property)
+            or combined.fget is None or phase is None):
+        yield
+        return
+    cache: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def once(kind: str, compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def cached(self: Any) -> Any:
+            if phase.current() != phase.RENDER:
+                return compute(self)
+            key = (kind, id(self))
+            if key not in cache:
+                cache[key] = (self, compute(self))  # keeps self alive: its id stays unique
+            return cache[key][1]
+
+        return cached
+
+    worker._answers_to_remember = once("remember", remember)
+    answers_map.combined = property(once("combined", combined.fget))
+    try:
+        yield
+    finally:
+        worker._answers_to_remember = remember
+        answers_map.combined = combined
 

@@ -23,6 +23,7 @@ from gosmith.copier_adapter import (
     plain_progress,
     readable_prompts,
     reuse_compiled_strings,
+    reuse_render_answers,
 )
 from gosmith.errors import Aborted, AnswerError, GosmithError, UserError
 from gosmith.interrupts import no_interrupt
@@ -123,7 +124,7 @@ def _staging_dir(near: Path) -> Path:
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
     with copy_source() as (src_path, vcs_ref), readable_prompts(), no_git_index_sync(), reuse_compiled_strings(), \
-            jinja_cache(), plain_progress(parse_ref(vcs_ref)):
+            jinja_cache(), plain_progress(parse_ref(vcs_ref)), reuse_render_answers():
         copier.run_copy(
             src_path,
             str(dst),
