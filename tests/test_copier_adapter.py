@@ -74,7 +74,7 @@ def test_adjusted_render_equals_plain_copier(tmp_path: Path) -> None:
     kwargs = dict(data=data, defaults=True, unsafe=True, quiet=True, vcs_ref=tag(built.current))
     copier.run_copy(str(built.repo), str(tmp_path / "plain"), **kwargs)
     with copier_adapter.no_git_index_sync(), copier_adapter.reuse_compiled_strings(), \
-            copier_adapter.reuse_render_answers():
+            copier_adapter.reuse_render_answers(), copier_adapter.libyaml_config():
         copier.run_copy(str(built.repo), str(tmp_path / "adjusted"), **kwargs)
 
     def files(root: Path) -> dict[str, tuple[bytes, bool]]:
@@ -160,3 +160,23 @@ def test_render_answers_are_where_the_adapter_reuses_them_and_restored() -> None
             assert answers.combined is first and first["a"] == 2  # in it: once
     assert copier_main.Worker._answers_to_remember is remember
     assert copier_user_data.AnswersMap.__dict__["combined"] is combined
+
+
+def test_copier_yml_loads_the_same_with_libyaml() -> None:
+    """copier's own loader function reads copier.yml (and its includes) to the same data with libyaml."""
+    import copier._template as copier_template
+    import yaml
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml: the adapter changes nothing")
+    assert copier_template.yaml is yaml and "yaml.SafeLoader" in __import__("inspect").getsource(
+        copier_template.load_template_config)
+    plain = copier_template.load_template_config(ROOT / "copier.yml")
+    with copier_adapter.libyaml_config():
+        assert copier_template.yaml.SafeLoader is yaml.CSafeLoader
+        fast = copier_template.load_template_config(ROOT / "copier.yml")
+    assert copier_template.yaml is yaml  # restored
+    assert fast == plain and fast
+    from gosmith.template import config
+
+    assert config(ROOT) == yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))  # gosmith's own read

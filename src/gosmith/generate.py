@@ -19,6 +19,7 @@ import copier
 from gosmith import answers as answers_mod
 from gosmith.copier_adapter import (
     COPIER_PREFIX,
+    libyaml_config,
     no_git_index_sync,
     plain_progress,
     readable_prompts,
@@ -124,7 +125,7 @@ def _staging_dir(near: Path) -> Path:
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
     with copy_source() as (src_path, vcs_ref), readable_prompts(), no_git_index_sync(), reuse_compiled_strings(), \
-            jinja_cache(), plain_progress(parse_ref(vcs_ref)), reuse_render_answers():
+            jinja_cache(), plain_progress(parse_ref(vcs_ref)), reuse_render_answers(), libyaml_config():
         copier.run_copy(
             src_path,
             str(dst),

@@ -73,7 +73,9 @@ def config(root: Path | None = None) -> dict[str, Any]:
 
 @cache
 def _config(root: Path) -> dict[str, Any]:
-    data = yaml.safe_load((root / "copier.yml").read_text(encoding="utf-8"))
+    # libyaml's loader when PyYAML has it: the same data, several times faster than the pure-Python one
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load((root / "copier.yml").read_text(encoding="utf-8"), Loader=loader)
     if not isinstance(data, dict):
         raise TemplateError(f"{root / 'copier.yml'}: not a mapping")
     return data
