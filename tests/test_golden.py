@@ -44,6 +44,29 @@ def test_committed_render_is_current(name: str, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("name", sorted(golden.SETS))
+def test_console_script_renders_the_committed_tree_without_prompt_libraries(name: str, tmp_path: Path) -> None:
+    """`gosmith new --defaults` as a user runs it (its own process, which loads no prompt library because
+    nothing is asked) writes exactly the committed render."""
+    import os
+    import sys
+
+    answers = dict(golden.SETS[name])
+    cmd = [str(Path(sys.executable).with_name("gosmith")), "new", answers.pop("service_name"),
+           "--module", answers.pop("module_path"), "--defaults", "-o", str(tmp_path / name)]
+    for key, value in answers.items():
+        text = ",".join(value) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else value
+        cmd += ["-d", f"{key}={text}"]
+    with golden.isolated():
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        golden._portable_source(tmp_path / name / ".copier-answers.yml")
+    imported = [ln for ln in proc.stderr.splitlines() if ln.startswith("import time:")]
+    assert imported and not [ln for ln in imported if "questionary" in ln or "prompt_toolkit" in ln]
+    assert drift(GOLDEN / name, tmp_path / name) == []
+
+
 def test_only_the_answer_sets_are_committed() -> None:
     present = {p.name for p in GOLDEN.iterdir() if p.is_dir()}
     assert present == set(golden.SETS), "run `make golden`: tests/golden holds exactly the sets of scripts/golden.py"

@@ -151,14 +151,18 @@ def new_cmd(
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty output directory.")] = False,
 ) -> None:
     """Generate a new Go service from the gosmith template."""
-    from gosmith.answers import parse_data
-    from gosmith.generate import NewRequest, generate
-
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if not defaults and not answers_file and not terminal:
         raise UserError("no terminal to ask the questions on: pass --defaults (or --answers-file FILE) "
                         "to use the defaults for every answer not given")
     interactive = not defaults and terminal
+    if not interactive:
+        from gosmith.copier_adapter import skip_prompt_imports
+
+        skip_prompt_imports()  # nothing is asked: copier's prompt libraries are not needed
+
+    from gosmith.answers import parse_data
+    from gosmith.generate import NewRequest, generate
     req = NewRequest(
         name=name,
         output=output,

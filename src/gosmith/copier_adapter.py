@@ -14,6 +14,9 @@ managers only change how it looks and how fast it runs, never what it writes:
   they are computed once per worker in the render phase.
 - `libyaml_config`: copier parses copier.yml with PyYAML's pure-Python loader (a sixth of a run);
   libyaml's loader (PyYAML's C binding, when installed) reads the same data several times faster.
+- `skip_prompt_imports`: a run that asks nothing (`--defaults`, no terminal) does not import the
+  prompt libraries copier imports at its top (questionary, prompt_toolkit: a sixth of such a run);
+  copier gets stand-ins for the three names it takes from them.
 - `plain_progress`: copier colours its progress lines (`create go.mod`) whatever the stream is, and
   names the template version it reads from git (None for the exported tree gosmith renders): the
   colours follow whether stderr is a terminal and `NO_COLOR`, the version line names the real version.
@@ -268,4 +271,54 @@ def libyaml_config() -> Iterator[None]:
         yield
     finally:
         copier_template.yaml = yaml
+
+
+class _Choice:
+    """questionary's `Choice` as copier uses it when nothing is asked: title, value, disabled, checked."""
+
+    def __init__(self, title: Any, value: Any = None, disabled: str | None = None, checked: bool | None = False,
+                 shortcut_key: str | bool | None = True, description: str | None = None) -> None:
+        self.title = title
+        self.disabled = disabled
+        self.checked = checked if checked is not None else False
+        self.shortcut_key = shortcut_key
+        self.description = description
+        if value is not None:
+            self.value = value
+        elif isinstance(title, list):
+            self.value = "".join(token[1] for token in title)
+        else:
+            self.value = title
+
+
+def _never_asked(*_args: Any, **_kwargs: Any) -> Any:
+    """Stand-in of a prompt function in a run that asks nothing (copier calls them only without defaults)."""
+    raise RuntimeError("gosmith: copier asked a question in a run started without prompts (a gosmith bug)")
+
+
+#: The names copier imports from its prompt libraries at its top, per module.
+_PROMPT_STAND_INS: dict[str, dict[str, Any]] = {
+    "questionary": {"confirm": _never_asked, "unsafe_prompt": _never_asked, "Choice": _Choice},
+    "questionary.prompts": {},
+    "questionary.prompts.common": {"Choice": _Choice},
+    "prompt_toolkit": {},
+    "prompt_toolkit.lexers": {"PygmentsLexer": _never_asked},
+}
+
+
+def skip_prompt_imports() -> bool:
+    """Before copier is first imported, in a run that asks nothing: stand-ins for its prompt libraries.
+
+    copier imports questionary and prompt_toolkit at its top (a sixth of a `gosmith new --defaults`
+    run) and uses them only to ask; with defaults it builds `Choice` objects to check choices, which
+    the stand-in builds as questionary does. Returns False (and changes nothing) when copier or a prompt
+    library is imported already: that process may ask.
+    """
+    if any(name in sys.modules for name in ("copier", *_PROMPT_STAND_INS)):
+        return False
+    for name, attributes in _PROMPT_STAND_INS.items():
+        module = types.ModuleType(name, "gosmith stand-in: nothing is asked in this run")
+        module.__dict__.update(attributes)
+        sys.modules[name] = module
+    return True
 
