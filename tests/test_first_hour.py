@@ -172,6 +172,9 @@ def test_ctrl_c_in_other_commands_is_one_line_exit_130(monkeypatch: pytest.Monke
     result = invoke("check", ".")
     assert result.exit_code == 130
     assert result.output.strip() == "error: aborted, nothing written"  # the same line as every other command
+    import signal
+
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # an in-process caller (and its children) keeps Ctrl-C
 
 
 def test_ctrl_c_during_update_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:

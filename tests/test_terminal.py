@@ -72,13 +72,13 @@ def on_pty(args: list[str], cwd: Path, env: dict[str, str] | None = None,
 
 
 # Moments while `gosmith new` runs, found in the import log Python writes with PYTHONPROFILEIMPORTTIME:
-# the CLI's own imports (typer), copier's imports inside the command, the template being prepared and
-# rendered, and later in the render.
+# the CLI's own imports (typer), copier's imports inside the command, the template being prepared, and
+# copier answering and rendering (just after it loaded the Jinja extensions of its environment).
 MOMENTS = [
     (r"\|\s+typer\._click\b", 0.0),
     (r"\|\s+copier\._", 0.0),
     (r"\|\s+gosmith\.materialise\b", 0.0),
-    (r"\|\s+gosmith\.materialise\b", 0.3),
+    (r"(?m)\|\s+jinja2_ansible_filters\s*$", 0.05),  # copier has built its Jinja environment: asking, rendering
 ]
 
 

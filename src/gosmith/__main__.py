@@ -10,9 +10,16 @@ def main() -> None:
 
         cli_main()
     except KeyboardInterrupt:
-        from gosmith.interrupts import exit_interrupted
+        from gosmith.interrupts import exit_interrupted, ignore_further_interrupts
 
+        ignore_further_interrupts()
         exit_interrupted()
+    except SystemExit as exc:
+        if exc.code == 130:  # interrupted: the line is printed, a second Ctrl-C must not add a traceback
+            from gosmith.interrupts import ignore_further_interrupts
+
+            ignore_further_interrupts()
+        raise
 
 
 if __name__ == "__main__":

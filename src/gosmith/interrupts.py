@@ -26,8 +26,12 @@ def no_interrupt() -> Iterator[None]:
 
 
 def exit_interrupted() -> NoReturn:
-    """Print the one line of an interrupted command and exit 130; a second Ctrl-C changes nothing."""
-    with contextlib.suppress(ValueError):  # not the main thread
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Print the one line of an interrupted command and exit 130 (the console entry ignores a second Ctrl-C)."""
     print(f"error: {ABORTED}", file=sys.stderr, flush=True)
     raise SystemExit(Aborted.exit_code)
+
+
+def ignore_further_interrupts() -> None:
+    """Ignore SIGINT from now on: the process is exiting (console entry only; children would inherit it)."""
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
