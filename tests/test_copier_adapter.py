@@ -74,7 +74,7 @@ def test_adjusted_render_equals_plain_copier(tmp_path: Path) -> None:
     kwargs = dict(data=data, defaults=True, unsafe=True, quiet=True, vcs_ref=tag(built.current))
     copier.run_copy(str(built.repo), str(tmp_path / "plain"), **kwargs)
     with copier_adapter.no_git_index_sync(), copier_adapter.reuse_compiled_strings(), \
-            copier_adapter.reuse_render_answers(), copier_adapter.libyaml_config():
+            copier_adapter.reuse_render_answers(), copier_adapter.libyaml_config(), copier_adapter.no_bundle_probe():
         copier.run_copy(str(built.repo), str(tmp_path / "adjusted"), **kwargs)
 
     def files(root: Path) -> dict[str, tuple[bytes, bool]]:
@@ -180,3 +180,18 @@ def test_copier_yml_loads_the_same_with_libyaml() -> None:
     from gosmith.template import config
 
     assert config(ROOT) == yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))  # gosmith's own read
+
+
+def test_bundle_probe_is_where_the_adapter_skips_it_for_directories(tmp_path: Path) -> None:
+    """A directory is never a git bundle: answered without git; a file is still probed by copier."""
+    import copier._vcs as copier_vcs
+
+    original = copier_vcs.is_git_bundle
+    assert "bundle" in __import__("inspect").getsource(copier_vcs.get_repo)
+    assert original(tmp_path) is False  # what copier itself says for a directory, after running git
+    (tmp_path / "not.bundle").write_text("x")
+    with copier_adapter.no_bundle_probe():
+        assert copier_vcs.is_git_bundle is not original
+        assert copier_vcs.is_git_bundle(tmp_path) is False
+        assert copier_vcs.is_git_bundle(tmp_path / "not.bundle") is False  # probed by copier: not a bundle
+    assert copier_vcs.is_git_bundle is original

@@ -17,6 +17,8 @@ managers only change how it looks and how fast it runs, never what it writes:
 - `skip_prompt_imports`: a run that asks nothing (`--defaults`, no terminal) does not import the
   prompt libraries copier imports at its top (questionary, prompt_toolkit: a sixth of such a run);
   copier gets stand-ins for the three names it takes from them.
+- `no_bundle_probe`: copier asks git whether the template path is a git bundle (a `git init` in a
+  temporary directory, then `git bundle verify`); gosmith renders a directory, which never is one.
 - `plain_progress`: copier colours its progress lines (`create go.mod`) whatever the stream is, and
   names the template version it reads from git (None for the exported tree gosmith renders): the
   colours follow whether stderr is a terminal and `NO_COLOR`, the version line names the real version.
@@ -134,6 +136,38 @@ def _is_literal(env: Any, source: str) -> bool:
     return not any(start in source for start in starts)
 
 
+def _environment_key(env: Any) -> str:
+    """Return what, besides the source, decides the code Jinja compiles a string to in `env`."""
+    settings = [type(env).__module__, type(env).__qualname__, *(
+        repr(getattr(env, name, None)) for name in (
+            "block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
+            "comment_start_string", "comment_end_string", "line_statement_prefix", "line_comment_prefix",
+            "trim_blocks", "lstrip_blocks", "newline_sequence", "keep_trailing_newline", "optimized",
+            "autoescape")), *sorted(getattr(env, "extensions", {}))]
+    return "\0".join(settings)
+
+
+def _from_bytecode_cache(env: Any, source: str, compile_string: Callable[[Any, str], Any]) -> Any:
+    """Return `env.from_string(source)`, its compiled code kept in the environment's bytecode cache, if any.
+
+    Jinja's bytecode cache serves templates loaded by name (the template's files) only; a string is
+    compiled again in every process. The template's extension gives copier's environment a
+    FileSystemBytecodeCache (recorded.jinja_cache): strings go there too, under a name derived from
+    the environment's compile settings and the source, checked against the source like a file.
+    """
+    cache = getattr(env, "bytecode_cache", None)
+    if cache is None:
+        return compile_string(env, source)
+    import hashlib
+
+    name = "gosmith-string-" + hashlib.sha256(f"{_environment_key(env)}\0{source}".encode()).hexdigest()
+    bucket = cache.get_bucket(env, name, None, source)
+    if bucket.code is None:
+        bucket.code = env.compile(source)
+        cache.set_bucket(bucket)
+    return env.template_class.from_code(env, bucket.code, env.make_globals(None), None)
+
+
 @contextlib.contextmanager
 def reuse_compiled_strings() -> Iterator[None]:
     """Compile each Jinja string once while a project renders, and plain strings never.
@@ -156,7 +190,8 @@ def reuse_compiled_strings() -> Iterator[None]:
             return _Literal(source)
         key = (id(self), source)
         if key not in compiled:
-            compiled[key] = (self, original(self, source))  # keeps self alive: its id stays unique
+            # keeps self alive: its id stays unique
+            compiled[key] = (self, _from_bytecode_cache(self, source, original))
         return compiled[key][1]
 
     jinja2.Environment.from_string = from_string  # type: ignore[method-assign]
@@ -321,4 +356,29 @@ def skip_prompt_imports() -> bool:
         module.__dict__.update(attributes)
         sys.modules[name] = module
     return True
+
+
+@contextlib.contextmanager
+def no_bundle_probe() -> Iterator[None]:
+    """While copier resolves the template: a directory is not a git bundle, said without running git.
+
+    copier's `is_git_bundle` creates a temporary repository (`git init`) and runs `git bundle verify`
+    on the path: two git processes and a directory tree to delete, for the directory gosmith renders
+    from, which a bundle (a file) never is. Paths that are not directories are probed as before.
+    """
+    import copier._vcs as copier_vcs
+
+    original = getattr(copier_vcs, "is_git_bundle", None)
+    if original is None:
+        yield
+        return
+
+    def is_git_bundle(path: Any) -> bool:
+        return False if os.path.isdir(os.path.expanduser(str(path))) else bool(original(path))
+
+    copier_vcs.is_git_bundle = is_git_bundle
+    try:
+        yield
+    finally:
+        copier_vcs.is_git_bundle = original
 

@@ -20,6 +20,7 @@ from gosmith import answers as answers_mod
 from gosmith.copier_adapter import (
     COPIER_PREFIX,
     libyaml_config,
+    no_bundle_probe,
     no_git_index_sync,
     plain_progress,
     readable_prompts,
@@ -114,6 +115,16 @@ def _move_into(staged: Path, dst: Path) -> list[str]:
     return overwritten
 
 
+def _move_whole(staged: Path, dst: Path) -> list[str]:
+    """Move the staged project to `dst`, which does not exist yet: one rename (files one by one across file systems)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(staged, dst)
+    except OSError:  # another file system (the staging directory fell back to the temp dir), or a race
+        return _move_into(staged, dst)
+    return []
+
+
 def _staging_dir(near: Path) -> Path:
     """Return a fresh private directory on the same file system as `near` (so moves are renames)."""
     try:
@@ -125,7 +136,8 @@ def _staging_dir(near: Path) -> Path:
 def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
     """Render the template into `dst` with copier (questions asked unless `req.defaults`)."""
     with copy_source() as (src_path, vcs_ref), readable_prompts(), no_git_index_sync(), reuse_compiled_strings(), \
-            jinja_cache(), plain_progress(parse_ref(vcs_ref)), reuse_render_answers(), libyaml_config():
+            jinja_cache(), plain_progress(parse_ref(vcs_ref)), reuse_render_answers(), libyaml_config(), \
+            no_bundle_probe():
         copier.run_copy(
             src_path,
             str(dst),
@@ -189,7 +201,7 @@ def _generate(req: NewRequest) -> Generated:
             raise UserError(f"cannot write {dst}: {exc.strerror or exc}") from exc
         with no_interrupt():
             try:
-                overwritten = _move_into(staged, dst)
+                overwritten = _move_into(staged, dst) if existed else _move_whole(staged, dst)
             except OSError as exc:
                 if not existed:
                     shutil.rmtree(created, ignore_errors=True)
