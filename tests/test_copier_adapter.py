@@ -195,3 +195,22 @@ def test_bundle_probe_is_where_the_adapter_skips_it_for_directories(tmp_path: Pa
         assert copier_vcs.is_git_bundle(tmp_path) is False
         assert copier_vcs.is_git_bundle(tmp_path / "not.bundle") is False  # probed by copier: not a bundle
     assert copier_vcs.is_git_bundle is original
+
+
+def test_strings_compiled_from_the_bytecode_cache_render_the_same(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second `gosmith new` reads the compiled strings from the cache the first one wrote: the same files."""
+    from gosmith.generate import NewRequest, new
+
+    monkeypatch.setenv("GOSMITH_CACHE_DIR", str(tmp_path / "cache"))
+    first = new(NewRequest(name="cache-svc", output=tmp_path / "first", data={"hot_reload": True}))
+    cached = sorted((tmp_path / "cache" / "jinja").iterdir())
+    strings = [p for p in cached if p.stat().st_size < 4096]  # a few hundred bytes each: defaults, path parts
+    assert len(strings) > 20, "the strings' compiled code was not written to the bytecode cache"
+    second = new(NewRequest(name="cache-svc", output=tmp_path / "second", data={"hot_reload": True}))
+    assert sorted((tmp_path / "cache" / "jinja").iterdir()) == cached  # nothing compiled again
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert files(first) == files(second)
