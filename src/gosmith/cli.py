@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from gosmith import __version__
 from gosmith.errors import Aborted, GosmithError, UserError
 from gosmith.interrupts import exit_interrupted
 
@@ -113,6 +112,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from gosmith import __version__  # package metadata is read only when asked for
+
         typer.echo(f"gosmith {__version__}")
         raise typer.Exit()
 
