@@ -295,17 +295,18 @@ def test_nothing_close_suggests_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "did you mean" not in result.output, result.output
 
 
-def test_tune_names_a_default_the_user_did_not_give_and_how_to_change_it() -> None:
+def test_tune_names_a_default_the_user_did_not_give_and_how_to_change_it(tmp_path: Path) -> None:
     result = runner.invoke(app, ["tune", "--cpu-limit", "100m"])
     assert result.exit_code == 2, result.output
     (line,) = error_lines(result.stderr)
-    assert "cpu_request 250m is the default" in line and "--cpu-request" in line, line
+    assert "cpu_request 250m is the default" in line and "-d cpu_request=" in line, line
     # a value the user gave is not called a default
     given = runner.invoke(app, ["tune", "--cpu-limit", "100m", "--cpu-request", "200m"])
     assert given.exit_code == 2 and "is the default" not in given.stderr, given.stderr
-    # an answer without a tune option is named with -d
-    data = runner.invoke(app, ["tune", "-d", "cpu_limit=100m"])
-    assert "cpu_request 250m is the default" in data.stderr and "--cpu-request" in data.stderr
+    # gosmith new says the same
+    new = runner.invoke(app, ["new", "svc", "--defaults", "-o", str(tmp_path / "svc"), "-d", "cpu_limit=100m"])
+    assert new.exit_code == 2 and error_lines(new.stderr) == [line], new.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def test_tune_json_reports_an_error_as_json() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,27 @@ def evaluate(answers: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     except rules().tuning.TuningError as exc:
         raise AnswerError(str(exc)) from exc
     return full, tuning
+
+
+def name_defaults(message: str, given: dict[str, Any]) -> str:
+    """Return `message` with each default it quotes, of an answer the user did not give, called a default.
+
+    `gosmith tune --cpu-limit 100m` broke the rule `cpu_request <= cpu_limit` with the default
+    cpu_request 250m, which the user never typed: the message now says where the value came from and
+    how to set it. An answer counts as quoted when the message names it and shows its default value.
+    `new` and `tune` add the same note, so both print the same line.
+    """
+    full = resolve(given)
+    notes = []
+    for name in questions():
+        value = full.get(name)
+        shown = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        if name in given or not shown or not re.search(rf"\b{re.escape(name)}\b", message):
+            continue
+        if not re.search(rf"(?<![\w.]){re.escape(shown)}(?![\w.])", message):
+            continue
+        notes.append(f"{name} {shown} is the default, not a value you gave: set it with -d {name}=VALUE")
+    return f"{message} ({'; '.join(notes)})" if notes else message
 
 
 def rendered_warnings(destination: Path) -> list[str]:

@@ -156,14 +156,14 @@ def _run_copier(dst: Path, data: dict[str, Any], req: NewRequest) -> None:
         record_source(dst / ".copier-answers.yml")
 
 
-def _copier_failure(exc: BaseException) -> GosmithError:
-    """Return the one-line error for a copier failure (a refused answer is an AnswerError)."""
+def _copier_failure(exc: BaseException, given: dict[str, Any]) -> GosmithError:
+    """Return the one-line error for a copier failure (a refused answer: an AnswerError, its quoted defaults named)."""
     if isinstance(exc, copier.errors.CopierAnswersInterrupt):
         return aborted()
     text = str(exc).strip()
     reason = COPIER_PREFIX.sub("", text.splitlines()[0]) if text else exc.__class__.__name__
     if isinstance(exc, copier.errors.UserMessageError) or COPIER_PREFIX.match(text):
-        return AnswerError(reason)
+        return AnswerError(answers_mod.name_defaults(reason, given))
     return UserError(reason)
 
 
@@ -188,7 +188,7 @@ def _generate(req: NewRequest) -> Generated:
         try:
             _run_copier(dst, data, req)
         except (ValueError, TypeError, copier.errors.CopierError) as exc:
-            raise _copier_failure(exc) from exc
+            raise _copier_failure(exc, data) from exc
         return Generated(dst)
     staging = _staging_dir(created.parent)
     try:
@@ -196,7 +196,7 @@ def _generate(req: NewRequest) -> Generated:
         try:
             _run_copier(staged, data, req)
         except (ValueError, TypeError, copier.errors.CopierError) as exc:
-            raise _copier_failure(exc) from exc
+            raise _copier_failure(exc, data) from exc
         except OSError as exc:
             raise UserError(f"cannot write {dst}: {exc.strerror or exc}") from exc
         with no_interrupt():

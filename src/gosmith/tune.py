@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gosmith import answers as answers_mod
 from gosmith.errors import AnswerError
-from gosmith.template import questions, rules
+from gosmith.template import rules
 
 
 @dataclass
@@ -39,27 +37,9 @@ def tune(
     try:
         full, tuning = answers_mod.evaluate(merged)
     except AnswerError as exc:
-        raise AnswerError(name_defaults(str(exc), merged, options=set(overrides)), exc.exit_code) from exc
+        raise AnswerError(answers_mod.name_defaults(str(exc), merged), exc.exit_code) from exc
     inputs = {k: full[k] for k in rules().tuning.DEFAULTS if k in full}
     return TuneResult(inputs=inputs, tuning=tuning)
-
-
-def name_defaults(message: str, given: dict[str, Any], options: Iterable[str] = ()) -> str:
-    """Return `message` with each answer it names that the user did not give called a default, and how to set it.
-
-    `gosmith tune --cpu-limit 100m` breaks the rule `cpu_request <= cpu_limit` with the default cpu_request
-    250m: the user never typed it, so the message says where it came from and which option changes it.
-    """
-    full = answers_mod.resolve(given)
-    notes = []
-    for name in questions():
-        if name in given or not re.search(rf"\b{re.escape(name)}\b", message):
-            continue
-        how = f"--{name.replace('_', '-')}" if name in set(options) else f"-d {name}=VALUE"
-        value = full.get(name)
-        shown = "''" if value in ("", None) else value
-        notes.append(f"{name} {shown} is the default, not a value you gave: set it with {how}")
-    return f"{message} ({'; '.join(notes)})" if notes else message
 
 
 def _show(value: Any) -> str:
