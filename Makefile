@@ -1,5 +1,5 @@
 # gosmith developer entry points. `make test` installs everything the suite needs and runs it.
-.PHONY: test install tools lint demo golden
+.PHONY: test install tools lint demo golden go-deps
 test: ## Install Python deps and tools, then run the whole test suite
 	bash scripts/test.sh
 install: ## Create .venv and install gosmith with its test dependencies
@@ -12,3 +12,5 @@ demo: install ## Generate a service with defaults into ./my-service
 	.venv/bin/gosmith new my-service --defaults
 golden: install ## Regenerate the committed golden renders in tests/golden
 	.venv/bin/python scripts/golden.py
+go-deps: install ## Regenerate template/go.mod.jinja and go.sum.jinja from the pinned modules (needs Go + the module proxy)
+	.venv/bin/python scripts/go_deps.py

@@ -92,9 +92,9 @@ def _own_v2_cgroup() -> str:
 
 def tuned_gomaxprocs(cpu_limit: str) -> tuple[int, str]:
     """Return the GOMAXPROCS gosmith's tuning rules derive for `cpu_limit` (0 = left to Go), and why."""
-    from hooks import tuning
+    from gosmith.template import rules
 
-    ctx = tuning.derive({"cpu_limit": cpu_limit}).as_context()
+    ctx = rules().tuning.derive({"cpu_limit": cpu_limit}).as_context()
     return int(ctx["gomaxprocs"]), str(ctx["reasons"].get("gomaxprocs", ""))
 
 
@@ -178,9 +178,9 @@ def main() -> int:
     args = p.parse_args()
     rep = c.Report("cpu_limit", f"CPU limit: GOMAXPROCS under a {args.cpu_limit} CFS quota")
     rep.header()
-    from hooks import quantities
+    from gosmith.template import rules
 
-    quota = Fraction(quantities.parse_cpu(args.cpu_limit, "cpu_limit"))
+    quota = Fraction(rules().quantities.parse_cpu(args.cpu_limit, "cpu_limit"))
     tuned, why = tuned_gomaxprocs(args.cpu_limit)
     try:
         Cgroup.create(f"gosmith-bench-probe-{os.getpid()}", quota).remove()

@@ -18,7 +18,6 @@ from typing import Any
 
 from . import quantities as q
 from . import settings
-from .settings import DRAIN_MODES, POLICIES  # noqa: F401  (re-exported)
 
 
 class TuningError(ValueError):
@@ -67,7 +66,6 @@ DEFAULTS: dict[str, Any] = {name: settings.BY_NAME[name].default for name in _RU
 FIELDS: dict[str, Callable[[object], str]] = {name: settings.FIELDS[name] for name in _RULE_INPUTS[1:]}
 
 _number = settings.number
-_integer = settings.integer
 _fmt = settings.fmt
 to_bool = settings.to_bool
 

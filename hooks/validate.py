@@ -10,22 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .settings import (  # noqa: F401  (re-exported: the names copier's extension and the docs use)
-    DEPENDENCY_BOTS,
+from .settings import (  # noqa: F401  (re-exported: the names gosmith and the docs read from validate)
     FIELDS,
-    LICENSES,
     MAX_GO_MINOR,
-    MAX_KUBE_MINOR,
     MIN_GO_MINOR,
-    MIN_KUBE_MINOR,
     check,
     check_answers,
-    container_registry,
-    copyright_holder,
-    description,
-    module_path,
-    owner,
-    service_name,
 )
 from .tuning import Tuning, TuningError, derive
 

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gosmith.projects import render
+
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "v0.23.0"
 PACKAGE = "sigs.k8s.io/controller-tools/cmd/controller-gen"
@@ -57,9 +59,6 @@ def manifests(project: Path) -> None:
 
 def main() -> None:
     """Render a controller project, regenerate its manifests and write them into template/."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from gen import render
-
     with tempfile.TemporaryDirectory() as tmp:
         project = render(Path(tmp) / PLACEHOLDER, {"service_name": PLACEHOLDER, "kubernetes_client": "controller"})
         manifests(project)

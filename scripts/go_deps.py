@@ -3,7 +3,7 @@
 Renders every combination of the answers that change the Go imports (otlp_protocol,
 b3_propagation, hot_reload, kubernetes_client), runs `go get` with the pins and `go mod tidy` in each, and writes
 the union of the results with a Jinja condition on every line that not all variants share.
-Usage: .venv/bin/python scripts/go_deps.py   (needs the Go toolchain and the module proxy)
+Usage: make go-deps   (.venv/bin/python scripts/go_deps.py; needs the Go toolchain and the module proxy)
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 import graphlib
 import itertools
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from gosmith.projects import render
 
-from gen import render  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 #: The newest releases whose go.mod needs no Go newer than the oldest go_version answer (1.26).
 PINS = [

@@ -23,41 +23,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gosmith.projects import GOLDEN_SETS
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 #: What `.copier-answers.yml` records as `_src_path` on every machine (gosmith.source.DEFAULT_SOURCE).
 PORTABLE_SOURCE = "~/.cache/gosmith/template"
 
-#: Answer sets (`gosmith new NAME --module MODULE --data ...`): `defaults` sets only the name and the
-#: module path (today's default for that name); `all-features` switches on every optional file and
-#: takes the non-default branch of each choice.
-SETS: dict[str, dict[str, Any]] = {
-    "defaults": {
-        "service_name": "golden-svc",
-        "module_path": "example.com/golden-svc",
-    },
-    "all-features": {
-        "service_name": "orders-api",
-        "module_path": "github.com/acme/orders-api",
-        "description": "Orders API for the shop",
-        "owner": "@acme/orders",
-        "go_version": "1.26",
-        "http_port": 8181,
-        "admin_port": 9191,
-        "otlp_protocol": "http",
-        "b3_propagation": True,
-        "hot_reload": True,
-        "kubernetes_client": "informer",
-        "cpu_limit": "1",
-        "drain_mode": "prestop",
-        "hpa_enabled": True,
-        "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7"],
-        "ingress_namespaces": "ingress-nginx",
-        "license": "MIT",
-        "copyright_holder": "Acme Corp",
-        "dependency_bot": "renovate",
-    },
-}
+#: Answer sets (`gosmith new NAME --module MODULE --data ...`), one tree each: see gosmith.projects.
+SETS: dict[str, dict[str, Any]] = GOLDEN_SETS
 
 
 def _isolated_env(tmp: Path) -> dict[str, str | None]:

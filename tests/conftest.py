@@ -17,11 +17,6 @@ def _isolate_user_state(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One project per answer set for the whole run: `rendered("defaults")` (a gen.PROJECTS name) or
     `rendered(name, answers)` renders on first use and shares the directory; `rendered.tidy_diff(name)`,

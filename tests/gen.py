@@ -1,4 +1,4 @@
-"""Shared helpers for tests: render the template with real copier and run Go in the result."""
+"""Shared helpers for tests: render the template with real copier (gosmith.projects) and run Go in the result."""
 
 from __future__ import annotations
 
@@ -13,54 +13,18 @@ import socket
 import subprocess
 import time
 import urllib.request
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import copier
+# the answer sets and the renderer are gosmith.projects' (shared with scripts/ and benchmarks/)
+from gosmith.projects import ANSWER_SETS as ANSWER_SETS
+from gosmith.projects import CONTROLLER as CONTROLLER
+from gosmith.projects import PROJECTS, render
 
 ROOT = Path(__file__).resolve().parents[1]
-
-#: Answer sets that every "generated project" test family should cover.
-ANSWER_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {"service_name": "demo-svc"},
-    "custom": {
-        "service_name": "orders-api",
-        "module_path": "github.com/acme/orders-api",
-        "description": "Orders API for the shop",
-        "owner": "@acme/orders",
-        "go_version": "1.26",
-        "http_port": 8181,
-        "admin_port": 9191,
-    },
-}
-
-#: Every answer set more than one test module builds or runs, by name: the session fixture `rendered`
-#: (conftest) renders each one once per run and shares the project, its `go mod tidy -diff` and its
-#: binaries. ANSWER_SETS first; then the variants that select other Go files.
-PROJECTS: dict[str, dict[str, Any]] = {
-    **ANSWER_SETS,
-    # gRPC exporter, B3 propagation and hot reload: the optional Go files of the gRPC variant
-    "grpc-b3-reload-go126": {
-        "service_name": "edge-gw",
-        "module_path": "git.example.org/platform/edge-gw",
-        "go_version": "1.26",
-        "otlp_protocol": "grpc",
-        "b3_propagation": True,
-        "hot_reload": True,
-    },
-    # the HTTP exporter, a patch-level Go version and other ports
-    "http-go1265-ports": {
-        "service_name": "billing",
-        "go_version": "1.26.5",
-        "http_port": 8181,
-        "admin_port": 9191,
-        "otlp_protocol": "http",
-    },
-}
 
 #: The git identity of the commits tests make (copier's, gosmith's, their own) without the user's git config.
 GIT_IDENTITY = {
@@ -72,22 +36,6 @@ GIT_IDENTITY = {
 
 #: The approved Go 1.27 toolchain (fetched through the module proxy) for projects answering go_version 1.27.
 GO127 = {"GOTOOLCHAIN": "go1.27.3"}
-
-
-def render(dst: Path, answers: dict[str, Any], *, defaults: bool = True) -> Path:
-    """Render the working-tree template into `dst` with real copier (answers validated as `data=`)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(
-            str(ROOT),
-            str(dst),
-            data=answers,
-            defaults=defaults,
-            unsafe=True,
-            quiet=True,
-            vcs_ref="HEAD",
-        )
-    return dst
 
 
 def run(cmd: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 900) -> str:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 #: Answer sets whose charts are installed (defaults, a tuned prestop/HPA set, a minimal hot-reload set).
 ANSWERS: dict[str, dict[str, Any]] = {
-    "defaults": {"service_name": "demo-svc"},
+    "defaults": gen.ANSWER_SETS["defaults"],
     "tuned": {
         "service_name": "orders-api",
         "http_port": 8181,

@@ -19,7 +19,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,12 +45,8 @@ from kube_flavors import (
 from gosmith.template import rules
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
-SERVICE = "widget-op"
-CONTROLLER: dict[str, Any] = {
-    "service_name": SERVICE,
-    "module_path": "github.com/acme/widget-op",
-    "kubernetes_client": "controller",
-}
+CONTROLLER = gen.CONTROLLER  # also the golden render tests/golden/controller
+SERVICE = CONTROLLER["service_name"]
 GROUP = f"{SERVICE}.example.com"
 #: The module versions the controller flavor pins (the informer's).
 K8S_MODULES = {
@@ -259,11 +254,7 @@ def test_controller_values_are_documented(controller: Path) -> None:
 
 # ----------------------------------------------------------------------------- controller-gen drift
 def controller_gen() -> Path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import controller_gen as cg  # scripts/controller_gen.py: builds the pinned binary once
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    cg = gen.load_module(ROOT / "scripts" / "controller_gen.py", "controller_gen")  # builds the pinned binary once
     try:
         path: Path = cg.binary()
     except (OSError, subprocess.CalledProcessError) as exc:  # no Go module proxy: reported like .tools/unavailable

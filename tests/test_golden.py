@@ -1,12 +1,15 @@
 """The committed golden renders in tests/golden: current with the template, and the Go code in them is clean.
 
 The drift test renders every answer set of scripts/golden.py (the way `make golden` does) and
-compares it with the committed tree. The slow tests build, vet, test and lint copies of the
-committed trees themselves, so what reviewers read is what is checked.
+compares it with the committed tree, printing the unified diff of what drifted. The slow tests build,
+vet, test and lint copies of the committed trees themselves, so what reviewers read is what is checked;
+the controller flavor's tree is vetted, gofmt-checked and built only (tests/test_controller_flavor.py
+runs its tests against a real API server and lints it).
 """
 
 from __future__ import annotations
 
+import difflib
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +19,10 @@ from gen import ROOT, have, load_module, run
 
 golden = load_module(ROOT / "scripts" / "golden.py", "golden_script")
 GOLDEN = ROOT / "tests" / "golden"
+#: The sets whose Go tests and lint run here (the controller flavor's run in tests/test_controller_flavor.py).
+TESTED_HERE = sorted(name for name in golden.SETS if name != "controller")
+#: At most this many lines of unified diff in a drift failure.
+DIFF_LINES = 200
 
 
 def drift(committed: Path, rendered: Path) -> list[str]:
@@ -34,13 +41,30 @@ def drift(committed: Path, rendered: Path) -> list[str]:
     return lines
 
 
+def unified(committed: Path, rendered: Path, name: str, limit: int = DIFF_LINES) -> str:
+    """Return the unified diff from the committed tree to the render, cut after `limit` lines."""
+    want, got = golden.tree(rendered), golden.tree(committed) if committed.is_dir() else {}
+    lines: list[str] = []
+    for rel in sorted(want.keys() | got.keys()):
+        old, new = got.get(rel, (b"", False))[0], want.get(rel, (b"", False))[0]
+        if old != new:
+            lines += difflib.unified_diff(
+                old.decode(errors="replace").splitlines(), new.decode(errors="replace").splitlines(),
+                f"a/tests/golden/{name}/{rel}" if rel in got else "/dev/null",
+                f"b/tests/golden/{name}/{rel}" if rel in want else "/dev/null", lineterm="")
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... {len(lines) - limit} more diff lines (run `make golden` and `git diff`)"]
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("name", sorted(golden.SETS))
 def test_committed_render_is_current(name: str, tmp_path: Path) -> None:
     rendered = golden.render_set(name, tmp_path / name)
     differences = drift(GOLDEN / name, rendered)
     assert not differences, (
         f"tests/golden/{name} is not what the template renders now; run `make golden` and commit the result "
-        "(review it as the diff users get):\n  " + "\n  ".join(differences)
+        "(review it as the diff users get):\n  " + "\n  ".join(differences) + "\n"
+        + unified(GOLDEN / name, rendered, name)
     )
 
 
@@ -97,6 +121,20 @@ def test_drift_is_reported_path_by_path(tmp_path: Path) -> None:
     lines = drift(committed, rendered)
     assert [line.rsplit(": ", 1)[1] for line in lines] == ["cmd/new.go", "cmd/old.go", "go.mod", "run.sh"]
     assert lines[1] == "no longer rendered: cmd/old.go" and lines[2] == "content differs: go.mod"
+    diff = unified(committed, rendered, "x").splitlines()
+    assert diff[:2] == ["--- /dev/null", "+++ b/tests/golden/x/cmd/new.go"] and "+package new" in diff
+    assert "--- a/tests/golden/x/cmd/old.go" in diff and "+++ /dev/null" in diff and "-package old" in diff
+    assert [line for line in diff if line.endswith(("module a", "module b"))] == ["-module a", "+module b"]
+    assert not any("run.sh" in line or "same.txt" in line for line in diff)  # same bytes: no diff
+
+
+def test_drift_diff_is_bounded(tmp_path: Path) -> None:
+    committed, rendered = tmp_path / "committed", tmp_path / "rendered"
+    for tree, prefix in ((committed, "old"), (rendered, "new")):
+        tree.mkdir()
+        (tree / "big.txt").write_text("".join(f"{prefix} {i}\n" for i in range(500)))
+    diff = unified(committed, rendered, "x", limit=50).splitlines()
+    assert len(diff) == 51 and diff[-1].startswith("... ") and "more diff lines" in diff[-1]
 
 
 # ------------------------------------------------------------------------ the committed Go code
@@ -132,11 +170,13 @@ def test_go_build(project: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("project", TESTED_HERE, indirect=True)
 def test_go_test_race(project: Path) -> None:
     run(["go", "test", "-race", "./..."], project, timeout=1100)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("project", TESTED_HERE, indirect=True)
 def test_golangci_lint(project: Path) -> None:
     lint = shutil.which("golangci-lint")
     if lint is None:

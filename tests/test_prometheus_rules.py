@@ -19,7 +19,7 @@ KUBE = "1.37.0"
 PR_API = "monitoring.coreos.com/v1/PrometheusRule"
 #: Answer sets: defaults (handler deadline 7.5s -> threshold 5s) and a fast service (deadline 1.3s -> 1s).
 ANSWERS: dict[str, dict[str, Any]] = {
-    "defaults": {"service_name": "demo-svc"},
+    "defaults": gen.ANSWER_SETS["defaults"],
     "fast": {"service_name": "orders-api", "module_path": "github.com/acme/orders-api",
              "slowest_request_seconds": 0.3, "service_monitor": False},
 }

@@ -17,11 +17,11 @@ from typing import Any
 import copier
 import pytest
 import yaml
-from gen import ROOT, actionlint_binary, render, run
+from gen import ANSWER_SETS, ROOT, actionlint_binary, render, run
 
 #: Answer sets that between them cover every repository answer.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "defaults": {"service_name": "demo-svc"},
+    "defaults": ANSWER_SETS["defaults"],
     "renovate": {
         "service_name": "orders-api",
         "module_path": "github.com/Acme-Corp/orders-api",

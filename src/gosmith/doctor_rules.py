@@ -253,10 +253,6 @@ class Report:
     findings: list[Finding]
     notes: list[str]
 
-    def worst(self) -> str | None:
-        present = {f.severity for f in self.findings}
-        return next((s for s in SEVERITIES if s in present), None)
-
     def exit_code(self, fail_on: str) -> int:
         """Return 1 when a finding is at or above `fail_on` (error, warning, info; never: 0), else 0."""
         if fail_on == "never":

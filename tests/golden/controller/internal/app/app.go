@@ -1,0 +1,164 @@
+// Package app wires the service together: logger, telemetry, metrics, routes, listeners and the
+// shutdown sequence.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.uber.org/zap"
+
+	"github.com/acme/widget-op/internal/api"
+	"github.com/acme/widget-op/internal/buildinfo"
+	"github.com/acme/widget-op/internal/config"
+	"github.com/acme/widget-op/internal/logging"
+	"github.com/acme/widget-op/internal/metrics"
+	"github.com/acme/widget-op/internal/server"
+	"github.com/acme/widget-op/internal/telemetry"
+)
+
+// Run starts the service and blocks until ctx is cancelled and the shutdown sequence is done:
+// drain, server shutdown, telemetry flush, the "stopped" line, logger sync.
+func Run(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) (err error) {
+	info := buildinfo.Get()
+	level := zap.NewAtomicLevelAt(cfg.Settings.LogLevel)
+	root := logging.New(stdout, level, cfg.ServiceName, info.Version, cfg.Env)
+	log := root.Named("main")
+	defer func() { _ = root.Sync() }() // syncing a pipe or terminal may fail; there is nothing left to do
+	tuner, runtimeLimits := applyRuntimeLimits(cfg, getenv, root.Named("limits"))
+
+	telLog := root.Named("otel")
+	otel.SetLogger(logging.NewLogr(telLog))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { telLog.Warn("opentelemetry error", zap.String("error", err.Error())) }))
+	tel, err := telemetry.Setup(ctx, telemetry.Options{
+		ServiceName:    cfg.ServiceName,
+		ServiceVersion: info.Version,
+		Env:            cfg.Env,
+		PodName:        cfg.PodName,
+		PodNamespace:   cfg.PodNamespace,
+		NodeName:       cfg.NodeName,
+		Getenv:         getenv,
+		Log:            telLog,
+	})
+	if err != nil {
+		return fmt.Errorf("set up telemetry: %w", err)
+	}
+	flush := sync.OnceFunc(func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.TelemetryFlushTimeout)
+		defer cancel()
+		if ferr := tel.Shutdown(fctx); ferr != nil {
+			log.Warn("telemetry flush failed", zap.String("error", ferr.Error()), zap.Duration("telemetry_flush_timeout", cfg.TelemetryFlushTimeout))
+		}
+	})
+	defer flush() // early returns; the normal path flushes before logging "stopped"
+	otel.SetTracerProvider(tel.TracerProvider)
+	otel.SetTextMapPropagator(tel.Propagator)
+
+	var settings atomic.Pointer[config.Settings]
+	current := cfg.Settings
+	settings.Store(&current)
+	apply := func(s config.Settings) {
+		level.SetLevel(s.LogLevel)
+		settings.Store(&s)
+	}
+	stopReload, err := startReload(ctx, cfg, apply, root.Named("config"))
+	if err != nil {
+		return err
+	}
+	defer stopReload()
+
+	m := metrics.New(metrics.BuildInfo{Version: info.Version, Commit: info.Commit, GoVersion: info.GoVersion})
+	stopLimits := watchRuntimeLimits(ctx, tuner, runtimeLimits, cfg.LimitsRecheckInterval, m)
+	defer stopLimits()
+	kc, err := startKube(ctx, cfg, getenv, m.Registry(), tel.TracerProvider, root.Named("kube"))
+	if err != nil {
+		return err
+	}
+	defer kc.stop() // early returns; the normal path stops it after the listeners
+	limits := server.Limits{
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+	}
+	httpLog := root.Named("http")
+	drain := &server.Drain{}
+	appHandler := server.App(api.Routes(func() string { return settings.Load().Greeting }), server.AppOptions{
+		Log:            httpLog,
+		Metrics:        m,
+		TracerProvider: tel.TracerProvider,
+		Propagator:     tel.Propagator,
+		HandlerTimeout: cfg.HandlerTimeout,
+		Drain:          drain,
+	})
+	ready := &server.Readiness{}
+	adminHandler := kc.gateReadiness(server.Admin(ready, m.Handler()))
+	debugHandler := server.Debug(level)
+
+	var lc net.ListenConfig
+	appLn, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR: %w", err)
+	}
+	adminLn, err := lc.Listen(ctx, "tcp", cfg.AdminAddr)
+	if err != nil {
+		_ = appLn.Close()
+		return fmt.Errorf("listen on ADMIN_ADDR: %w", err)
+	}
+	debugLn, err := lc.Listen(ctx, "tcp", cfg.DebugAddr)
+	if err != nil {
+		_ = appLn.Close()
+		_ = adminLn.Close()
+		return fmt.Errorf("listen on DEBUG_ADDR: %w", err)
+	}
+
+	log.Info("starting",
+		zap.String("commit", info.Commit),
+		zap.String("build_date", info.Date),
+		zap.String("go_version", info.GoVersion),
+		zap.Inline(runtimeLimits), // gomaxprocs, gomemlimit, their sources and the cgroup limits
+		zap.String("gomaxprocs_policy", cfg.GOMAXPROCSPolicy),
+		zap.String("gomemlimit_ratio", cfg.GOMEMLIMITRatio),
+		zap.String("http_addr", appLn.Addr().String()),
+		zap.String("admin_addr", adminLn.Addr().String()),
+		zap.String("debug_addr", debugLn.Addr().String()),
+		zap.Duration("read_header_timeout", cfg.ReadHeaderTimeout),
+		zap.Duration("read_timeout", cfg.ReadTimeout),
+		zap.Duration("write_timeout", cfg.WriteTimeout),
+		zap.Duration("idle_timeout", cfg.IdleTimeout),
+		zap.Duration("handler_timeout", cfg.HandlerTimeout),
+		zap.Duration("drain_delay", cfg.DrainDelay),
+		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout),
+		zap.Duration("telemetry_flush_timeout", cfg.TelemetryFlushTimeout),
+		zap.Int("max_header_bytes", cfg.MaxHeaderBytes),
+		zap.String("log_level", level.String()),
+		zap.String("trace_exporter", tel.Exporter),
+	)
+	lifecycle := &server.Lifecycle{
+		App:             server.NewHTTPServer(appHandler, limits, httpLog),
+		AppListener:     appLn,
+		Admin:           server.NewHTTPServer(adminHandler, limits, root.Named("admin")),
+		AdminListener:   adminLn,
+		Debug:           server.NewHTTPServer(debugHandler, server.DebugLimits(limits), root.Named("debug")),
+		DebugListener:   debugLn,
+		Ready:           ready,
+		Drain:           drain,
+		DrainDelay:      cfg.DrainDelay,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Log:             log,
+	}
+	runErr := lifecycle.Run(ctx)
+	kc.stop() // after the listeners: requests served while draining may still read its cache
+	flush()
+	if runErr != nil {
+		return runErr
+	}
+	log.Info("stopped")
+	return nil
+}

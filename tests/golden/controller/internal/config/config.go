@@ -1,0 +1,313 @@
+// Package config loads the service configuration from environment variables.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/acme/widget-op/internal/limits"
+)
+
+// Defaults chosen when the project was generated (gosmith derives the durations from the answers).
+// Each one can be overridden at run time with the environment variable named in Load.
+const (
+	defaultServiceName    = "widget-op"
+	defaultHTTPAddr       = ":8080"
+	defaultAdminAddr      = ":9090"
+	defaultDebugAddr      = "127.0.0.1:6060"
+	defaultEnv            = "production"
+	defaultLogLevel       = "info"
+	defaultGreeting       = "Hello"
+	defaultMaxHeaderBytes = 1 << 20
+	minMaxHeaderBytes     = 4 << 10 // below 4 KiB ordinary requests with cookies or tokens get 431
+	maxGreetingLen        = 200
+)
+
+// Durations derived by gosmith's tuning rules from the answers; each comment gives the formula
+// and its inputs (`gosmith tune` prints the same table).
+const (
+	// 5s fixed
+	defaultReadHeaderTimeout = "5s"
+	// 12.5s = read_header_timeout 5s + handler_timeout 7.5s
+	defaultReadTimeout = "12500ms"
+	// 9.5s = handler_timeout 7.5s + 2s
+	defaultWriteTimeout = "9500ms"
+	// 65s = proxy_idle_timeout 60s + 5s
+	defaultIdleTimeout = "65s"
+	// 7.5s = max(1.5 x slowest_request 5s rounded up to 100ms, slowest + 1s)
+	defaultHandlerTimeout = "7500ms"
+	// 15s = endpoint_propagation 5s + readiness period 5s x failureThreshold 2 (the app fails /readyz on SIGTERM, keeps serving, then shuts down)
+	defaultDrainDelay = "15s"
+	// 9.5s = write_timeout 9.5s
+	defaultShutdownTimeout = "9500ms"
+	// 5s fixed
+	defaultTelemetryFlushTimeout = "5s"
+)
+
+// Runtime limits: internal/limits applies these to the cgroup limits the service runs under,
+// at start and again every LIMITS_RECHECK_INTERVAL (an in-place pod resize is followed).
+const (
+	// The answer gomaxprocs_policy: floor, ceil or go (see limits.GOMAXPROCS).
+	defaultGOMAXPROCSPolicy = "floor"
+	// The answer gomemlimit_ratio: GOMEMLIMIT = ratio x memory limit, at most limit - 32MiB.
+	defaultGOMEMLIMITRatio = "0.9"
+	// Cheap (a few small files); the Go runtime re-reads the CPU limit about once a second.
+	defaultLimitsRecheckInterval = "5s"
+	minLimitsRecheckInterval     = 100 * time.Millisecond
+)
+
+// Config is the whole service configuration. Load fills it from the environment.
+type Config struct {
+	// ServiceName is the service name in logs and traces (OTEL_SERVICE_NAME).
+	ServiceName string
+	// HTTPAddr is the listen address of the application listener (HTTP_ADDR).
+	HTTPAddr string
+	// AdminAddr is the listen address of the admin listener: probes and metrics (ADMIN_ADDR).
+	AdminAddr string
+	// DebugAddr is the listen address of the debug listener: log level and pprof. It must be a
+	// loopback address, so only kubectl port-forward or the pod itself reach it (DEBUG_ADDR).
+	DebugAddr string
+	// Env names the deployment environment, e.g. production or staging (APP_ENV).
+	Env string
+	// ReadHeaderTimeout bounds reading the request headers (READ_HEADER_TIMEOUT).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading the whole request (READ_TIMEOUT).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the handler plus writing the response (WRITE_TIMEOUT).
+	WriteTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for the next request (IDLE_TIMEOUT).
+	IdleTimeout time.Duration
+	// HandlerTimeout is the deadline of a business request; on expiry the client gets 503 (HANDLER_TIMEOUT).
+	HandlerTimeout time.Duration
+	// DrainDelay is how long the service keeps serving after the first SIGTERM while /readyz
+	// reports 503, so that endpoints and load balancers stop sending traffic (DRAIN_DELAY).
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds waiting for in-flight requests after the drain delay (SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+	// TelemetryFlushTimeout bounds flushing buffered spans at exit (TELEMETRY_FLUSH_TIMEOUT).
+	TelemetryFlushTimeout time.Duration
+	// MaxHeaderBytes limits the size of request headers; larger ones get 431 (MAX_HEADER_BYTES).
+	MaxHeaderBytes int
+	// GOMAXPROCSPolicy derives GOMAXPROCS from the cgroup CPU limit: floor, ceil or go
+	// (GOMAXPROCS_POLICY). An explicit GOMAXPROCS variable wins.
+	GOMAXPROCSPolicy string
+	// GOMEMLIMITRatio is the share of the cgroup memory limit used as GOMEMLIMIT, a decimal
+	// from 0.5 to 0.95 (GOMEMLIMIT_RATIO). An explicit GOMEMLIMIT variable wins.
+	GOMEMLIMITRatio string
+	// LimitsRecheckInterval is how often the cgroup limits are re-read; 0 = only at start
+	// (LIMITS_RECHECK_INTERVAL).
+	LimitsRecheckInterval time.Duration
+	// PodName, PodNamespace and NodeName come from the Kubernetes Downward API
+	// (POD_NAME, POD_NAMESPACE, NODE_NAME) and end up as trace resource attributes.
+	PodName      string
+	PodNamespace string
+	NodeName     string
+	// InKubernetes reports whether KUBERNETES_SERVICE_HOST is set.
+	InKubernetes bool
+	// Kube configures the Kubernetes API client and the controller (KUBECONFIG, WATCH_*, KUBE_*).
+	Kube Kube
+	// Settings can change at run time (log level, application settings).
+	Settings Settings
+}
+
+// Settings are the values that may change while the service runs.
+type Settings struct {
+	// LogLevel is the minimum level logged (LOG_LEVEL: debug, info, warn, error).
+	LogLevel zapcore.Level
+	// Greeting is the word the hello route greets with (GREETING).
+	Greeting string
+}
+
+// Validate reports why s is unusable.
+func (s Settings) Validate() error {
+	if strings.TrimSpace(s.Greeting) == "" || len(s.Greeting) > maxGreetingLen {
+		return fmt.Errorf("greeting must have 1 to %d characters", maxGreetingLen)
+	}
+	return nil
+}
+
+// Load reads the configuration from getenv and validates it; the error lists every bad variable.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		ServiceName:           p.str("OTEL_SERVICE_NAME", defaultServiceName),
+		HTTPAddr:              p.str("HTTP_ADDR", defaultHTTPAddr),
+		AdminAddr:             p.str("ADMIN_ADDR", defaultAdminAddr),
+		DebugAddr:             p.str("DEBUG_ADDR", defaultDebugAddr),
+		Env:                   p.str("APP_ENV", defaultEnv),
+		ReadHeaderTimeout:     p.duration("READ_HEADER_TIMEOUT", defaultReadHeaderTimeout),
+		ReadTimeout:           p.duration("READ_TIMEOUT", defaultReadTimeout),
+		WriteTimeout:          p.duration("WRITE_TIMEOUT", defaultWriteTimeout),
+		IdleTimeout:           p.duration("IDLE_TIMEOUT", defaultIdleTimeout),
+		HandlerTimeout:        p.duration("HANDLER_TIMEOUT", defaultHandlerTimeout),
+		DrainDelay:            p.duration("DRAIN_DELAY", defaultDrainDelay),
+		ShutdownTimeout:       p.duration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout),
+		TelemetryFlushTimeout: p.duration("TELEMETRY_FLUSH_TIMEOUT", defaultTelemetryFlushTimeout),
+		MaxHeaderBytes:        p.integer("MAX_HEADER_BYTES", defaultMaxHeaderBytes),
+		GOMAXPROCSPolicy:      p.str("GOMAXPROCS_POLICY", defaultGOMAXPROCSPolicy),
+		GOMEMLIMITRatio:       p.str("GOMEMLIMIT_RATIO", defaultGOMEMLIMITRatio),
+		LimitsRecheckInterval: p.duration("LIMITS_RECHECK_INTERVAL", defaultLimitsRecheckInterval),
+		PodName:               getenv("POD_NAME"),
+		PodNamespace:          getenv("POD_NAMESPACE"),
+		NodeName:              getenv("NODE_NAME"),
+		InKubernetes:          getenv("KUBERNETES_SERVICE_HOST") != "",
+		Kube:                  p.kube(),
+		Settings: Settings{
+			LogLevel: p.level("LOG_LEVEL", defaultLogLevel),
+			Greeting: p.str("GREETING", defaultGreeting),
+		},
+	}
+	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports every inconsistent field.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.validAddr(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("HTTP_ADDR: %w", err))
+	}
+	if err := c.validAddr(c.AdminAddr); err != nil {
+		errs = append(errs, fmt.Errorf("ADMIN_ADDR: %w", err))
+	}
+	if err := validDebugAddr(c.DebugAddr); err != nil {
+		errs = append(errs, fmt.Errorf("DEBUG_ADDR: %w", err))
+	}
+	if c.HTTPAddr == c.AdminAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
+		errs = append(errs, fmt.Errorf("HTTP_ADDR and ADMIN_ADDR must differ (both %q)", c.HTTPAddr))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"READ_TIMEOUT", c.ReadTimeout},
+		{"WRITE_TIMEOUT", c.WriteTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout},
+		{"HANDLER_TIMEOUT", c.HandlerTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"TELEMETRY_FLUSH_TIMEOUT", c.TelemetryFlushTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", d.name, d.v))
+		}
+	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("DRAIN_DELAY must not be negative, got %s", c.DrainDelay))
+	}
+	if c.ReadHeaderTimeout > c.ReadTimeout {
+		errs = append(errs, fmt.Errorf("READ_HEADER_TIMEOUT (%s) must not exceed READ_TIMEOUT (%s)", c.ReadHeaderTimeout, c.ReadTimeout))
+	}
+	if c.HandlerTimeout >= c.WriteTimeout {
+		errs = append(errs, fmt.Errorf("HANDLER_TIMEOUT (%s) must be below WRITE_TIMEOUT (%s), or the 503 cannot be written", c.HandlerTimeout, c.WriteTimeout))
+	}
+	if !limits.ValidPolicy(c.GOMAXPROCSPolicy) {
+		errs = append(errs, fmt.Errorf("GOMAXPROCS_POLICY must be one of %s, got %q", strings.Join(limits.Policies, ", "), c.GOMAXPROCSPolicy))
+	}
+	if _, err := limits.ParseRatio(c.GOMEMLIMITRatio); err != nil {
+		errs = append(errs, fmt.Errorf("GOMEMLIMIT_RATIO %w", err))
+	}
+	if c.LimitsRecheckInterval != 0 && c.LimitsRecheckInterval < minLimitsRecheckInterval {
+		errs = append(errs, fmt.Errorf("LIMITS_RECHECK_INTERVAL must be 0 (off) or at least %s, got %s", minLimitsRecheckInterval, c.LimitsRecheckInterval))
+	}
+	if c.MaxHeaderBytes < minMaxHeaderBytes {
+		errs = append(errs, fmt.Errorf("MAX_HEADER_BYTES must be at least %d, got %d", minMaxHeaderBytes, c.MaxHeaderBytes))
+	}
+	if strings.TrimSpace(c.ServiceName) == "" {
+		errs = append(errs, errors.New("OTEL_SERVICE_NAME must not be blank"))
+	}
+	if err := c.Settings.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("GREETING: %w", err))
+	}
+	if err := c.Kube.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has an invalid port", addr)
+	}
+	if c.InKubernetes && isLoopback(host) {
+		return fmt.Errorf("%q binds a loopback address, so the pod would be unreachable through its Service; bind all interfaces (e.g. %q) in Kubernetes", addr, ":"+port)
+	}
+	return nil
+}
+
+// validDebugAddr accepts loopback addresses only: the debug listener changes the process
+// (log level) and exposes its internals (pprof), so it must never be reachable from other
+// pods; there is no override.
+func validDebugAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has an invalid port", addr)
+	}
+	if !isLoopback(host) {
+		return fmt.Errorf("%q must bind a loopback address such as %q (reach it with kubectl port-forward)", addr, "127.0.0.1:"+port)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parser reads typed environment variables and collects every error.
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) str(name, def string) string {
+	if v := p.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) duration(name, def string) time.Duration {
+	v := p.str(name, def)
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a duration like 5s or 1500ms", name, v))
+	}
+	return d
+}
+
+func (p *parser) integer(name string, def int) int {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not an integer", name, v))
+	}
+	return n
+}
+
+func (p *parser) level(name, def string) zapcore.Level {
+	v := p.str(name, def)
+	l, err := zapcore.ParseLevel(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not one of debug, info, warn, error", name, v))
+	}
+	return l
+}
