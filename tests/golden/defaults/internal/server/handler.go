@@ -172,6 +172,10 @@ func (s *stack) end(e *exchange, r *http.Request, parent context.Context, start 
 	}
 	elapsed := time.Since(start)
 	rt := route(r.Pattern)
+	if v != nil && rt != "" {
+		// otelhttp names the span after the route only when the handler returns.
+		trace.SpanFromContext(ctx).SetName(spanName(r.Method, rt))
+	}
 	s.annotateSpan(ctx, rt, status, aborted)
 	label := rt
 	if label == "" {
@@ -271,6 +275,18 @@ func healthz(w http.ResponseWriter, r *http.Request, drain *Drain) {
 	default:
 		writeText(w, http.StatusOK, "ok\n")
 	}
+}
+
+// spanName is otelhttp's span name, "{method} {route}", with methods outside the standard ones
+// named HTTP.
+func spanName(method, rt string) string {
+	switch method = strings.ToUpper(method); method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+	default:
+		method = "HTTP"
+	}
+	return method + " " + rt
 }
 
 // route returns the path part of a pattern such as "GET /v1/hello/{name}", or "" when no
