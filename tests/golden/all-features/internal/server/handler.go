@@ -122,31 +122,30 @@ func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r2 := r.WithContext(ctx)
 	returned := false
-	defer func() {
-		var v any
-		if !returned {
-			v = recover()
-		}
-		e.finish(returned)
-		r.Pattern = r2.Pattern // for otelhttp's span name: the routes set it on r2
-		s.end(e, r2, r.Context(), start, v)
-	}()
+	defer s.end(ctx, e, r, r2, start, &returned)
 	s.routes.ServeHTTP(httpsnoop.Wrap(w, e.hooks()), r2)
 	returned = true
 }
 
-// end records the request once the handler returned or panicked (v): the span's route and
-// errors, the metrics and the access line. parent is the request's own context, which net/http
-// ends when the connection closes under the request. A panic before the response started
+// end runs deferred when the handler returned (*returned) or panicked, and records the request:
+// the span's route and errors, the metrics and the access line. ctx is the handler's context,
+// r the request as net/http gave it and r2 the handler's copy. A client whose connection closed
+// under the request shows as the end of r's own context. A panic before the response started
 // becomes a 500; any other panic is re-raised as http.ErrAbortHandler, which makes net/http
 // abort the response (the connection closes without completing it) without logging the panic
 // again.
-func (s *stack) end(e *exchange, r *http.Request, parent context.Context, start time.Time, v any) {
-	ctx := r.Context()
+func (s *stack) end(ctx context.Context, e *exchange, r, r2 *http.Request, start time.Time, returned *bool) {
+	var v any
+	if !*returned {
+		v = recover()
+	}
+	e.finish(*returned)
+	r.Pattern = r2.Pattern // for otelhttp's span name: the routes set it on r2
+	gone := r.Context().Err() != nil
 	aborted := ""
 	switch err, _ := v.(error); {
 	case v == nil:
-		if e.state.Load() != stateHijacked && parent.Err() != nil && !e.delivered {
+		if e.state.Load() != stateHijacked && gone && !e.delivered {
 			aborted = abortedClientGone
 			if s.drain.Cut() {
 				aborted = abortedShutdownDeadline

@@ -258,13 +258,13 @@ func (e *exchange) WriteHeader(code int) {
 // begin starts the response with 200 if nothing started it, as a write does in net/http. It
 // returns the error of a write that cannot reach the client.
 func (e *exchange) begin() error {
-	if err := e.stateErr(e.state.Load()); err != errNotStarted {
-		return err
+	if s := e.state.Load(); s != stateIdle {
+		return writeErr(s)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.stateErr(e.state.Load()); err != errNotStarted {
-		return err
+	if s := e.state.Load(); s != stateIdle {
+		return writeErr(s)
 	}
 	if e.timeout() {
 		return http.ErrHandlerTimeout
@@ -273,21 +273,16 @@ func (e *exchange) begin() error {
 	return nil
 }
 
-// errNotStarted is stateErr's answer for a response that has not started.
-var errNotStarted = errors.New("response not started")
-
-// stateErr is nil when the handler may write, http.ErrHandlerTimeout after the deadline's 503,
-// and http.ErrHijacked after a hijack.
-func (e *exchange) stateErr(s int32) error {
+// writeErr is the error of a write in state s: http.ErrHandlerTimeout after the deadline's 503,
+// http.ErrHijacked after a hijack, nil once the response started.
+func writeErr(s int32) error {
 	switch s {
-	case stateStarted:
-		return nil
 	case stateTimedOut:
 		return http.ErrHandlerTimeout
 	case stateHijacked:
 		return http.ErrHijacked
 	}
-	return errNotStarted
+	return nil
 }
 
 // hijack hands the connection to the handler unless the deadline answered first.
