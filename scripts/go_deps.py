@@ -28,6 +28,9 @@ PINS = [
     "github.com/prometheus/common@v0.73.1",
     "google.golang.org/grpc@v1.85.0",  # indirect with either OTLP exporter
     "go.uber.org/goleak@v1.3.0",
+    # the HTTP stack: server spans and the response-writer wrapper that keeps optional interfaces
+    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp@v0.72.0",
+    "github.com/felixge/httpsnoop@v1.1.0",
 ]
 FEATURE_PINS = {
     "grpc": ["go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc@v1.47.0"],
