@@ -163,7 +163,7 @@ func Load(getenv func(string) string) (Config, error) {
 			Greeting: p.str("GREETING", defaultGreeting),
 		},
 	}
-	if err := errors.Join(append(p.errs, c.Validate())...); err != nil {
+	if err := errors.Join(append(p.errs, p.unrelated(c.problems())...)...); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -171,6 +171,11 @@ func Load(getenv func(string) string) (Config, error) {
 
 // Validate reports every inconsistent field.
 func (c Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+// problems returns one error per inconsistent field.
+func (c Config) problems() []error {
 	var errs []error
 	if err := c.validAddr(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("HTTP_ADDR: %w", err))
@@ -227,7 +232,7 @@ func (c Config) Validate() error {
 	if err := c.Kube.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func (c Config) validAddr(addr string) error {
@@ -273,6 +278,36 @@ func isLoopback(host string) bool {
 type parser struct {
 	getenv func(string) string
 	errs   []error
+	bad    map[string]bool // variables whose value did not parse
+}
+
+// fail records that variable name holds a value that does not parse.
+func (p *parser) fail(name string, err error) {
+	if p.bad == nil {
+		p.bad = map[string]bool{}
+	}
+	p.bad[name] = true
+	p.errs = append(p.errs, err)
+}
+
+// unrelated drops the problems that name a variable which did not parse: its zero value would
+// only report the same mistake again in other words (HANDLER_TIMEOUT=abc is one message, not a
+// second "HANDLER_TIMEOUT must be positive").
+func (p *parser) unrelated(problems []error) []error {
+	var out []error
+	for _, err := range problems {
+		words := strings.FieldsFunc(err.Error(), func(r rune) bool {
+			return r != '_' && (r < 'A' || r > 'Z') && (r < '0' || r > '9')
+		})
+		named := false
+		for _, w := range words {
+			named = named || p.bad[w]
+		}
+		if !named {
+			out = append(out, err)
+		}
+	}
+	return out
 }
 
 func (p *parser) str(name, def string) string {
@@ -286,7 +321,7 @@ func (p *parser) duration(name, def string) time.Duration {
 	v := p.str(name, def)
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a duration like 5s or 1500ms", name, v))
+		p.fail(name, fmt.Errorf("%s: %q is not a duration like 5s or 1500ms", name, v))
 	}
 	return d
 }
@@ -298,7 +333,7 @@ func (p *parser) integer(name string, def int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not an integer", name, v))
+		p.fail(name, fmt.Errorf("%s: %q is not an integer", name, v))
 	}
 	return n
 }
@@ -307,7 +342,7 @@ func (p *parser) level(name, def string) zapcore.Level {
 	v := p.str(name, def)
 	l, err := zapcore.ParseLevel(v)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not one of debug, info, warn, error", name, v))
+		p.fail(name, fmt.Errorf("%s: %q is not one of debug, info, warn, error", name, v))
 	}
 	return l
 }

@@ -135,6 +135,20 @@ func TestDebugListenerStaysOnLoopback(t *testing.T) {
 	}
 }
 
+// TestOneMessagePerBadValue: a value that does not parse is reported once, not again through the
+// zero value it leaves behind ("must be positive", "must be below WRITE_TIMEOUT").
+func TestOneMessagePerBadValue(t *testing.T) {
+	for _, name := range []string{"HANDLER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "SHUTDOWN_TIMEOUT", "MAX_HEADER_BYTES"} {
+		_, err := Load(env(map[string]string{name: "abc"}))
+		if err == nil {
+			t.Fatalf("%s=abc: no error", name)
+		}
+		if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], name+": ") {
+			t.Errorf("%s=abc: want one message about it, got %d:\n%v", name, len(lines), err)
+		}
+	}
+}
+
 func TestLoadReportsEveryError(t *testing.T) {
 	_, err := Load(env(map[string]string{"READ_TIMEOUT": "x", "LOG_LEVEL": "y"}))
 	if err == nil || !strings.Contains(err.Error(), "READ_TIMEOUT") || !strings.Contains(err.Error(), "LOG_LEVEL") {

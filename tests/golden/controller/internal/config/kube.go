@@ -87,7 +87,7 @@ func (p *parser) boolean(name string, def bool) bool {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not true or false", name, v))
+		p.fail(name, fmt.Errorf("%s: %q is not true or false", name, v))
 	}
 	return b
 }

@@ -137,7 +137,7 @@ func New(w io.Writer, level zap.AtomicLevel, service, version, env string) *zap.
 	if _, ok := w.(*os.File); !ok { // an *os.File serializes its writes itself
 		out = zapcore.Lock(out)
 	}
-	core := newLineCore(out, level)
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(EncoderConfig()), out, level)
 	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(zapcore.Lock(os.Stderr))).With(
 		zap.String("service", service),
 		zap.String("version", version),
@@ -172,10 +172,6 @@ func AppendTraceFields(ctx context.Context, fields []zap.Field) []zap.Field {
 }
 
 type ctxKey struct{}
-
-// ContextKey is the context key of the request-scoped logger: a context type of its own may
-// answer Value(ContextKey) with the logger instead of wrapping itself with NewContext.
-var ContextKey any = ctxKey{}
 
 // NewContext returns a copy of ctx carrying the request-scoped logger l.
 func NewContext(ctx context.Context, l *zap.Logger) context.Context {

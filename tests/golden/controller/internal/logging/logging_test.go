@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
-	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -172,115 +170,5 @@ func BenchmarkLine(b *testing.B) {
 	for b.Loop() {
 		log.Info("request", zap.String("method", "GET"), zap.String("route", "/v1/hello/{name}"),
 			zap.Int("status", 200), zap.Float64("duration_ms", 0.123))
-	}
-}
-
-// testLine is a FieldAppender with arbitrary members.
-type testLine struct {
-	strs   [][2]string
-	ints   []int64
-	floats []float64
-}
-
-func (l *testLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	for _, kv := range l.strs {
-		enc.AddString(kv[0], kv[1])
-	}
-	for i, v := range l.ints {
-		enc.AddInt64("i"+string(rune('a'+i)), v)
-	}
-	for i, v := range l.floats {
-		enc.AddFloat64("f"+string(rune('a'+i)), v)
-	}
-	return nil
-}
-
-func (l *testLine) AppendLogFields(b []byte) []byte {
-	for _, kv := range l.strs {
-		b = AppendString(b, NewKey(kv[0]), kv[1])
-	}
-	for i, v := range l.ints {
-		b = AppendInt(b, NewKey("i"+string(rune('a'+i))), v)
-	}
-	for i, v := range l.floats {
-		b = AppendFloat(b, NewKey("f"+string(rune('a'+i))), v)
-	}
-	return b
-}
-
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time                         { return time.Time(c) }
-func (c fixedClock) NewTicker(d time.Duration) *time.Ticker { return time.NewTicker(d) }
-
-// TestLineCoreMatchesZap: a line the service's core writes itself (a FieldAppender) is byte for
-// byte what zap's JSON encoder writes, for tricky strings, numbers and logger fields.
-func TestLineCoreMatchesZap(t *testing.T) {
-	tricky := []string{
-		"", "plain", `quote " and \ backslash`, "new\nline\r\ttab", "\x00\x01\x1f\x7f", "é ü 日本 😀",
-		"\xff\xfe invalid \xc3", "\u2028\u2029", "</script>&", strings.Repeat("x", 3000),
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 200 {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			b[i] = byte(rng.IntN(256))
-		}
-		tricky = append(tricky, string(b))
-	}
-	floats := []float64{0, 0.001, 1.5, -2.25, 123456.789, 1e21, 1e-7, math.NaN(), math.Inf(1), math.Inf(-1)}
-	clock := fixedClock(time.Date(2026, 11, 27, 5, 6, 7, 891_234_000, time.UTC))
-	opts := []zap.Option{zap.WithClock(clock)}
-	build := func(core zapcore.Core, name string, with []zap.Field, caller bool) *zap.Logger {
-		l := zap.New(core, append(opts, zap.WithCaller(caller))...).With(zap.String("service", "s\"vc"), zap.String("version", "v"), zap.String("env", "e"))
-		if len(with) > 0 {
-			l = l.With(with...)
-		}
-		if name != "" {
-			l = l.Named(name)
-		}
-		return l
-	}
-	withs := [][]zap.Field{
-		nil,
-		{zap.Int("n", 3), zap.Duration("d", 1500*time.Millisecond), zap.Bool("b", true), zap.Time("t", time.Time(clock))},
-		{zap.String("k\"ey", "va\nlue")},
-		{zap.Namespace("ns"), zap.Int("inner", 1)},
-	}
-	for i, s := range tricky {
-		line := &testLine{
-			strs:   [][2]string{{"method", "GET"}, {"path", s}, {"key " + s, tricky[(i+1)%len(tricky)]}},
-			ints:   []int64{int64(i), -1, math.MaxInt64},
-			floats: []float64{floats[i%len(floats)]},
-		}
-		with := withs[i%len(withs)]
-		name := []string{"", "http", "a.b"}[i%3]
-		level := []zapcore.Level{zapcore.InfoLevel, zapcore.WarnLevel, zapcore.ErrorLevel}[i%3]
-		var fast, ref bytes.Buffer
-		fastLog := build(newLineCore(zapcore.AddSync(&fast), zapcore.DebugLevel), name, with, i%2 == 0)
-		refLog := build(zapcore.NewCore(zapcore.NewJSONEncoder(EncoderConfig()), zapcore.AddSync(&ref), zapcore.DebugLevel), name, with, i%2 == 0)
-		for _, l := range []*zap.Logger{fastLog, refLog} {
-			if ce := l.Check(level, "request "+s); ce != nil {
-				ce.Write(zap.Inline(line))
-			}
-			l.Info("other", zap.String("x", s)) // an ordinary line: zap's encoder in both
-		}
-		if fast.String() != ref.String() {
-			t.Fatalf("case %d: the line core wrote\n%s\nzap wrote\n%s", i, fast.String(), ref.String())
-		}
-	}
-}
-
-func BenchmarkAccessStyleLine(b *testing.B) {
-	log := New(io.Discard, zap.NewAtomicLevelAt(zapcore.InfoLevel), "svc", "v", "e").Named("http").WithOptions(zap.WithCaller(false))
-	line := &testLine{strs: [][2]string{{"method", "GET"}, {"route", "/v1/hello/{name}"}, {"path", "/v1/hello/bench"},
-		{"remote_addr", "127.0.0.1:40000"}, {"user_agent", "Go-http-client/1.1"}}, ints: []int64{200, 33}, floats: []float64{0.123}}
-	var f [1]zap.Field
-	b.ReportAllocs()
-	for b.Loop() {
-		if ce := log.Check(zapcore.InfoLevel, "request"); ce != nil {
-			f[0] = zap.Inline(line)
-			ce.Write(f[:]...)
-		}
 	}
 }

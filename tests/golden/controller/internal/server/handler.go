@@ -2,19 +2,21 @@ package server
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/felixge/httpsnoop"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/acme/widget-op/internal/logging"
 	"github.com/acme/widget-op/internal/metrics"
@@ -23,7 +25,8 @@ import (
 // AppOptions wire the application handler. A nil Log, Metrics or TracerProvider, or a zero
 // HandlerTimeout, leaves that part out (the benchmarks measure each part this way).
 type AppOptions struct {
-	// Log writes the access log and panic lines.
+	// Log writes the access log and panic lines, and is the request-scoped logger
+	// (logging.FromContext) of the handlers.
 	Log *zap.Logger
 	// Metrics records the RED metrics.
 	Metrics *metrics.Metrics
@@ -37,246 +40,223 @@ type AppOptions struct {
 }
 
 // App returns the application handler. /healthz is answered directly (200, or 503 once
-// draining); every other request goes through one middleware into routes: a server span
-// (parent taken from the incoming headers), RED metrics and one access-log line per request,
-// the handler deadline (503 when the response has not started by then) and panic recovery
-// (500 and one error line with the stack). Once draining, every response carries
-// "Connection: close". Handlers run on the server's goroutine and write straight to the
-// connection, so they can stream (http.ResponseController.Flush).
+// draining). Every other request gets, from the outside in:
+//
+//   - a server span from otelhttp (its parent taken from the incoming trace context and
+//     baggage headers; the sampler sees the request attributes), named "{method} {route}", with
+//     http.route and, for 5xx and aborted responses, error.type added;
+//   - one access-log line and the RED metrics;
+//   - panic recovery: a panic before the response started becomes a 500 and one error line
+//     with the stack; after it started, the response is aborted as net/http aborts it
+//     (panic(http.ErrAbortHandler)), and so is a handler's own http.ErrAbortHandler;
+//   - the handler deadline: the handler's context is context.WithTimeout of the request's, and
+//     a response that has not started at the deadline is answered 503 (see exchange);
+//   - "Connection: close" on every response once draining.
+//
+// Everything else is net/http's: the handler writes to net/http's writer through httpsnoop,
+// which keeps its optional interfaces, so streaming, sendfile, hijacking and
+// http.ResponseController work as without the middleware.
 func App(routes *http.ServeMux, o AppOptions) http.Handler {
-	s := &stack{routes: routes, drain: o.Drain, metrics: o.Metrics, timeout: o.HandlerTimeout, log: zap.NewNop()}
+	s := &stack{routes: routes, drain: o.Drain, metrics: o.Metrics, timeout: o.HandlerTimeout, log: o.Log}
 	if s.drain == nil {
 		s.drain = &Drain{}
 	}
 	if s.metrics != nil {
 		s.metrics.CountInFlight(s.drain.InFlight) // the gauge reads the drain's count
 	}
-	if o.Log != nil {
-		s.log = o.Log
-		// The access line's caller is always the same: set it once instead of per request.
-		s.accessLog = o.Log.WithOptions(zap.WithCaller(false))
-	}
+	var h http.Handler = s
 	if o.TracerProvider != nil {
-		s.tracer = o.TracerProvider.Tracer(tracerName)
-		s.propagator = o.Propagator
-		if s.propagator == nil {
-			s.propagator = propagation.TraceContext{}
+		prop := o.Propagator
+		if prop == nil {
+			prop = propagation.TraceContext{}
 		}
+		h = otelhttp.NewHandler(s, "",
+			otelhttp.WithTracerProvider(o.TracerProvider),
+			otelhttp.WithPropagators(prop),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), // RED metrics are package metrics'
+		)
 	}
-	return s
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			healthz(w, r, s.drain)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
-// tracerName is the instrumentation scope of the server spans.
-const tracerName = "github.com/acme/widget-op/internal/server"
-
-// accessLogCaller is the caller field of every access-log line.
-var accessLogCaller = zapcore.NewEntryCaller(runtime.Caller(0))
-
-// stack is the application handler that App returns.
+// stack is the instrumented part of the application handler that App returns.
 type stack struct {
-	routes     *http.ServeMux
-	drain      *Drain
-	log        *zap.Logger // panic lines; a no-op logger when access logs are off
-	accessLog  *zap.Logger // nil: no access log
-	metrics    *metrics.Metrics
-	tracer     trace.Tracer
-	propagator propagation.TextMapPropagator
-	timeout    time.Duration
+	routes  *http.ServeMux
+	drain   *Drain
+	log     *zap.Logger // nil: no access log, no request-scoped logger
+	metrics *metrics.Metrics
+	timeout time.Duration
 }
 
 // Aborted reasons: the access log's aborted field and the span's error.type when the client
-// received no response.
+// received no complete response.
 const (
-	abortedClientGone       = "client_gone"
-	abortedShutdownDeadline = "shutdown_deadline"
+	abortedClientGone       = "client_gone"       // the client closed the connection first
+	abortedShutdownDeadline = "shutdown_deadline" // the shutdown deadline closed the connection
+	abortedPanic            = "panic"             // the handler panicked after the response started
+	abortedHandler          = "handler_aborted"   // the handler panicked with http.ErrAbortHandler
 )
 
-// ServeHTTP serves /healthz, or one business request with every layer. The route label is the
-// matched pattern, e.g. /v1/hello/{name}, so labels stay low-cardinality. A request whose
-// connection closed before it finished (the client went away, or the shutdown deadline cut it)
-// is logged with status 0 and the reason in aborted: the client received no response.
+// ServeHTTP serves one business request. The route label is the matched pattern, e.g.
+// /v1/hello/{name}, so labels stay low-cardinality.
 func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/healthz" {
-		healthz(w, r, s.drain)
-		return
-	}
 	s.drain.inFlight.Add(1)
 	defer s.drain.inFlight.Add(-1)
 	start := time.Now()
-	reqCtx := r.Context()
-	ctx := reqCtx
-	var span trace.Span
-	if s.tracer != nil {
-		ctx = s.propagator.Extract(ctx, headerCarrier(r.Header))
-		ctx, span = s.tracer.Start(ctx, spanName(r.Method, ""), serverStart...)
-	} else {
-		span = trace.SpanFromContext(ctx)
-	}
-	var rctx *requestCtx
-	if s.accessLog != nil || s.timeout > 0 {
-		ctx, rctx = s.withRequestCtx(ctx, start)
-	}
-	rw := newResponseWriter(w, s.drain)
-	defer rw.release()
-	r2 := r.WithContext(ctx)
-	if r.Body != nil && r.Body != http.NoBody {
-		r2.Body = rw.wrapBody(r.Body)
+	e := &exchange{w: w, drain: s.drain}
+	ctx := r.Context()
+	if s.log != nil {
+		ctx = logging.NewContext(ctx, s.log)
 	}
 	if s.timeout > 0 {
-		rw.arm(s.timeout, rctx)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		e.arm(ctx, r.Context())
 	}
-	panicked := s.serve(rw, r2)
-	rw.finish()
-	if rctx != nil {
-		rctx.end()
+	r2 := r.WithContext(ctx)
+	returned := false
+	defer s.end(ctx, e, r, r2, start, &returned)
+	s.routes.ServeHTTP(httpsnoop.Wrap(w, e.hooks()), r2)
+	returned = true
+}
+
+// end runs deferred when the handler returned (*returned) or panicked, and records the request:
+// the span's route and errors, the metrics and the access line. ctx is the handler's context,
+// r the request as net/http gave it and r2 the handler's copy. A client whose connection closed
+// under the request shows as the end of r's own context. A panic before the response started
+// becomes a 500; any other panic is re-raised as http.ErrAbortHandler, which makes net/http
+// abort the response (the connection closes without completing it) without logging the panic
+// again.
+func (s *stack) end(ctx context.Context, e *exchange, r, r2 *http.Request, start time.Time, returned *bool) {
+	var v any
+	if !*returned {
+		v = recover()
+	}
+	e.finish(*returned)
+	r.Pattern = r2.Pattern // for otelhttp's span name: the routes set it on r2
+	gone := r.Context().Err() != nil
+	aborted := ""
+	switch err, _ := v.(error); {
+	case v == nil:
+		if e.state.Load() != stateHijacked && gone && !e.delivered {
+			aborted = abortedClientGone
+			if s.drain.Cut() {
+				aborted = abortedShutdownDeadline
+			}
+		}
+	case errors.Is(err, http.ErrAbortHandler):
+		aborted = abortedHandler
+	default:
+		s.logPanic(ctx, r, v)
+		trace.SpanFromContext(ctx).RecordError(&panicError{value: v}, trace.WithStackTrace(true))
+		if e.state.Load() != stateIdle {
+			aborted = abortedPanic
+			break
+		}
+		e.mu.Lock()
+		e.respond(http.StatusInternalServerError, "internal server error\n", false)
+		e.mu.Unlock()
+		v = nil // answered: the panic ends here
+	}
+	status := e.code
+	if aborted != "" {
+		status = 0
 	}
 	elapsed := time.Since(start)
-
-	status, aborted := rw.status(), ""
-	if reqCtx.Err() != nil && !rw.cutRead && !rw.delivered {
-		status, aborted = 0, abortedClientGone
-		if s.drain.Cut() {
-			aborted = abortedShutdownDeadline
-		}
+	rt := route(r.Pattern)
+	if v != nil && rt != "" {
+		// otelhttp names the span after the route only when the handler returns.
+		trace.SpanFromContext(ctx).SetName(spanName(r.Method, rt))
 	}
-	if span.IsRecording() {
-		if r2.Pattern != "" {
-			span.SetName(spanName(r.Method, r2.Pattern))
-		}
-		var read int64
-		if rw.body != nil {
-			read = rw.body.bytes
-		}
-		endSpan(span, r, r2.Pattern, status, aborted, panicked, read, rw.bytes)
-	}
-	span.End()
-	rt := route(r2.Pattern)
-	if rt == "" {
-		rt = "unmatched"
+	s.annotateSpan(ctx, rt, status, aborted)
+	label := rt
+	if label == "" {
+		label = "unmatched"
 	}
 	if s.metrics != nil {
-		s.metrics.Observe(ctx, r.Method, rt, status, elapsed)
+		s.metrics.Observe(ctx, r.Method, label, status, elapsed)
 	}
-	if s.accessLog != nil {
-		s.writeAccessLog(span.SpanContext(), rw, r, rt, status, aborted, elapsed)
+	if s.log != nil {
+		s.accessLog(ctx, r, label, status, e.bytes, elapsed, aborted, e.state.Load() == stateHijacked)
+	}
+	if v != nil {
+		panic(http.ErrAbortHandler)
 	}
 }
 
-// withRequestCtx returns the handler's context: parent with the request-scoped logger and the
-// handler deadline, counted from start.
-func (s *stack) withRequestCtx(parent context.Context, start time.Time) (context.Context, *requestCtx) {
-	c := &requestCtx{Context: parent}
-	if s.accessLog != nil {
-		c.log = s.log
-	}
-	if s.timeout > 0 {
-		c.deadline = start.Add(s.timeout)
-	}
-	return c, c
-}
-
-// serve runs the routes and turns a panic into a 500 and one error line with the stack trace.
-func (s *stack) serve(w *responseWriter, r *http.Request) (panicked bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.handlePanic(w, r, v)
-			panicked = true
-		}
-	}()
-	s.routes.ServeHTTP(w, r)
-	return false
-}
-
-// writeAccessLog writes the request's access-log line. The encoder takes its fields straight
-// from the line (zap.Inline), which lives in w: no field slice is built or allocated.
-func (s *stack) writeAccessLog(span trace.SpanContext, w *responseWriter, r *http.Request, rt string, status int, aborted string, elapsed time.Duration) {
-	ce := s.accessLog.Check(zapcore.InfoLevel, "request")
-	if ce == nil {
+// annotateSpan adds to the server span what otelhttp does not: http.route, and error.type
+// (semantic conventions) for 5xx and aborted responses, the latter with an error status and an
+// exception event (otelhttp sets no status for a request that panicked, and none when the client
+// got no response).
+func (s *stack) annotateSpan(ctx context.Context, rt string, status int, aborted string) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
 		return
 	}
-	ce.Caller = accessLogCaller
-	w.line = accessLine{r: r, route: rt, status: status, bytes: w.bytes, elapsed: elapsed, aborted: aborted, span: span}
-	w.lineField[0] = zap.Inline(&w.line)
-	ce.Write(w.lineField[:]...)
-	w.line, w.lineField[0] = accessLine{}, zap.Field{} // the pooled writer keeps nothing of this request
+	if rt != "" {
+		span.SetAttributes(semconv.HTTPRoute(rt))
+	}
+	switch {
+	case aborted != "":
+		span.SetAttributes(semconv.ErrorTypeKey.String(aborted))
+		span.SetStatus(codes.Error, aborted)
+		span.RecordError(errors.New("request aborted: " + aborted))
+	case status >= http.StatusInternalServerError:
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+		span.SetStatus(codes.Error, "")
+	}
 }
 
-// accessLine is the access-log line of one request: method, route, path, status, bytes,
-// duration_ms, remote_addr, user_agent, aborted when the client got no response, and trace_id
-// and span_id when the trace is sampled (see logging.TraceFields).
-type accessLine struct {
-	r       *http.Request
-	route   string
-	status  int
-	bytes   int64
-	elapsed time.Duration
-	aborted string
-	span    trace.SpanContext
+// accessLog writes the request's access-log line: method, route, path, status, bytes,
+// duration_ms, remote_addr, user_agent, aborted when the client got no complete response,
+// hijacked when the handler took the connection over, and trace_id and span_id when the trace
+// is sampled (see logging.TraceFields).
+func (s *stack) accessLog(ctx context.Context, r *http.Request, rt string, status int, bytes int64, elapsed time.Duration, aborted string, hijacked bool) {
+	fields := make([]zap.Field, 0, 12)
+	fields = append(fields,
+		zap.String("method", r.Method),
+		zap.String("route", rt),
+		zap.String("path", r.URL.Path),
+		zap.Int("status", status),
+		zap.Int64("bytes", bytes),
+		zap.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		zap.String("remote_addr", r.RemoteAddr),
+		zap.String("user_agent", r.UserAgent()),
+	)
+	if aborted != "" {
+		fields = append(fields, zap.String("aborted", aborted))
+	}
+	if hijacked {
+		fields = append(fields, zap.Bool("hijacked", true))
+	}
+	s.log.Info("request", logging.AppendTraceFields(ctx, fields)...)
 }
 
-// MarshalLogObject adds the line's fields to the log entry (any zap encoder).
-func (l *accessLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	enc.AddString("method", l.r.Method)
-	enc.AddString("route", l.route)
-	enc.AddString("path", l.r.URL.Path)
-	enc.AddInt("status", l.status)
-	enc.AddInt64("bytes", l.bytes)
-	enc.AddFloat64("duration_ms", l.durationMS())
-	enc.AddString("remote_addr", l.r.RemoteAddr)
-	enc.AddString("user_agent", l.userAgent())
-	if l.aborted != "" {
-		enc.AddString("aborted", l.aborted)
+// logPanic writes one error line with the panic value and the stack of the panicking handler
+// (the deferred call runs on top of it).
+func (s *stack) logPanic(ctx context.Context, r *http.Request, v any) {
+	if s.log == nil {
+		return
 	}
-	if l.sampled() {
-		enc.AddString("trace_id", l.span.TraceID().String())
-		enc.AddString("span_id", l.span.SpanID().String())
-	}
-	return nil
+	s.log.Error("panic serving request", logging.AppendTraceFields(ctx, []zap.Field{
+		zap.String("panic", fmt.Sprint(v)),
+		zap.String("method", r.Method),
+		zap.String("path", r.URL.Path),
+		zap.Stack("stacktrace"),
+	})...)
 }
 
-// AppendLogFields appends the same fields as JSON: the service's logger writes the line without
-// zap's field encoder (logging.FieldAppender).
-func (l *accessLine) AppendLogFields(b []byte) []byte {
-	b = logging.AppendString(b, keyMethod, l.r.Method)
-	b = logging.AppendString(b, keyRoute, l.route)
-	b = logging.AppendString(b, keyPath, l.r.URL.Path)
-	b = logging.AppendInt(b, keyStatus, int64(l.status))
-	b = logging.AppendInt(b, keyBytes, l.bytes)
-	b = logging.AppendFloat(b, keyDuration, l.durationMS())
-	b = logging.AppendString(b, keyRemoteAddr, l.r.RemoteAddr)
-	b = logging.AppendString(b, keyUserAgent, l.userAgent())
-	if l.aborted != "" {
-		b = logging.AppendString(b, keyAborted, l.aborted)
-	}
-	if l.sampled() {
-		var id [32]byte
-		tid, sid := l.span.TraceID(), l.span.SpanID()
-		b = append(append(append(b, keyTraceID...), '"'), hex.AppendEncode(id[:0], tid[:])...)
-		b = append(append(append(append(b, '"'), keySpanID...), '"'), hex.AppendEncode(id[:0], sid[:])...)
-		b = append(b, '"')
-	}
-	return b
-}
+// panicError is the exception recorded on the span of a request whose handler panicked.
+type panicError struct{ value any }
 
-// The access line's keys, encoded once.
-var (
-	keyMethod, keyRoute, keyPath      = logging.NewKey("method"), logging.NewKey("route"), logging.NewKey("path")
-	keyStatus, keyBytes, keyDuration  = logging.NewKey("status"), logging.NewKey("bytes"), logging.NewKey("duration_ms")
-	keyRemoteAddr, keyUserAgent       = logging.NewKey("remote_addr"), logging.NewKey("user_agent")
-	keyAborted, keyTraceID, keySpanID = logging.NewKey("aborted"), logging.NewKey("trace_id"), logging.NewKey("span_id")
-)
-
-func (l *accessLine) durationMS() float64 { return float64(l.elapsed.Microseconds()) / 1000 }
-
-func (l *accessLine) sampled() bool { return l.span.IsValid() && l.span.IsSampled() }
-
-// userAgent is r.UserAgent() without canonicalising the header name on every request.
-func (l *accessLine) userAgent() string {
-	if v := l.r.Header["User-Agent"]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
 
 // healthz answers load balancers that check a path on the app port: 200, or 503 while
 // draining, so that they stop routing here as early as the readiness probe does.
@@ -296,6 +276,18 @@ func healthz(w http.ResponseWriter, r *http.Request, drain *Drain) {
 	}
 }
 
+// spanName is otelhttp's span name, "{method} {route}", with methods outside the standard ones
+// named HTTP.
+func spanName(method, rt string) string {
+	switch method = strings.ToUpper(method); method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+	default:
+		method = "HTTP"
+	}
+	return method + " " + rt
+}
+
 // route returns the path part of a pattern such as "GET /v1/hello/{name}", or "" when no
 // route matched.
 func route(pattern string) string {
@@ -303,40 +295,4 @@ func route(pattern string) string {
 		return pattern[i:]
 	}
 	return ""
-}
-
-// requestError is the exception recorded on the span of a 5xx or aborted request.
-type requestError struct {
-	status  int
-	aborted string
-}
-
-func (e *requestError) Error() string {
-	if e.aborted != "" {
-		return "request aborted: " + e.aborted
-	}
-	return strconv.Itoa(e.status) + " " + http.StatusText(e.status)
-}
-
-// panicError is the exception recorded on the span of a request whose handler panicked.
-type panicError struct{ value any }
-
-func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
-
-// handlePanic runs in the deferred call of the panicking request: the stack still shows where
-// the panic happened. The client gets a 500 unless the response had started.
-func (s *stack) handlePanic(w *responseWriter, r *http.Request, v any) {
-	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-		w.abandon() // the server drops the response: the deadline timer must not write to it
-		panic(v)    // the server's own signal to abort the response silently
-	}
-	ctx := r.Context()
-	trace.SpanFromContext(ctx).RecordError(&panicError{value: v}, trace.WithStackTrace(true))
-	s.log.Error("panic serving request", logging.AppendTraceFields(ctx, []zap.Field{
-		zap.String("panic", fmt.Sprint(v)),
-		zap.String("method", r.Method),
-		zap.String("path", r.URL.Path),
-		zap.Stack("stacktrace"),
-	})...)
-	http.Error(w, "internal server error", http.StatusInternalServerError)
 }

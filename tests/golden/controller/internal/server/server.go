@@ -109,7 +109,16 @@ func Admin(ready *Readiness, metrics http.Handler) *http.ServeMux {
 // form level=debug changes it) and, in binaries built with -tags pprof, /debug/pprof/.
 func Debug(logLevel http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/loglevel", logLevel)
+	mux.Handle("/loglevel", jsonResponse(logLevel))
 	registerPprof(mux)
 	return mux
+}
+
+// jsonResponse labels h's responses application/json: zap's level handler answers JSON without
+// a Content-Type, which net/http would otherwise sniff as text/plain.
+func jsonResponse(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		h.ServeHTTP(w, r)
+	})
 }
