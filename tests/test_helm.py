@@ -464,12 +464,16 @@ def test_prestop_sleep_follows_cluster_version(projects: dict[str, Path], tool: 
 
 
 @pytest.mark.parametrize("tool", HELMS)
-def test_servicemonitor_needs_the_crd(projects: dict[str, Path], tool: str) -> None:
-    """No ServiceMonitor unless the cluster serves monitoring.coreos.com/v1, even when enabled."""
+def test_servicemonitor_follows_its_value_alone(projects: dict[str, Path], tool: str) -> None:
+    """serviceMonitor.enabled alone decides: the same ServiceMonitor with the kind advertised, with only the
+    group/version (Argo CD's `--api-versions monitoring.coreos.com/v1`) and with no capabilities at all."""
     need(tool)
     chart = chart_dir(projects["defaults"])
-    assert kc.by_kind(template(tool, chart, api=True), "ServiceMonitor")
-    assert not kc.by_kind(template(tool, chart, api=False), "ServiceMonitor")
+    with_kind = kc.by_kind(template(tool, chart, api=True), "ServiceMonitor")
+    assert with_kind
+    assert kc.by_kind(template(tool, chart, "--api-versions", "monitoring.coreos.com/v1", api=False),
+                      "ServiceMonitor") == with_kind
+    assert kc.by_kind(template(tool, chart, api=False), "ServiceMonitor") == with_kind
     assert not kc.by_kind(template(tool, chart, "--set", "serviceMonitor.enabled=false", api=True), "ServiceMonitor")
 
 
