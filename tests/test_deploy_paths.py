@@ -5,7 +5,8 @@ after the namespace is normalised, between
   - `helm install` on the suite's API server, which serves the Prometheus Operator's CRDs (`kube_api`);
   - Argo CD: `helm template` with `--api-versions` given as group/version only (`monitoring.coreos.com/v1`)
     and the server's `--kube-version`;
-  - plain CI rendering (`kubectl kustomize --enable-helm` does the same): `helm template` with no capabilities;
+  - plain CI rendering: `helm template` with no capabilities, and `kubectl kustomize --enable-helm` (compared
+    as parsed objects: kustomize writes the YAML out again);
   - Flux's helm-controller: the Helm SDK against the live API server (`helm install --dry-run=server`).
 Zero drift: after `helm install`, `kubectl diff --server-side` reports nothing, and `helm upgrade` with the
 same values changes no object (resourceVersion, generation: no rollout, no pod restarted).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from apiserver import APIServer
 from kube_flavors import chart_of
+from kubecli import TOOLS_BIN
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +59,12 @@ def documents(manifest: str, ns: str) -> list[str]:
     return sorted(out)
 
 
+def parsed(manifest: str, ns: str) -> list[str]:
+    """The objects of a manifest as canonical JSON, with namespace `ns` written as NAMESPACE, sorted."""
+    objs = [d for d in yaml.safe_load_all(manifest) if d]
+    return sorted(re.sub(rf"\b{re.escape(ns)}\b", "NAMESPACE", json.dumps(o, sort_keys=True)) for o in objs)
+
+
 def kinds(docs: list[str]) -> list[str]:
     return sorted(yaml.safe_load(d)["kind"] for d in docs)
 
@@ -82,7 +91,7 @@ def charts(rendered: Any) -> dict[str, Path]:
 
 @pytest.mark.parametrize("answers", list(ANSWERS))
 def test_every_deploy_path_renders_the_same_objects(kube_api: APIServer, charts: dict[str, Path],
-                                                     answers: str) -> None:
+                                                     answers: str, tmp_path: Path) -> None:
     chart = charts[answers]
     kube = server_version(kube_api)
     for values_file in values_files(chart):
@@ -106,6 +115,21 @@ def test_every_deploy_path_renders_the_same_objects(kube_api: APIServer, charts:
         plain = kube_api.helm("template", "rel", str(chart), "-n", ns, *extra).stdout
         paths["helm template (no capabilities)"] = documents(plain, ns)
 
+
+        # kubectl kustomize --enable-helm: the same helm template run, written out again by kustomize (other
+        # YAML formatting and field order, so compared as parsed objects)
+        kz = tmp_path / f"kustomize-{values_file.replace('/', '-') or 'defaults'}"
+        (kz / "charts").mkdir(parents=True)
+        shutil.copytree(chart, kz / "charts" / chart.name)
+        spec: dict[str, Any] = {"name": chart.name, "releaseName": "rel", "namespace": ns}
+        if values_file:
+            shutil.copy(chart / values_file, kz / "values.yaml")
+            spec["valuesFile"] = "values.yaml"
+        (kz / "kustomization.yaml").write_text(yaml.safe_dump({"helmCharts": [spec]}))
+        kustomized = kube_api.kubectl("kustomize", "--enable-helm", "--helm-command", str(TOOLS_BIN / "helm"),
+                                      str(kz)).stdout
+        assert parsed(kustomized, ns) == parsed("\n---\n".join(paths["helm install"]), "NAMESPACE"), \
+            f"{where}: kubectl kustomize --enable-helm renders other objects than helm install"
 
         want = paths["helm install"]
         monitoring = {"ServiceMonitor", "PrometheusRule"} & set(kinds(want))
