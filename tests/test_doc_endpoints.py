@@ -32,7 +32,7 @@ URL = re.compile(r"(?:https?://)?(?:localhost|127\.0\.0\.1):(\d+)(/[^\s`'\"|)]*)
 
 def run_debug_port(project: Path) -> int:
     """The debug port `make run` gives the service (its Makefile's DEBUG_ADDR default)."""
-    m = re.search(r"(?m)^DEBUG_ADDR \?= 127\.0\.0\.1:(\d+)$", (project / "Makefile").read_text())
+    m = re.search(r"(?m)^run: export DEBUG_ADDR \?= 127\.0\.0\.1:(\d+)$", (project / "Makefile").read_text())
     assert m, "the Makefile sets no DEBUG_ADDR for make run"
     return int(m[1])
 

@@ -209,7 +209,8 @@ class Runner:
         if action in ("actions/checkout", "actions/setup-go", "azure/setup-helm"):
             return StepResult(job, name, "replaced: the project directory and the suite's go and helm")
         if action == "golangci/golangci-lint-action":
-            proc = subprocess.run(["golangci-lint", "run", "./..."], cwd=self.project, capture_output=True, text=True,
+            proc = subprocess.run(["golangci-lint", "run", "--allow-serial-runners", "./..."], cwd=self.project,
+                                  capture_output=True, text=True,
                                   env={**self.base_env(), **env}, timeout=self.timeout)
             if proc.returncode != 0:
                 raise AssertionError(f"job {job}: golangci-lint run failed:\n{proc.stdout}{proc.stderr}")
