@@ -490,8 +490,9 @@ SETTINGS: tuple[Setting, ...] = (
             values=("networkPolicy.enabled",)),
     Setting("ingress_namespaces", "str", "", "Comma-separated namespaces allowed to call the http port",
             section="SHIPPING", rule=ingress_namespaces, values=("networkPolicy.ingress.namespaces",)),
-    Setting("service_monitor", "bool", True, "Ship a Prometheus-Operator ServiceMonitor", section="SHIPPING",
-            values=("serviceMonitor.enabled",)),
+    Setting("service_monitor", "bool", True, "Ship a Prometheus-Operator ServiceMonitor and PrometheusRule (the "
+            "cluster needs their CRDs)", section="SHIPPING",
+            values=("serviceMonitor.enabled", "prometheusRule.enabled")),
     Setting("monitoring_namespace", "str", "monitoring", "Namespace of the Prometheus that scrapes the metrics "
             "port", section="SHIPPING", rule=monitoring_namespace, values=("networkPolicy.metrics.namespace",)),
     # --- REPOSITORY

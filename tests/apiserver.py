@@ -164,6 +164,12 @@ class APIServer(KubeCLI):
         self.procs.clear()
         shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
 
+    def serve_crds(self, crds: dict[str, str]) -> None:
+        """Apply the CRDs (YAML by kind) and wait until each is established."""
+        for manifest in crds.values():
+            self.kubectl("apply", "--server-side", "-f", "-", input=manifest)
+        self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
     def restricted_namespace(self, name: str) -> str:
         """Create namespace `name` enforcing PodSecurity restricted, with the `default` ServiceAccount."""
         self.kubectl("apply", "-f", "-", input=json.dumps({

@@ -88,8 +88,12 @@ def _ignore_nested_repositories(tmp_path_factory: pytest.TempPathFactory) -> Non
 
 
 @pytest.fixture(scope="session")
-def kube_api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """One real etcd + kube-apiserver for the whole run (built by scripts/kube-tools.sh), stopped at the end."""
+def kube_api(tmp_path_factory: pytest.TempPathFactory, monitoring_crds: dict[str, str]):  # type: ignore[no-untyped-def]
+    """One real etcd + kube-apiserver for the whole run (built by scripts/kube-tools.sh), stopped at the end.
+
+    It serves the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs, as a cluster the generated
+    charts' defaults (serviceMonitor.enabled, prometheusRule.enabled) install into must; a test that removes
+    one puts it back with `server.serve_crds(monitoring_crds)`."""
     import apiserver
 
     if apiserver.binaries() is None:
@@ -97,6 +101,7 @@ def kube_api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     server = apiserver.APIServer(tmp_path_factory.mktemp("kube-api"))
     try:
         server.start()
+        server.serve_crds(monitoring_crds)
     except Exception:
         server.stop()
         raise

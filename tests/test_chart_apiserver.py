@@ -1,6 +1,7 @@
 """The generated chart against a real kube-apiserver (tests/apiserver.py): installs, upgrades and
 uninstalls under PodSecurity `restricted` with no warnings, strict server-side validation of every
-object, Pods made from each pod template admitted, and the ServiceMonitor exactly when its CRD exists."""
+object, Pods made from each pod template admitted, and the ServiceMonitor and PrometheusRule exactly when
+their values switch them on (an install without their CRDs fails)."""
 
 from __future__ import annotations
 
@@ -146,29 +147,48 @@ def test_install_upgrade_uninstall_every_values_file(kube_api: APIServer, charts
         kube_api.kubectl("delete", "namespace", ns, "--wait=false")
 
 
-def test_servicemonitor_exactly_when_its_crd_is_served(kube_api: APIServer, charts: dict[str, Path],
-                                                       servicemonitor_crd_yaml: str) -> None:
+def test_monitoring_objects_follow_their_values_and_need_their_crds(kube_api: APIServer, charts: dict[str, Path],
+                                                                   monitoring_crds: dict[str, str]) -> None:
+    """The values alone switch the ServiceMonitor and PrometheusRule: with the CRDs served they are created
+    (and accepted strictly by their CRDs); without, `helm install` fails loudly instead of dropping them."""
     chart = charts["defaults"]
-    ns = new_namespace(kube_api)
-    kube_api.kubectl("delete", "crd", SM_CRD, "--ignore-not-found", "--wait")
-    kube_api.helm("install", "rel", str(chart), "-n", ns)
-    assert kube_api.kubectl("api-resources", "--api-group=monitoring.coreos.com", "-o", "name").stdout.strip() == ""
+    crds = {"ServiceMonitor": SM_CRD, "PrometheusRule": "prometheusrules.monitoring.coreos.com"}
+    try:
+        kube_api.kubectl("delete", "crd", *crds.values(), "--ignore-not-found", "--wait")
+        ns = new_namespace(kube_api)
+        failed = kube_api.helm("install", "rel", str(chart), "-n", ns, check=False)
+        assert failed.returncode != 0 and 'no matches for kind "ServiceMonitor"' in failed.stderr, failed.stderr
+        kube_api.helm("uninstall", "rel", "-n", ns, "--wait", check=False)
+        off = ["--set", "serviceMonitor.enabled=false", "--set", "prometheusRule.enabled=false"]
+        kube_api.helm("install", "rel", str(chart), "-n", ns, *off)
+        kube_api.helm("uninstall", "rel", "-n", ns, "--wait")
+    finally:
+        kube_api.serve_crds(monitoring_crds)
 
-    kube_api.kubectl("apply", "--server-side", "-f", "-", input=servicemonitor_crd_yaml)
-    kube_api.kubectl("wait", "--for=condition=Established", f"crd/{SM_CRD}", "--timeout=60s")
-    up = kube_api.helm("upgrade", "rel", str(chart), "-n", ns)
-    assert not warnings_in(up.stderr), up.stderr
+    fresh = new_namespace(kube_api)  # a namespace without the release: kubectl apply creates, not patches
+    manifest = render(kube_api, chart, fresh)
+    assert sorted(o["kind"] for o in objects(manifest) if o["kind"] in crds) == ["PrometheusRule", "ServiceMonitor"]
+    dry = server_dry_run(kube_api, manifest, fresh)  # strict field validation against the CRD schemas
+    assert dry.returncode == 0 and not warnings_in(dry.stderr), dry.stderr
+
+    ns = new_namespace(kube_api)
+    install = kube_api.helm("install", "rel", str(chart), "-n", ns)
+    assert not warnings_in(install.stderr), install.stderr
     (sm,) = kube_api.get_json("servicemonitors.monitoring.coreos.com", "-n", ns)["items"]
     assert sm["spec"]["selector"]["matchLabels"] == {
         "app.kubernetes.io/name": "demo-svc", "app.kubernetes.io/instance": "rel"}
     assert [e["port"] for e in sm["spec"]["endpoints"]] == ["metrics"]
+    (rule,) = kube_api.get_json("prometheusrules.monitoring.coreos.com", "-n", ns)["items"]
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts and all(a for a in alerts)
 
-    off = kube_api.helm("upgrade", "rel", str(chart), "-n", ns, "--set", "serviceMonitor.enabled=false")
-    assert not warnings_in(off.stderr), off.stderr
+    off_up = kube_api.helm("upgrade", "rel", str(chart), "-n", ns, "--set", "serviceMonitor.enabled=false",
+                           "--set", "prometheusRule.enabled=false")
+    assert not warnings_in(off_up.stderr), off_up.stderr
     assert kube_api.get_json("servicemonitors.monitoring.coreos.com", "-n", ns)["items"] == []
+    assert kube_api.get_json("prometheusrules.monitoring.coreos.com", "-n", ns)["items"] == []
     kube_api.helm("uninstall", "rel", "-n", ns, "--wait")
     assert owned(kube_api, ns, "rel") == []
-    kube_api.kubectl("delete", "crd", SM_CRD, "--wait")
 
 
 def test_restricted_namespace_has_teeth(kube_api: APIServer) -> None:
@@ -238,34 +258,3 @@ def test_notes_reach_the_metrics_service_for_public_service_types(kube_api: APIS
         services = {o["metadata"]["name"]: [p["name"] for p in o["spec"]["ports"]]
                     for o in objects(manifest) if o["kind"] == "Service"}
         assert "metrics" in services[metrics_svc], services
-
-
-def test_prometheusrule_exactly_when_its_crd_is_served(kube_api: APIServer, charts: dict[str, Path],
-                                                       monitoring_crds: dict[str, str]) -> None:
-    """The PrometheusRule is created (and accepted strictly by its CRD) only where the API serves it."""
-    crd = "prometheusrules.monitoring.coreos.com"
-    chart = charts["defaults"]
-    ns = new_namespace(kube_api)
-    kube_api.kubectl("delete", "crd", crd, "--ignore-not-found", "--wait")
-    kube_api.helm("install", "rel", str(chart), "-n", ns)
-    assert "prometheusrule" not in kube_api.kubectl("api-resources", "-o", "name").stdout
-
-    kube_api.kubectl("apply", "--server-side", "-f", "-", input=monitoring_crds["PrometheusRule"])
-    kube_api.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-    fresh = new_namespace(kube_api)  # a namespace without the release: kubectl apply creates, not patches
-    manifest = render(kube_api, chart, fresh, "--api-versions", "monitoring.coreos.com/v1/PrometheusRule")
-    assert [o["kind"] for o in objects(manifest)].count("PrometheusRule") == 1
-    dry = server_dry_run(kube_api, manifest, fresh)  # strict field validation against the CRD schema
-    assert dry.returncode == 0 and not warnings_in(dry.stderr), dry.stderr
-    up = kube_api.helm("upgrade", "rel", str(chart), "-n", ns)
-    assert not warnings_in(up.stderr), up.stderr
-    (rule,) = kube_api.get_json("prometheusrules.monitoring.coreos.com", "-n", ns)["items"]
-    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
-    assert alerts and all(a for a in alerts)
-
-    off = kube_api.helm("upgrade", "rel", str(chart), "-n", ns, "--set", "prometheusRule.enabled=false")
-    assert not warnings_in(off.stderr), off.stderr
-    assert kube_api.get_json("prometheusrules.monitoring.coreos.com", "-n", ns)["items"] == []
-    kube_api.helm("uninstall", "rel", "-n", ns, "--wait")
-    assert owned(kube_api, ns, "rel") == []
-    kube_api.kubectl("delete", "crd", crd, "--wait")

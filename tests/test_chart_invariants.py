@@ -317,7 +317,7 @@ func main() {
 
 PROBE = """{{- $out := list }}
 {{- range .Values.cases }}
-{{- $r := include "gosmith.parseDuration" . | fromJson }}
+{{- $r := include "demo-svc.parseDuration" . | fromJson }}
 {{- $out = append $out (ternary nil $r.ns (ne $r.err "")) }}
 {{- end }}
 results: {{ toJson $out }}
@@ -344,7 +344,7 @@ def go_parse(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def helm_parse(charts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Parse durations with the chart's gosmith.parseDuration (a probe chart holding only _helpers.tpl)."""
+    """Parse durations with the chart's <chart>.parseDuration (a probe chart holding only _helpers.tpl)."""
     probe = tmp_path_factory.mktemp("probe-chart")
     (probe / "templates").mkdir()
     (probe / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")

@@ -58,9 +58,11 @@ def chart(cluster: Cluster, rendered: Any) -> Path:
 
 
 def values(chart: Path, *extra: str) -> list[str]:
-    """helm --set arguments: the local image, the suite's test client, no collector to export to."""
+    """helm --set arguments: the local image, the suite's test client, no collector to export to, no
+    ServiceMonitor/PrometheusRule (this cluster runs no Prometheus Operator and serves none of its CRDs)."""
     sets = [f"image.repository=gosmith.local/{chart.name}", f"image.tag={IMAGE_TAG}",
-            f"tests.image={TEST_CLIENT_IMAGE}", "otel.enabled=false", *extra]
+            f"tests.image={TEST_CLIENT_IMAGE}", "otel.enabled=false", "serviceMonitor.enabled=false",
+            "prometheusRule.enabled=false", *extra]
     return [arg for s in sets for arg in ("--set", s)]
 
 

@@ -340,7 +340,10 @@ def test_generated_ci_workflow_runs_doctor(generated: dict[str, Path]) -> None:
     steps = ci["jobs"]["helm"]["steps"]
     run = "\n".join(str(s.get("run", "")) for s in steps)
     assert 'gosmith doctor "$CHART"' in run and '-f "$values"' in run
-    assert any("pipx install" in str(s.get("run", "")) for s in steps)
+    install = [s for s in steps if "pipx install" in str(s.get("run", ""))]
+    assert len(install) == 1 and "vars.GOSMITH_PACKAGE }}" in str(install[0]["env"]), install
+    doctor = [s for s in steps if "gosmith doctor" in str(s.get("run", ""))]
+    assert doctor[0]["if"] == f"steps.{install[0]['id']}.outputs.installed == 'true'"
 
 
 # ----------------------------------------------------------------------------- output formats

@@ -33,6 +33,8 @@ os.environ["PATH"] = f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 HELMS = ["helm", "helm3"]
 KUBE = "1.37.0"
 SM_API = "monitoring.coreos.com/v1/ServiceMonitor"
+#: Prometheus Operator kinds: no Kubernetes schema of kubernetes-validate covers them.
+MONITORING_KINDS = ("ServiceMonitor", "PrometheusRule")
 SMCHECK_SRC = ROOT / "tests" / "tools" / "servicemonitor-check"
 
 #: Answer sets rendered for the chart tests (beyond gen.ANSWER_SETS: every SHIPPING question varies).
@@ -183,9 +185,10 @@ def check_servicemonitors(smcheck: Path, objs: list[dict[str, Any]]) -> subproce
 
 
 def validate_k8s(objs: list[dict[str, Any]], smcheck: Path, crd: jsonschema.Draft7Validator) -> None:
-    """Validate every object strictly: Kubernetes 1.37 schemas; ServiceMonitors against the Go types and the CRD."""
+    """Validate every object strictly: Kubernetes 1.37 schemas; ServiceMonitors against the Go types and the CRD
+    (PrometheusRules are checked against their CRD on the API server, test_chart_apiserver, and by promtool)."""
     for obj in objs:
-        if obj["kind"] == "ServiceMonitor":
+        if obj["kind"] in MONITORING_KINDS:
             continue
         try:
             kubernetes_validate.validate(obj, KUBE, strict=True)
@@ -464,12 +467,16 @@ def test_prestop_sleep_follows_cluster_version(projects: dict[str, Path], tool: 
 
 
 @pytest.mark.parametrize("tool", HELMS)
-def test_servicemonitor_needs_the_crd(projects: dict[str, Path], tool: str) -> None:
-    """No ServiceMonitor unless the cluster serves monitoring.coreos.com/v1, even when enabled."""
+def test_servicemonitor_follows_its_value_alone(projects: dict[str, Path], tool: str) -> None:
+    """serviceMonitor.enabled alone decides: the same ServiceMonitor with the kind advertised, with only the
+    group/version (Argo CD's `--api-versions monitoring.coreos.com/v1`) and with no capabilities at all."""
     need(tool)
     chart = chart_dir(projects["defaults"])
-    assert kc.by_kind(template(tool, chart, api=True), "ServiceMonitor")
-    assert not kc.by_kind(template(tool, chart, api=False), "ServiceMonitor")
+    with_kind = kc.by_kind(template(tool, chart, api=True), "ServiceMonitor")
+    assert with_kind
+    assert kc.by_kind(template(tool, chart, "--api-versions", "monitoring.coreos.com/v1", api=False),
+                      "ServiceMonitor") == with_kind
+    assert kc.by_kind(template(tool, chart, api=False), "ServiceMonitor") == with_kind
     assert not kc.by_kind(template(tool, chart, "--set", "serviceMonitor.enabled=false", api=True), "ServiceMonitor")
 
 
@@ -860,7 +867,7 @@ def test_valid_on_every_supported_kubernetes_version(tmp_path: Path) -> None:
             objs = template("helm", chart, "--set", "preStopSleepSeconds=3",
                             *(["-f", values_file] if values_file else []), kube=kube)
             for obj in objs:
-                if obj["kind"] != "ServiceMonitor":
+                if obj["kind"] not in MONITORING_KINDS:
                     try:
                         kubernetes_validate.validate(obj, kube, strict=True)
                     except kubernetes_validate.ValidationError as err:

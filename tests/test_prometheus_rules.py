@@ -174,11 +174,14 @@ def test_every_alert_has_its_runbook_section(projects: dict[str, Path]) -> None:
                 assert ann["runbook_url"] == f"https://example.com/demo-svc/blob/main/docs/runbook.md#{rule['alert'].lower()}"
 
 
-def test_prometheusrule_needs_its_crd_and_its_switch(projects: dict[str, Path]) -> None:
+def test_prometheusrule_follows_its_switch_alone(projects: dict[str, Path]) -> None:
+    """prometheusRule.enabled alone decides, whatever capabilities `helm template` is given (Argo CD passes
+    only group/versions, plain CI rendering none)."""
     chart = chart_of(projects["defaults"])
-    assert len(prometheus_rules(chart)) == 1
-    docs = [d for d in yaml.safe_load_all(helm_template(chart, api=False).stdout) if d]
-    assert "PrometheusRule" not in [d["kind"] for d in docs]
+    (rule,) = prometheus_rules(chart)
+    for extra in (["--api-versions", "monitoring.coreos.com/v1"], []):
+        docs = [d for d in yaml.safe_load_all(helm_template(chart, *extra, api=False).stdout) if d]
+        assert [d for d in docs if d["kind"] == "PrometheusRule"] == [rule], extra
     assert prometheus_rules(chart, "--set", "prometheusRule.enabled=false") == []
     # the answer service_monitor=false turns the default off too
     assert prometheus_rules(chart_of(projects["fast"])) == []
