@@ -115,7 +115,9 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 	if err != nil {
 		_ = appLn.Close()
 		_ = adminLn.Close()
-		return fmt.Errorf("listen on DEBUG_ADDR: %w", err)
+		// A fixed default port: a second service on the same machine finds it taken. Say what to do.
+		return fmt.Errorf("listen on DEBUG_ADDR %s (give each service on this machine its own loopback port; "+
+			"make run derives one): %w", cfg.DebugAddr, err)
 	}
 
 	log.Info("starting",

@@ -1,10 +1,10 @@
 {{/*
-Helper names follow `helm create`. They are prefixed "gosmith." instead of the chart name because
-these templates are shared by every chart gosmith generates.
+Helper names follow `helm create`, prefixed with the chart's name: Helm's named templates are global
+across a parent chart and its subcharts, so two services in one umbrella chart must not share a name.
 */}}
 
 {{/* Expand the name of the chart. */}}
-{{- define "gosmith.name" -}}
+{{- define "widget-op.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
@@ -12,7 +12,7 @@ these templates are shared by every chart gosmith generates.
 Create a default fully qualified app name, truncated at 63 chars (DNS-1123 label limit).
 If the release name contains the chart name it is used as the full name.
 */}}
-{{- define "gosmith.fullname" -}}
+{{- define "widget-op.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
@@ -26,35 +26,35 @@ If the release name contains the chart name it is used as the full name.
 {{- end }}
 
 {{/* Chart name and version as used by the chart label. */}}
-{{- define "gosmith.chart" -}}
+{{- define "widget-op.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{/* Common labels. */}}
-{{- define "gosmith.labels" -}}
-helm.sh/chart: {{ include "gosmith.chart" . | quote }}
-{{ include "gosmith.selectorLabels" . }}
+{{- define "widget-op.labels" -}}
+helm.sh/chart: {{ include "widget-op.chart" . | quote }}
+{{ include "widget-op.selectorLabels" . }}
 app.kubernetes.io/version: {{ (.Values.image.tag | default .Chart.AppVersion) | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* Selector labels: name and instance only (immutable Deployment selector). */}}
-{{- define "gosmith.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "gosmith.name" . | quote }}
+{{- define "widget-op.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "widget-op.name" . | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/* Name of the service account to use. */}}
-{{- define "gosmith.serviceAccountName" -}}
+{{- define "widget-op.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
-{{- default (include "gosmith.fullname" .) .Values.serviceAccount.name }}
+{{- default (include "widget-op.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
 {{/* Container image reference: the digest wins over the tag; the tag defaults to the appVersion. */}}
-{{- define "gosmith.image" -}}
+{{- define "widget-op.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
@@ -63,14 +63,14 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/* Labels of the chart's `helm test` pod (the NetworkPolicy lets it reach both ports). */}}
-{{- define "gosmith.testPodLabels" -}}
-app.kubernetes.io/name: {{ printf "%s-test" (include "gosmith.name" . | trunc 58) | quote }}
+{{- define "widget-op.testPodLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-test" (include "widget-op.name" . | trunc 58) | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/component: helm-test
 {{- end }}
 
 {{/* Restricted Pod Security Standard container securityContext. */}}
-{{- define "gosmith.containerSecurityContext" -}}
+{{- define "widget-op.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 runAsNonRoot: true
@@ -85,9 +85,9 @@ seccompProfile:
 
 {{/*
 Milliseconds of a Prometheus duration restricted by the schema to "<digits><ms|s|m|h>".
-Usage: include "gosmith.durationMs" "30s"
+Usage: include "widget-op.durationMs" "30s"
 */}}
-{{- define "gosmith.durationMs" -}}
+{{- define "widget-op.durationMs" -}}
 {{- $n := regexFind "^[0-9]+" . }}
 {{- $unit := trimPrefix $n . }}
 {{- $scale := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 }}
@@ -102,9 +102,9 @@ and a total beyond int64 nanoseconds is an overflow, as in Go. Returns JSON {"ns
 or {"ns": "0", "err": "<why Go rejects it>"}; callers use gosmith.durationNs, which fails the render.
 The only value Go accepts that this rejects is exactly -9223372036854775808ns (no setting takes a
 negative duration). tests/test_chart_invariants.py checks it against Go's own parser.
-Usage: include "gosmith.parseDuration" "1m30s" | fromJson
+Usage: include "widget-op.parseDuration" "1m30s" | fromJson
 */}}
-{{- define "gosmith.parseDuration" -}}
+{{- define "widget-op.parseDuration" -}}
 {{- $s := toString . }}
 {{- $max := 9223372036854775807 }}
 {{- $units := dict "ns" 1 "us" 1000 "µs" 1000 "μs" 1000 "ms" 1000000 "s" 1000000000 "m" 60000000000 "h" 3600000000000 }}
@@ -191,12 +191,12 @@ Usage: include "gosmith.parseDuration" "1m30s" | fromJson
 {{/*
 Nanoseconds (as a string) of the Go duration at a values key; fails the render with a one-line
 message naming the key when Go's time.ParseDuration would reject it.
-Usage: include "gosmith.durationNs" (list "timeouts.read" .Values.timeouts.read) | int64
+Usage: include "widget-op.durationNs" (list "timeouts.read" .Values.timeouts.read) | int64
 */}}
-{{- define "gosmith.durationNs" -}}
+{{- define "widget-op.durationNs" -}}
 {{- $key := index . 0 }}
 {{- $value := index . 1 }}
-{{- $r := include "gosmith.parseDuration" $value | fromJson }}
+{{- $r := include "widget-op.parseDuration" $value | fromJson }}
 {{- if $r.err }}
 {{- fail (printf "%s %q is not a Go duration (%s): write it like 1m30s, 1500ms or 2h (units ns, us, ms, s, m, h)" $key (toString $value) $r.err) }}
 {{- end }}
@@ -205,9 +205,9 @@ Usage: include "gosmith.durationNs" (list "timeouts.read" .Values.timeouts.read)
 
 {{/*
 A non-negative number of nanoseconds as seconds for messages: "8.5s", "15s", "0.0001s".
-Usage: include "gosmith.seconds" 8500000000
+Usage: include "widget-op.seconds" 8500000000
 */}}
-{{- define "gosmith.seconds" -}}
+{{- define "widget-op.seconds" -}}
 {{- $ns := int64 . }}
 {{- $frac := mod $ns 1000000000 }}
 {{- if eq $frac 0 }}
@@ -218,10 +218,10 @@ Usage: include "gosmith.seconds" 8500000000
 {{- end }}
 
 {{/* Name of the Service that carries the metrics port: the main one for ClusterIP, else `<fullname>-metrics`. */}}
-{{- define "gosmith.metricsServiceName" -}}
+{{- define "widget-op.metricsServiceName" -}}
 {{- if eq .Values.service.type "ClusterIP" }}
-{{- include "gosmith.fullname" . }}
+{{- include "widget-op.fullname" . }}
 {{- else }}
-{{- printf "%s-metrics" (include "gosmith.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- printf "%s-metrics" (include "widget-op.fullname" . | trunc 55 | trimSuffix "-") }}
 {{- end }}
 {{- end }}

@@ -14,13 +14,13 @@ handler < write), decides where the drain delay happens, and derives termination
   - preStopSleepSeconds 0: the app waits timeouts.drainDelay.
 terminationGracePeriodSeconds 0 renders the derived number; an explicit value below it fails.
 Returns JSON: {"grace": "<seconds>", "drainDelay": "<DRAIN_DELAY>", "preStop": <bool>, "sleep": <seconds>}.
-Usage: include "gosmith.timing" . | fromJson
+Usage: include "widget-op.timing" . | fromJson
 */}}
-{{- define "gosmith.timing" -}}
+{{- define "widget-op.timing" -}}
 {{- $t := .Values.timeouts }}
 {{- $ns := dict }}
 {{- range $key := list "readHeader" "read" "handler" "write" "idle" "drainDelay" "shutdown" "telemetryFlush" }}
-{{- $_ := set $ns $key (include "gosmith.durationNs" (list (printf "timeouts.%s" $key) (get $t $key)) | int64) }}
+{{- $_ := set $ns $key (include "widget-op.durationNs" (list (printf "timeouts.%s" $key) (get $t $key)) | int64) }}
 {{- end }}
 {{- $errs := list }}
 {{- range $key := list "readHeader" "read" "handler" "write" "idle" "shutdown" "telemetryFlush" }}
@@ -67,7 +67,7 @@ Usage: include "gosmith.timing" . | fromJson
 {{- if eq $grace 0 }}
 {{- $grace = $need }}
 {{- else if lt $grace $need }}
-{{- fail (printf "terminationGracePeriodSeconds %d is too short: preStop %ds + drain %s + shutdown %s + flush %s + margin %ds = %s -> at least %d (or 0 to derive it)" $grace $preStop (include "gosmith.seconds" (add (mul $drainSec 1000000000) $drainRem)) (include "gosmith.seconds" $ns.shutdown) (include "gosmith.seconds" $ns.telemetryFlush) $margin $total $need) }}
+{{- fail (printf "terminationGracePeriodSeconds %d is too short: preStop %ds + drain %s + shutdown %s + flush %s + margin %ds = %s -> at least %d (or 0 to derive it)" $grace $preStop (include "widget-op.seconds" (add (mul $drainSec 1000000000) $drainRem)) (include "widget-op.seconds" $ns.shutdown) (include "widget-op.seconds" $ns.telemetryFlush) $margin $total $need) }}
 {{- end }}
 {{- dict "grace" (toString $grace) "drainDelay" $drain "preStop" $native "sleep" $sleep | toJson }}
 {{- end }}
@@ -76,7 +76,7 @@ Usage: include "gosmith.timing" . | fromJson
 gosmith.checkAutoscaling: the HPA measures CPU utilisation as a percentage of the CPU request, so
 autoscaling.enabled needs resources.requests.cpu (non-zero), and minReplicas <= maxReplicas.
 */}}
-{{- define "gosmith.checkAutoscaling" -}}
+{{- define "widget-op.checkAutoscaling" -}}
 {{- if .Values.autoscaling.enabled }}
 {{- $cpu := toString (dig "requests" "cpu" "" (.Values.resources | default dict)) }}
 {{- if or (eq $cpu "") (eq $cpu "<nil>") (regexMatch "^0*(\\.0*)?[mkMGTPE]?$" $cpu) }}
@@ -93,7 +93,7 @@ autoscaling.enabled needs resources.requests.cpu (non-zero), and minReplicas <= 
 gosmith.checkRuntime: GOMEMLIMIT_RATIO as the service parses it (0.5 to 0.95, at most 3 decimals);
 the schema also admits a YAML number, whose decimals only show once it is a string.
 */}}
-{{- define "gosmith.checkRuntime" -}}
+{{- define "widget-op.checkRuntime" -}}
 {{- $ratio := toString .Values.runtime.gomemlimitRatio }}
 {{- if not (regexMatch "^0\\.(5[0-9]{0,2}|[6-8][0-9]{0,2}|9|9[0-4][0-9]?|950?)$" $ratio) }}
 {{- fail (printf "runtime.gomemlimitRatio %s must be a decimal from 0.5 to 0.95 with at most 3 decimals (the service refuses anything else)" $ratio) }}
@@ -102,9 +102,9 @@ the schema also admits a YAML number, whose decimals only show once it is a stri
 
 {{/*
 gosmith.quantity: a Kubernetes quantity (500m, 1.5, 2Gi, 1e3, 100M) as a float64 string, for comparisons.
-Usage: include "gosmith.quantity" "500m" | float64
+Usage: include "widget-op.quantity" "500m" | float64
 */}}
-{{- define "gosmith.quantity" -}}
+{{- define "widget-op.quantity" -}}
 {{- $s := toString . }}
 {{- $num := regexFind "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)" $s }}
 {{- $suffix := trimPrefix $num $s }}
@@ -122,7 +122,7 @@ Usage: include "gosmith.quantity" "500m" | float64
 gosmith.checkValues: combinations that the schema cannot express and the API server (or the service)
 would reject late, after a partial install. Each failure names the values involved.
 */}}
-{{- define "gosmith.checkValues" -}}
+{{- define "widget-op.checkValues" -}}
 {{- $v := .Values }}
 {{- $errs := list }}
 {{- if eq (int $v.ports.http) (int $v.ports.admin) }}
@@ -134,7 +134,7 @@ would reject late, after a partial install. Each failure names the values involv
 {{- $res := $v.resources | default dict }}
 {{- range $name, $req := ($res.requests | default dict) }}
 {{- $lim := dig $name "" ($res.limits | default dict) }}
-{{- if and (ne (toString $lim) "") (gt (include "gosmith.quantity" $req | float64) (include "gosmith.quantity" $lim | float64)) }}
+{{- if and (ne (toString $lim) "") (gt (include "widget-op.quantity" $req | float64) (include "widget-op.quantity" $lim | float64)) }}
 {{- $errs = append $errs (printf "resources.requests.%s %v must not exceed resources.limits.%s %v" $name $req $name $lim) }}
 {{- end }}
 {{- end }}
@@ -168,9 +168,9 @@ would reject late, after a partial install. Each failure names the values involv
 gosmith.cidr: return a CIDR unchanged, or fail naming its key when the API server would reject it:
 IPv4 octets 0-255 and prefix 0-32, IPv6 hextets and prefix 0-128, and no address bits set beyond the
 prefix (10.1.2.3/8 is refused: write 10.0.0.0/8).
-Usage: include "gosmith.cidr" (list "networkPolicy.extraEgress[0].cidr" "10.0.0.0/8")
+Usage: include "widget-op.cidr" (list "networkPolicy.extraEgress[0].cidr" "10.0.0.0/8")
 */}}
-{{- define "gosmith.cidr" -}}
+{{- define "widget-op.cidr" -}}
 {{- $key := index . 0 }}
 {{- $cidr := toString (index . 1) }}
 {{- $v4 := "^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$" }}
