@@ -1,0 +1,1 @@
+"""Pure, stdlib-only rules behind gosmith's copier template: answer validators and tuning."""
