@@ -342,8 +342,8 @@ def test_generated_ci_workflow_runs_doctor(generated: dict[str, Path]) -> None:
     assert 'gosmith doctor "$CHART"' in run and '-f "$values"' in run
     install = [s for s in steps if "pipx install" in str(s.get("run", ""))]
     assert len(install) == 1 and "vars.GOSMITH_PACKAGE }}" in str(install[0]["env"]), install
-    doctor = [s for s in steps if "gosmith doctor" in str(s.get("run", ""))]
-    assert doctor[0]["if"] == f"steps.{install[0]['id']}.outputs.installed == 'true'"
+    doctor = [s for s in steps if 'gosmith doctor "$CHART"' in str(s.get("run", ""))]
+    assert len(doctor) == 1 and doctor[0]["if"] == f"steps.{install[0]['id']}.outputs.installed == 'true'"
 
 
 # ----------------------------------------------------------------------------- output formats

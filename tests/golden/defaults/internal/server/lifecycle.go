@@ -72,8 +72,8 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		l.Drain.draining.Store(true) // before readiness: whoever sees /readyz 503 gets Connection: close
 		l.Ready.Set(false)
-		l.Drain.draining.Store(true)
 		l.Log.Info("shutdown signal received, draining", zap.Duration("drain_delay", l.DrainDelay))
 		drain := time.NewTimer(l.DrainDelay)
 		select {
@@ -82,8 +82,8 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 			drain.Stop()
 		}
 	case serveErr = <-errc:
+		l.Drain.draining.Store(true) // before readiness: whoever sees /readyz 503 gets Connection: close
 		l.Ready.Set(false)
-		l.Drain.draining.Store(true)
 	}
 
 	l.Log.Info("shutting down", zap.Duration("shutdown_timeout", l.ShutdownTimeout))
