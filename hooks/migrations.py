@@ -5,6 +5,9 @@ being updated, before the new template is rendered. Every rename whose version `
 `FROM < v <= TO` rewrites `old_name:` to `new_name:` in the answers file, keeping the value, so
 an answers file written by an older template keeps its answers under the new question names.
 Removed questions need no entry: copier keeps only answers to questions that still exist.
+
+`IN_PLACE_BREAKS` lists the template versions whose chart cannot be `helm upgrade`d in place over a
+release of an older one; `gosmith update` prints each note whose version it crosses.
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ RENAMES: list[tuple[str, str, str]] = [
     # that call it `port` keep their value.
     ("0.1.0", "port", "http_port"),
 ]
+
+
+#: (template version, note) for each version whose chart a running release of an older version cannot
+#: `helm upgrade` to without help: an immutable field changed (the Deployment's `spec.selector`) or a
+#: workload renamed (Helm deletes the old one at once, every old pod with it). The note says what breaks
+#: and the migration (docs/updating.md, "When a chart cannot be upgraded in place"). Empty: every
+#: release so far upgrades in place, proven by the suite (a rollout of each release to the working
+#: template under load, and the immutable fields of each release's render compared with today's).
+IN_PLACE_BREAKS: list[tuple[str, str]] = []
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -36,6 +48,13 @@ def applicable(from_version: str, to_version: str) -> list[tuple[str, str]]:
     """Return the (old, new) renames that apply when updating from `from_version` to `to_version`."""
     low, high = version_key(from_version), version_key(to_version)
     return [(old, new) for version, old, new in RENAMES if low < version_key(version) <= high]
+
+
+def rollout_notes(from_version: str, to_version: str) -> list[str]:
+    """Return the notes of `IN_PLACE_BREAKS` that apply when updating from `from_version` to `to_version`."""
+    low, high = version_key(from_version), version_key(to_version)
+    return [f"template {version}: {note}" for version, note in IN_PLACE_BREAKS
+            if low < version_key(version) <= high]
 
 
 def migrate_text(text: str, renames: list[tuple[str, str]]) -> str:

@@ -317,3 +317,28 @@ def check_ports_match_config(deploy: Obj, http_port: int, admin_port: int) -> li
         if env.get(var) != f":{port}":
             problems.append(f"{var}={env.get(var)!r}, want ':{port}'")
     return problems
+
+
+#: Kinds whose objects a rename would delete and recreate during `helm upgrade` (every pod at once, a new
+#: ClusterIP and DNS name), and the immutable fields a `helm upgrade` cannot change in place.
+IN_PLACE_KINDS = ("Deployment", "Service")
+IMMUTABLE = {"Deployment": ("spec", "selector"), "Service": ("spec", "clusterIP")}
+
+
+def check_upgrades_in_place(old: list[Obj], new: list[Obj]) -> list[str]:
+    """Return why `helm upgrade` from the render `old` to the render `new` cannot replace the pods one by one:
+    a workload or Service renamed or removed, or an immutable field changed."""
+    problems = []
+    for kind in IN_PLACE_KINDS:
+        before = {o["metadata"]["name"]: o for o in by_kind(old, kind)}
+        after = {o["metadata"]["name"]: o for o in by_kind(new, kind)}
+        for name in sorted(before.keys() - after.keys()):
+            problems.append(f"{kind}/{name} is gone (renamed: {sorted(after.keys() - before.keys())})")
+        path = IMMUTABLE[kind]
+        for name in sorted(before.keys() & after.keys()):
+            was, now = before[name], after[name]
+            for part in path:
+                was, now = (was or {}).get(part), (now or {}).get(part)
+            if was != now:
+                problems.append(f"{kind}/{name} {'.'.join(path)} changed: {was} -> {now}")
+    return problems

@@ -12,31 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import copier
+import k8s_checks as kc
 import pytest
 import yaml
 from gen import ROOT, have, run
+from released import CURRENT, OLD_ANSWERS, RELEASED, generate_released, git, values_path
 from typer.testing import CliRunner
 
-from gosmith import materialise, versions
+from gosmith import versions
 from gosmith.cli import app
-
-RELEASED = sorted(versions.releases(ROOT))
-CURRENT = versions.current_version(ROOT)
-
-#: Answer sets generated with the old release (answers that release knows).
-OLD_ANSWERS: dict[str, dict[str, Any]] = {
-    "defaults": {"service_name": "orders-api"},
-    "limits": {
-        "service_name": "billing-api",
-        "module_path": "github.com/acme/billing-api",
-        "cpu_limit": "500m",
-        "memory_limit": "512Mi",
-        "memory_request": "512Mi",
-        "hot_reload": True,
-        "otlp_protocol": "http",
-        "replicas": 1,
-    },
-}
 
 HANDLER = '''// Package hello is a handler the service team added after generation.
 package hello
@@ -58,32 +42,6 @@ USER_README = "\n## Team notes\n\nOn-call: the orders team.\n"
 
 
 pytestmark = pytest.mark.usefixtures("gosmith_env")  # git identity, own cache (conftest)
-
-
-
-
-def git(cwd: Path, *args: str) -> str:
-    """Run git in `cwd`; return stdout."""
-    return run(["git", *args], cwd)
-
-
-def generate_released(version: Any, dst: Path, answers: dict[str, Any]) -> Path:
-    """Generate `dst` from released template `version` (the shipped snapshot) and commit it."""
-    built = materialise.materialise(ROOT)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(str(built.repo), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
-                        vcs_ref=versions.tag(version))
-    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["_commit"] == versions.tag(version)
-    git(dst, "init", "--quiet")
-    git(dst, "add", "--all")
-    git(dst, "commit", "--quiet", "-m", "generated")
-    return dst
-
-
-def values_path(project: Path) -> Path:
-    """Return the project's Helm values.yaml."""
-    return next((project / "deploy" / "helm").glob("*/values.yaml"))
 
 
 def user_edits(project: Path) -> None:
@@ -125,6 +83,7 @@ def conflict_files(project: Path) -> list[str]:
 def test_released_project_updates_to_working_template(tmp_path: Path, released: Any, answers_id: str) -> None:
     project = generate_released(released, tmp_path / "svc", OLD_ANSWERS[answers_id])
     before = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    old_render = helm_template(values_path(project).parent)
     user_edits(project)
 
     result = CliRunner().invoke(app, ["update", str(project)], catch_exceptions=False)
@@ -165,12 +124,35 @@ def test_released_project_updates_to_working_template(tmp_path: Path, released: 
         run(["go", "vet", "./..."], project)
         run(["go", "build", "./..."], project)
         run(["go", "test", "./..."], project, timeout=1200)
+    new_render = helm_template(values_path(project).parent)
+    if new_render is not None and old_render is not None:
+        assert any(o["kind"] == "Deployment" and o["spec"]["replicas"] == 4 for o in new_render)
+        # a running release of the old chart upgrades in place, or the update printed the note that says how
+        breaks = kc.check_upgrades_in_place(old_render, new_render)
+        notes = [line for line in result.output.splitlines() if line.startswith("note: template ")]
+        assert not breaks or notes, f"helm upgrade from {released} cannot replace pods in place: {breaks}"
+
+
+def helm_template(chart: Path) -> list[dict[str, Any]] | None:
+    """`helm template rel <chart>`'s objects, or None without helm."""
     helm = ROOT / ".tools" / "bin" / "helm"
-    if helm.exists():
-        chart = values_path(project).parent
-        out = subprocess.run([str(helm), "template", "rel", str(chart)], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        assert re.search(r"(?m)^\s+replicas: 4$", out.stdout)
+    if not helm.exists():
+        return None
+    out = subprocess.run([str(helm), "template", "rel", str(chart)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [o for o in yaml.safe_load_all(out.stdout) if o]
+
+
+def test_in_place_check_sees_a_changed_selector_and_a_rename() -> None:
+    """The check above has teeth: a selector gaining a label and a renamed Service are reported."""
+    deploy = {"kind": "Deployment", "metadata": {"name": "rel-svc"},
+              "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "svc"}}}}
+    service = {"kind": "Service", "metadata": {"name": "rel-svc"}, "spec": {"ports": []}}
+    assert kc.check_upgrades_in_place([deploy, service], [deploy, service]) == []
+    wider = {**deploy, "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "svc", "tier": "web"}}}}
+    assert [p.split(" ")[0] for p in kc.check_upgrades_in_place([deploy], [wider])] == ["Deployment/rel-svc"]
+    renamed = {**service, "metadata": {"name": "rel-svc-http"}}
+    assert kc.check_upgrades_in_place([service], [renamed]) == ["Service/rel-svc is gone (renamed: ['rel-svc-http'])"]
 
 
 def _files_with_cr(project: Path) -> list[str]:

@@ -22,6 +22,7 @@ from template_history import (
     OLD,
     TEMPLATE_LINE,
     add_template_line,
+    commit,
     copy_template,
     generate_old,
     make_root,
@@ -334,6 +335,48 @@ def test_migration_rules_select_by_version_and_keep_values(tmp_path: Path) -> No
     assert yaml.safe_load(answers.read_text()) == {"http_port": 8181}
     assert mig.main([str(answers), "0.1.0", "0.1.0"]) == 0 and answers.read_text() == "http_port: 8181\n"
     assert mig.main([]) == 2
+
+
+def test_rollout_notes_select_by_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    mig = load_migrations()
+    monkeypatch.setattr(mig, "IN_PLACE_BREAKS", [("0.2.0", "selector changed"), ("0.4.0", "renamed")])
+    assert mig.rollout_notes("0.1.0", "0.2.0") == ["template 0.2.0: selector changed"]
+    both = ["template 0.2.0: selector changed", "template 0.4.0: renamed"]
+    assert mig.rollout_notes("0.1.0", "0.4.0") == both
+    assert mig.rollout_notes("0.1.0", "0.4.0.dev0") == both  # the working template of 0.4.0 carries the change
+    assert mig.rollout_notes("0.2.0", "0.3.0") == []
+
+
+def break_in_place(root: Path) -> None:
+    """The NEW template changes the Deployment's selector (an immutable field) and records the note for it."""
+    helpers = next((root / "template" / "deploy" / "helm").glob("*/templates/_helpers.tpl*"))
+    text = helpers.read_text()
+    line = "app.kubernetes.io/instance: {{ .Release.Name | quote }}"
+    assert line in text
+    helpers.write_text(text.replace(line, line + "\napp.kubernetes.io/part: web", 1))
+    mig = root / "hooks" / "migrations.py"
+    mig.write_text(mig.read_text().replace("IN_PLACE_BREAKS: list[tuple[str, str]] = []",
+                                           f"IN_PLACE_BREAKS: list[tuple[str, str]] = [({NEW!r}, 'SELECTOR-NOTE')]"))
+
+
+@pytest.mark.slow
+def test_update_across_an_in_place_break_prints_its_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update that crosses a version in IN_PLACE_BREAKS says so (a real process, as a user runs it);
+    one that does not cross it stays silent."""
+    root = make_root(tmp_path, change=break_in_place)
+    monkeypatch.setenv("GOSMITH_TEMPLATE_ROOT", str(root))
+    project = generate_old(root, tmp_path / "svc", {"service_name": "orders-api"})
+    gosmith = Path(sys.executable).parent / "gosmith"
+    pretend = subprocess.run([str(gosmith), "update", "--pretend", str(project)], capture_output=True, text=True,
+                             timeout=600)
+    assert pretend.returncode == 0, pretend.stdout + pretend.stderr
+    assert f"note: template {NEW}: SELECTOR-NOTE" in pretend.stdout
+    done = subprocess.run([str(gosmith), "update", str(project)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"note: template {NEW}: SELECTOR-NOTE" in done.stdout
+    commit(project, "updated")
+    again = subprocess.run([str(gosmith), "update", str(project)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "SELECTOR-NOTE" not in again.stdout + again.stderr, again.stdout
 
 
 def test_new_renders_from_an_export_of_the_tag(tmp_path: Path) -> None:

@@ -61,6 +61,11 @@ def rules(root: Path | None = None) -> ModuleType:
     return _extension(root or active_root()).load_rules()
 
 
+def migrations(root: Path | None = None) -> ModuleType:
+    """Return the template's answers and rollout migrations (hooks/migrations.py)."""
+    return importlib.import_module(f"{rules(root).__name__}.migrations")
+
+
 def filters_extension(root: Path | None = None) -> type:
     """Return the template's Jinja extension that adds its filters (what copier.yml's validators call)."""
     return _extension(root or active_root()).GosmithFilters

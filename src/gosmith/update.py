@@ -30,7 +30,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from gosmith import answers as answers_mod
-from gosmith import git, materialise, recorded, versions
+from gosmith import git, materialise, recorded, template, versions
 from gosmith.errors import Aborted, AnswerError, GitError, UserError
 from gosmith.interrupts import no_interrupt
 from gosmith.template import questions
@@ -139,6 +139,8 @@ class UpdateResult:
     removed: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     pretend: bool = False
+    #: What a running release needs before `helm upgrade` (hooks/migrations.py IN_PLACE_BREAKS).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -149,10 +151,11 @@ class UpdateResult:
         """Return the human summary printed by the CLI."""
         verb = "would update" if self.pretend else "updated"
         head = f"{verb} from template {self.from_version} to {self.to_version}"
+        notes = [f"note: {n}" for n in self.notes]
         if not (self.added or self.changed or self.removed or self.conflicts):
             if self.from_version == self.to_version:
                 return f"already at template {self.to_version}: nothing to do"
-            return f"{head}: no changes"
+            return "\n".join([f"{head}: no changes", *notes])
         lines = [f"{head}: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed"]
         lines += [f"  added    {p}" for p in self.added]
         lines += [f"  changed  {p}" for p in self.changed]
@@ -160,7 +163,7 @@ class UpdateResult:
         if self.conflicts:
             lines.append(f"{len(self.conflicts)} conflict(s) to resolve by hand:")
             lines += [f"  conflict {p}" for p in self.conflicts]
-        return "\n".join(lines)
+        return "\n".join(lines + notes)
 
 
 def _target_version(req: UpdateRequest, versions: tuple[Version, ...]) -> Version:
@@ -328,6 +331,8 @@ def _update(req: UpdateRequest, project: Project, built: materialise.Materialise
                           pretend=req.pretend)
     if old_release == target and not req.data:
         return result
+    if old_version is not None:
+        result.notes = template.migrations().rollout_notes(str(old_version), str(target))
     with tempfile.TemporaryDirectory(prefix="gosmith-update-") as tmp, git.byte_exact_checkouts():
         clone = Path(tmp) / "project"
         git.run(["clone", "--quiet", "--shared", "--no-checkout", str(project.top), str(clone)], Path(tmp))
