@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -560,3 +561,65 @@ def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Pat
         for end in ends:
             near = [t for t, _ in load.failures if -0.5 <= end - t <= 3.0]
             assert not near or max(near) - min(near) < 0.5, f"failures spread over {max(near) - min(near):.2f} s"
+
+
+#: The label a changed selector adds in the selector-migration test (a future template's hypothetical change).
+NEW_SELECTOR_LABEL = ("app.kubernetes.io/component", "web")
+
+
+def with_wider_selector(chart: Path, dst: Path) -> Path:
+    """A copy of `chart` whose selector labels (Deployment selector, Service, PDB, NetworkPolicy) gain a label."""
+    shutil.copytree(chart, dst)
+    helpers = dst / "templates" / "_helpers.tpl"
+    text = helpers.read_text()
+    define = f'{{{{- define "{chart.name}.selectorLabels" -}}}}\n'
+    start = text.index(define) + len(define)
+    end = text.index("{{- end }}", start)
+    key, value = NEW_SELECTOR_LABEL
+    helpers.write_text(text[:end] + f"{key}: {value}\n" + text[end:])
+    return dst
+
+
+def test_selector_change_migration_from_the_docs_loses_no_request(cluster: Cluster, chart: Path,
+                                                                   tmp_path: Path) -> None:
+    """A chart whose Deployment selector changed cannot be `helm upgrade`d in place ("field is immutable"); the
+    migration docs/updating.md gives for it ("When a chart cannot be upgraded in place") moves a running release
+    under keep-alive load without a failed request, and leaves only pods of the new chart."""
+    wider = with_wider_selector(chart, tmp_path / chart.name)
+    key, value = NEW_SELECTOR_LABEL
+    # negative control: the plain upgrade fails on the immutable selector
+    ns = install(cluster, chart, "selector-plain")
+    plain = cluster.helm("upgrade", "rel", str(wider), "-n", ns, "--wait", "--timeout", "2m", *values(wider),
+                         check=False)
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    assert plain.returncode != 0 and "field is immutable" in plain.stderr, plain.stdout + plain.stderr
+    # the documented migration, under load
+    ns = install(cluster, chart, "selector-migration")
+    selector = "app.kubernetes.io/instance=rel"
+    deployment = cluster.get_json("-n", ns, "deployments", "-l", selector)["items"][0]["metadata"]["name"]
+    ip, port = service_ip(cluster, ns)
+    with Load(ip, port) as load:
+        time.sleep(2)
+        # 1. the running pods get the new selector's label, so the new Service still selects them
+        cluster.kubectl("-n", ns, "label", "pods", "-l", selector, f"{key}={value}")
+        # 2. remember the old ReplicaSets; 3. delete the Deployment and keep its ReplicaSets and pods
+        old_rs = cluster.kubectl("-n", ns, "get", "replicasets", "-l", selector, "-o", "name").stdout.split()
+        cluster.kubectl("-n", ns, "delete", "deployment", deployment, "--cascade=orphan")
+        # 4. the upgrade creates the new Deployment; 5. the old ReplicaSets go, their pods drain as usual
+        cluster.helm("upgrade", "rel", str(wider), "-n", ns, "--wait", "--timeout", "3m", *values(wider))
+        cluster.kubectl("-n", ns, "delete", *old_rs)
+
+        def settled() -> bool:
+            pods = cluster.get_json("-n", ns, "pods", "-l", selector)["items"]
+            return len(pods) == 2 and all("deletionTimestamp" not in p["metadata"] and
+                                          p["metadata"]["ownerReferences"][0]["name"] not in
+                                          {r.split("/")[-1] for r in old_rs} for p in pods)
+        cluster.wait(settled, 180, "only the new chart's pods", interval=1)
+        time.sleep(2)
+    assert_helm_test_passes(cluster, ns)
+    now = cluster.get_json("-n", ns, "deployments", deployment)
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    assert now["spec"]["selector"]["matchLabels"][key] == value
+    print(f"\nselector migration: {load.ok} requests, {len(load.failures)} failed: {load.failures[:3]}")
+    assert load.ok > 1000, f"too little traffic to tell: {load.ok}"
+    assert not load.failures, f"{len(load.failures)} failed: {load.failures[:10]}"
