@@ -13,6 +13,7 @@ Needs root and the tools of scripts/cluster-tools.sh; skipped with the reason ot
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import re
 import shutil
@@ -445,6 +446,12 @@ def test_gomaxprocs_gomemlimit_follow_an_in_place_resize(cluster: Cluster, limit
     assert status["containerStatuses"][0]["restartCount"] == 0
 
 
+#: (release, answer set, target or None for the working template): every release x two answer sets to the
+#: working template, and 0.1.0 -> 0.2.0, the update 0.1.0 users were first offered.
+ROLLOUTS = [(r, a, None) for r in RELEASED for a in OLD_ANSWERS] + [
+    (r, "defaults", t) for r, t in itertools.pairwise(RELEASED) if str(r) == "0.1.0"]
+
+
 def deploy_sets(chart: Path, tag: str) -> list[str]:
     """`values(chart)` for image tag `tag`, keeping only the keys the chart knows (an old chart's strict schema
     refuses keys that came later, e.g. 0.1.0 has no prometheusRule)."""
@@ -483,10 +490,10 @@ def exits_of(events: list[tuple[float, dict[str, Any]]], names: set[str]) -> dic
 
 @pytest.mark.usefixtures("gosmith_env")
 @pytest.mark.skipif(not RELEASED, reason="no released template snapshot in releases/")
-@pytest.mark.parametrize("answers_id", list(OLD_ANSWERS))
-@pytest.mark.parametrize("released", RELEASED, ids=[str(v) for v in RELEASED])
+@pytest.mark.parametrize(("released", "answers_id", "target"), ROLLOUTS,
+                         ids=[f"{r}-to-{t or 'working'}-{a}" for r, a, t in ROLLOUTS])
 def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Path, released: Any,
-                                                  answers_id: str) -> None:
+                                                  answers_id: str, target: Any) -> None:
     """A project of a released template runs in the cluster (its chart, an image of its binary) under keep-alive
     GET and POST load; the team runs `gosmith update`, builds the new binary into an image and `helm upgrade`s
     with the project's own values, as a pipeline does: no helm error, every old pod exits by itself (exit 0)
@@ -497,7 +504,8 @@ def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Pat
     service = answers["service_name"]
     project = generate_released(released, tmp_path / service, answers)
     chart = values_path(project).parent
-    old_tag, new_tag = f"v{released}".replace(".", "-"), f"v{released}-to-{CURRENT}".replace(".", "-").replace("+", "-")
+    to = target or CURRENT
+    old_tag, new_tag = f"v{released}".replace(".", "-"), f"v{released}-to-{to}".replace(".", "-").replace("+", "-")
     image = f"gosmith.local/{service}"
     cluster.image(f"{image}:{old_tag}", {f"/{service}": gen.go_build(project, tmp_path / "old.bin")}, [f"/{service}"])
     ns = cluster.restricted_namespace(f"up-{released}-{answers_id}".replace(".", "-"))
@@ -512,9 +520,10 @@ def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Pat
     started = time.monotonic()
     with Load(ip, port) as load:
         time.sleep(2)
-        update = subprocess.run([str(gosmith), "update", str(project)], capture_output=True, text=True, timeout=600)
+        update = subprocess.run([str(gosmith), "update", *(["--to", str(target)] if target else []), str(project)],
+                                capture_output=True, text=True, timeout=600)
         assert update.returncode == 0, update.stdout + update.stderr
-        assert f"to {CURRENT}" in update.stdout + update.stderr
+        assert f"to {to}" in update.stdout + update.stderr
         cluster.image(f"{image}:{new_tag}", {f"/{service}": gen.go_build(project, tmp_path / "new.bin")},
                       [f"/{service}"])
         upgrade = time.monotonic()
@@ -540,7 +549,7 @@ def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Pat
     exits = exits_of(watch.events, old_names)
     ends = [e["exited"] for e in exits.values() if "exited" in e]
     gaps = sorted(min((end - t for end in ends), key=abs) for t, _ in load.failures)
-    print(f"\n{released} -> {CURRENT} ({answers_id}, {replicas} replicas): {load.ok + len(load.failures)} "
+    print(f"\n{released} -> {to} ({answers_id}, {replicas} replicas): {load.ok + len(load.failures)} "
           f"requests in {took:.0f} s, {len(load.failures)} failed; helm upgrade until the old pods were gone "
           f"{rolled - upgrade:.0f} s; old pods: {list(exits.values())}; failures before an old pod's exit "
           f"was seen (s): {[round(g, 2) for g in gaps]}; {sorted({f for _, f in load.failures})[:4]}")
