@@ -6,6 +6,7 @@ one place and not the others fails this file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from fractions import Fraction
@@ -15,12 +16,13 @@ from typing import Any
 import pytest
 import typer
 import yaml
-from gen import ROOT
+from gen import ROOT, load_module
 
 from gosmith.cli import app
 from gosmith.template import rules
 
 settings = rules().settings
+gen_surfaces = load_module(ROOT / "scripts" / "gen_surfaces.py", "gen_surfaces")
 CHART = ROOT / "template" / "deploy" / "helm" / "{{service_name}}"
 CONFIG_GO = ROOT / "template" / "internal" / "config" / "config.go.jinja"
 #: copier question type for each table type.
@@ -45,7 +47,13 @@ def schema_node(path: str) -> dict[str, Any] | None:
     return node
 
 
-# ----------------------------------------------------------------------------- copier.yml
+# ----------------------------------------------------------------------------- generated surfaces
+def test_generated_files_match_the_table() -> None:
+    """copier.yml's questions are generated from the table (scripts/gen_surfaces.py): no drift, diff on failure."""
+    diff = gen_surfaces.drift(ROOT)
+    assert not diff, "run `make generate` (scripts/gen_surfaces.py); the committed files differ:\n" + diff
+
+
 def test_every_question_is_in_the_table_in_order() -> None:
     assert list(copier_questions()) == [s.name for s in settings.ANSWERS]
 
@@ -62,10 +70,26 @@ def test_copier_question_follows_the_table(name: str) -> None:
         assert tuple(spec["choices"]) == s.choices
     if s.default is not None:
         assert spec["default"] == s.default
-    section = s.section.upper()
-    text = (ROOT / "copier.yml").read_text(encoding="utf-8")
-    heading = text.rfind("# --- ", 0, text.index(f"\n{name}:"))
-    assert text[heading:].startswith(f"# --- {section} "), f"{name} is not under # --- {section}"
+    assert "{" not in spec["help"].replace("{{", "").replace("}}", ""), f"unfilled placeholder: {spec['help']}"
+
+
+@pytest.mark.parametrize("name", ["gomemlimit_ratio", "hpa_cpu_target_percent", "kubernetes_version", "go_version"])
+def test_help_numbers_come_from_the_row(name: str) -> None:
+    """A limit changed in the row changes the help copier shows: the number is written once."""
+    surfaces = gen_surfaces.surfaces(ROOT)
+    row = settings.BY_NAME[name]
+    assert row.range_text() in surfaces.help_text(row)
+    moved = dataclasses.replace(row, maximum=row.maximum - 1 if isinstance(row.maximum, int) else Fraction(3, 4))
+    assert moved.range_text() != row.range_text() and moved.range_text() in surfaces.help_text(moved)
+
+
+def test_help_constants_come_from_the_tuning_rules() -> None:
+    surfaces = gen_surfaces.surfaces(ROOT)
+    tuning = rules().tuning
+    assert f"at least {surfaces.constants()['MIN_MEMORY_LIMIT']})" in copier_questions()["memory_limit"]["help"]
+    assert surfaces.constants()["MIN_MEMORY_LIMIT"] == f"{tuning.MIN_MEMORY_LIMIT // 2**20}Mi"
+    grace = copier_questions()["termination_grace_period_seconds"]["help"]
+    assert f"+ {tuning.GRACE_MARGIN_MS // 1000}s margin" in grace
 
 
 def test_copier_validators_reach_the_table(tmp_path: Path) -> None:

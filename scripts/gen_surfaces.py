@@ -1,0 +1,62 @@
+"""Write the files the rule table (hooks/settings.py) generates: copier.yml's questions.
+
+`python scripts/gen_surfaces.py` rewrites them; `--check` exits 1 and prints the diff when a
+committed file differs (tests/test_settings.py runs the same check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def surfaces(root: Path = ROOT) -> ModuleType:
+    """Return hooks/surfaces.py of `root`, loaded the one way gosmith loads the template's rules."""
+    from gosmith import template
+
+    return importlib.import_module(f"{template.rules(root).__name__}.surfaces")
+
+
+def generated(root: Path = ROOT) -> dict[Path, str]:
+    """Return {file: the text the table generates for it}."""
+    gen = surfaces(root)
+    copier_yml = root / "copier.yml"
+    return {copier_yml: gen.copier_yml(copier_yml.read_text(encoding="utf-8"))}
+
+
+def drift(root: Path = ROOT) -> str:
+    """Return the unified diff of every generated file against the committed one ("" when none)."""
+    out = []
+    for path, text in generated(root).items():
+        old = path.read_text(encoding="utf-8")
+        if old != text:
+            rel = path.relative_to(root).as_posix()
+            out += difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
+                                        f"a/{rel}", f"b/{rel} (generated)")
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    """Write the generated files, or with --check report drift; return the exit code."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 with the diff on drift")
+    args = p.parse_args(argv)
+    if args.check:
+        diff = drift()
+        sys.stdout.write(diff)
+        return 1 if diff else 0
+    for path, text in generated().items():
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
