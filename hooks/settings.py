@@ -262,6 +262,10 @@ class Setting:
     when: str = ""
     #: copier.yml's default when it is a Jinja expression over earlier answers (`default` is None then).
     copier_default: str = ""
+    #: A duration for which 0s is allowed (off); every other duration must be positive.
+    zero_ok: bool = False
+    #: The Helm expression the chart passes as `env` when it is not the value at `values[0]`.
+    chart_value: str = ""
 
     def limits(self, where: str = "", name: str = "") -> tuple[Fraction | int | None, Fraction | int | None]:
         """Return (minimum, maximum) on a surface (`where`, `name`), the table's unless a Surface differs."""
@@ -624,24 +628,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("leader_election", "bool", True, "Only the replica holding the Lease reconciles; it releases the Lease "
             "on SIGTERM (the controller only)", section="RUN TIME", answer=False,
             values=("kubernetesClient.leaderElection.enabled",), env="LEADER_ELECT", go="Kube.LeaderElection"),
-    # --- derived durations (tuning rules; overridable per deployment)
+    # --- derived durations (tuning rules; overridable per deployment). Generated from these rows
+    # (scripts/gen_surfaces.py): the Go Durations struct, its env loading and range checks
+    # (internal/config/durations.go), the chart's timeouts values, env entries and invariant key lists.
     *(
         Setting(key, "duration", None, text, section="DERIVED", answer=False, derived=True,
-                values=(f"timeouts.{path}",), env=env, go=go)
-        for key, path, env, go, text in (
-            ("read_header_timeout", "readHeader", "READ_HEADER_TIMEOUT", "ReadHeaderTimeout",
-             "Bound on reading the request headers"),
-            ("read_timeout", "read", "READ_TIMEOUT", "ReadTimeout", "Bound on reading the whole request"),
-            ("handler_timeout", "handler", "HANDLER_TIMEOUT", "HandlerTimeout",
-             "Deadline of a business request (503 on expiry)"),
-            ("write_timeout", "write", "WRITE_TIMEOUT", "WriteTimeout", "Bound on handler plus response write"),
-            ("idle_timeout", "idle", "IDLE_TIMEOUT", "IdleTimeout", "Keep-alive idle bound"),
-            ("drain_delay", "drainDelay", "DRAIN_DELAY", "DrainDelay",
-             "Serving after SIGTERM with /readyz failing; 0s when a preStop sleep drains"),
-            ("shutdown_timeout", "shutdown", "SHUTDOWN_TIMEOUT", "ShutdownTimeout",
-             "Bound on in-flight requests at shutdown"),
-            ("telemetry_flush_timeout", "telemetryFlush", "TELEMETRY_FLUSH_TIMEOUT", "TelemetryFlushTimeout",
-             "Bound on the final span flush"),
+                values=(f"timeouts.{path}",), env=env, go=go, zero_ok=zero_ok, chart_value=chart_value)
+        for key, path, env, go, zero_ok, chart_value, text in (
+            ("read_header_timeout", "readHeader", "READ_HEADER_TIMEOUT", "ReadHeaderTimeout", False, "",
+             "Bounds reading the request headers"),
+            ("read_timeout", "read", "READ_TIMEOUT", "ReadTimeout", False, "", "Bounds reading the whole request"),
+            ("handler_timeout", "handler", "HANDLER_TIMEOUT", "HandlerTimeout", False, "",
+             "Sets the deadline of a business request; on expiry the client gets 503"),
+            ("write_timeout", "write", "WRITE_TIMEOUT", "WriteTimeout", False, "",
+             "Bounds the handler plus writing the response"),
+            ("idle_timeout", "idle", "IDLE_TIMEOUT", "IdleTimeout", False, "",
+             "Bounds how long a keep-alive connection waits for the next request"),
+            ("drain_delay", "drainDelay", "DRAIN_DELAY", "DrainDelay", True, "$timing.drainDelay",
+             "Keeps serving after SIGTERM while /readyz reports 503, so endpoints and load balancers stop "
+             "sending traffic; 0s when a preStop sleep drains instead (never both)"),
+            ("shutdown_timeout", "shutdown", "SHUTDOWN_TIMEOUT", "ShutdownTimeout", False, "",
+             "Bounds waiting for in-flight requests after the drain"),
+            ("telemetry_flush_timeout", "telemetryFlush", "TELEMETRY_FLUSH_TIMEOUT", "TelemetryFlushTimeout", False,
+             "", "Bounds flushing buffered spans at exit"),
         )
     ),
 )

@@ -1,4 +1,4 @@
-"""Write the files the rule table (hooks/settings.py) generates: copier.yml's questions.
+"""Write the files the rule table (hooks/settings.py) generates: copier.yml's questions, the Go durations, chart blocks.
 
 `python scripts/gen_surfaces.py` rewrites them; `--check` exits 1 and prints the diff when a
 committed file differs (tests/test_settings.py runs the same check).
@@ -27,14 +27,22 @@ def generated(root: Path = ROOT) -> dict[Path, str]:
     """Return {file: the text the table generates for it}."""
     gen = surfaces(root)
     copier_yml = root / "copier.yml"
-    return {copier_yml: gen.copier_yml(copier_yml.read_text(encoding="utf-8"))}
+    chart = root / "template" / "deploy" / "helm" / "{{service_name}}"
+    parts = (chart / "values.yaml.jinja", chart / "templates" / "deployment.yaml.jinja",
+             chart / "templates" / "_invariants.tpl.jinja")
+    texts = gen.chart_files(*(p.read_text(encoding="utf-8") for p in parts))
+    return {
+        copier_yml: gen.copier_yml(copier_yml.read_text(encoding="utf-8")),
+        root / "template" / "internal" / "config" / "durations.go.jinja": gen.go_durations(),
+        **dict(zip(parts, texts, strict=True)),
+    }
 
 
 def drift(root: Path = ROOT) -> str:
     """Return the unified diff of every generated file against the committed one ("" when none)."""
     out = []
     for path, text in generated(root).items():
-        old = path.read_text(encoding="utf-8")
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
         if old != text:
             rel = path.relative_to(root).as_posix()
             out += difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
@@ -52,7 +60,7 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(diff)
         return 1 if diff else 0
     for path, text in generated().items():
-        if path.read_text(encoding="utf-8") != text:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT)}")
     return 0

@@ -63,10 +63,12 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	want := Config{
 		ServiceName: "other", HTTPAddr: "0.0.0.0:8000", AdminAddr: ":9000", DebugAddr: "[::1]:6061", Env: "staging",
-		ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second,
-		IdleTimeout: time.Minute, HandlerTimeout: 1500 * time.Millisecond, DrainDelay: 0,
-		ShutdownTimeout: 7 * time.Second, TelemetryFlushTimeout: time.Second, MaxHeaderBytes: 8192,
-		GOMAXPROCSPolicy: "ceil", GOMEMLIMITRatio: "0.75", LimitsRecheckInterval: 2 * time.Second,
+		Durations: Durations{
+			ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second,
+			IdleTimeout: time.Minute, HandlerTimeout: 1500 * time.Millisecond, DrainDelay: 0,
+			ShutdownTimeout: 7 * time.Second, TelemetryFlushTimeout: time.Second,
+		},
+		MaxHeaderBytes: 8192, GOMAXPROCSPolicy: "ceil", GOMEMLIMITRatio: "0.75", LimitsRecheckInterval: 2 * time.Second,
 		PodName: "p", PodNamespace: "ns", NodeName: "n", InKubernetes: true,
 		Settings: Settings{LogLevel: zapcore.DebugLevel, Greeting: "Hi"},
 	}

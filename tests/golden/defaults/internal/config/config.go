@@ -29,27 +29,6 @@ const (
 	maxGreetingLen        = 200
 )
 
-// Durations derived by gosmith's tuning rules from the answers; each comment gives the formula
-// and its inputs (`gosmith tune` prints the same table).
-const (
-	// 5s fixed
-	defaultReadHeaderTimeout = "5s"
-	// 12.5s = read_header_timeout 5s + handler_timeout 7.5s
-	defaultReadTimeout = "12500ms"
-	// 9.5s = handler_timeout 7.5s + 2s
-	defaultWriteTimeout = "9500ms"
-	// 65s = proxy_idle_timeout 60s + 5s
-	defaultIdleTimeout = "65s"
-	// 7.5s = max(1.5 x slowest_request 5s rounded up to 100ms, slowest + 1s)
-	defaultHandlerTimeout = "7500ms"
-	// 15s = endpoint_propagation 5s + readiness period 5s x failureThreshold 2 (the app fails /readyz on SIGTERM, keeps serving, then shuts down)
-	defaultDrainDelay = "15s"
-	// 9.5s = write_timeout 9.5s
-	defaultShutdownTimeout = "9500ms"
-	// 5s fixed
-	defaultTelemetryFlushTimeout = "5s"
-)
-
 // Runtime limits: internal/limits applies these to the cgroup limits the service runs under,
 // at start and again every LIMITS_RECHECK_INTERVAL (an in-place pod resize is followed).
 const (
@@ -75,23 +54,9 @@ type Config struct {
 	DebugAddr string
 	// Env names the deployment environment, e.g. production or staging (APP_ENV).
 	Env string
-	// ReadHeaderTimeout bounds reading the request headers (READ_HEADER_TIMEOUT).
-	ReadHeaderTimeout time.Duration
-	// ReadTimeout bounds reading the whole request (READ_TIMEOUT).
-	ReadTimeout time.Duration
-	// WriteTimeout bounds the handler plus writing the response (WRITE_TIMEOUT).
-	WriteTimeout time.Duration
-	// IdleTimeout bounds how long a keep-alive connection waits for the next request (IDLE_TIMEOUT).
-	IdleTimeout time.Duration
-	// HandlerTimeout is the deadline of a business request; on expiry the client gets 503 (HANDLER_TIMEOUT).
-	HandlerTimeout time.Duration
-	// DrainDelay is how long the service keeps serving after the first SIGTERM while /readyz
-	// reports 503, so that endpoints and load balancers stop sending traffic (DRAIN_DELAY).
-	DrainDelay time.Duration
-	// ShutdownTimeout bounds waiting for in-flight requests after the drain delay (SHUTDOWN_TIMEOUT).
-	ShutdownTimeout time.Duration
-	// TelemetryFlushTimeout bounds flushing buffered spans at exit (TELEMETRY_FLUSH_TIMEOUT).
-	TelemetryFlushTimeout time.Duration
+	// Durations is the time budget: server timeouts, drain, shutdown and flush (durations.go,
+	// generated from gosmith's rule table).
+	Durations
 	// MaxHeaderBytes limits the size of request headers; larger ones get 431 (MAX_HEADER_BYTES).
 	MaxHeaderBytes int
 	// GOMAXPROCSPolicy derives GOMAXPROCS from the cgroup CPU limit: floor, ceil or go
@@ -139,14 +104,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AdminAddr:             p.str("ADMIN_ADDR", defaultAdminAddr),
 		DebugAddr:             p.str("DEBUG_ADDR", defaultDebugAddr),
 		Env:                   p.str("APP_ENV", defaultEnv),
-		ReadHeaderTimeout:     p.duration("READ_HEADER_TIMEOUT", defaultReadHeaderTimeout),
-		ReadTimeout:           p.duration("READ_TIMEOUT", defaultReadTimeout),
-		WriteTimeout:          p.duration("WRITE_TIMEOUT", defaultWriteTimeout),
-		IdleTimeout:           p.duration("IDLE_TIMEOUT", defaultIdleTimeout),
-		HandlerTimeout:        p.duration("HANDLER_TIMEOUT", defaultHandlerTimeout),
-		DrainDelay:            p.duration("DRAIN_DELAY", defaultDrainDelay),
-		ShutdownTimeout:       p.duration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout),
-		TelemetryFlushTimeout: p.duration("TELEMETRY_FLUSH_TIMEOUT", defaultTelemetryFlushTimeout),
+		Durations:             p.durations(),
 		MaxHeaderBytes:        p.integer("MAX_HEADER_BYTES", defaultMaxHeaderBytes),
 		GOMAXPROCSPolicy:      p.str("GOMAXPROCS_POLICY", defaultGOMAXPROCSPolicy),
 		GOMEMLIMITRatio:       p.str("GOMEMLIMIT_RATIO", defaultGOMEMLIMITRatio),
@@ -186,22 +144,7 @@ func (c Config) problems() []error {
 	if c.HTTPAddr == c.AdminAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		errs = append(errs, fmt.Errorf("HTTP_ADDR and ADMIN_ADDR must differ (both %q)", c.HTTPAddr))
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"READ_TIMEOUT", c.ReadTimeout},
-		{"WRITE_TIMEOUT", c.WriteTimeout}, {"IDLE_TIMEOUT", c.IdleTimeout},
-		{"HANDLER_TIMEOUT", c.HandlerTimeout}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
-		{"TELEMETRY_FLUSH_TIMEOUT", c.TelemetryFlushTimeout},
-	} {
-		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive, got %s", d.name, d.v))
-		}
-	}
-	if c.DrainDelay < 0 {
-		errs = append(errs, fmt.Errorf("DRAIN_DELAY must not be negative, got %s", c.DrainDelay))
-	}
+	errs = append(errs, c.Durations.problems()...)
 	if c.ReadHeaderTimeout > c.ReadTimeout {
 		errs = append(errs, fmt.Errorf("READ_HEADER_TIMEOUT (%s) must not exceed READ_TIMEOUT (%s)", c.ReadHeaderTimeout, c.ReadTimeout))
 	}
