@@ -101,7 +101,8 @@ def test_recorded_answers_rederive_the_same(tuned: tuple[Path, Any]) -> None:
 
 
 def test_go_config_defaults_carry_their_formula(tuned: tuple[Path, Any]) -> None:
-    """Each derived default of internal/config (durations.go, generated from the rule table) carries its formula and inputs in the comment right above it
+    """Each derived default of internal/config (durations.go, generated from the rule table) carries its formula
+    and inputs in the comment right above it
     (the values themselves: test_go_config_loads_the_derived_durations loads them with Go)."""
     project, expected = tuned
     source = (project / "internal" / "config" / "durations.go").read_text()
