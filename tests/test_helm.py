@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import math
 import os
 import re
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from fractions import Fraction
@@ -26,6 +24,8 @@ import pytest
 import yaml
 from k8s_checks import Peer
 from schema_strategy import inline_refs
+
+from gosmith.template import rules
 
 ROOT = gen.ROOT
 TOOLS_BIN = ROOT / ".tools" / "bin"
@@ -681,18 +681,6 @@ def undocumented_keys(text: str) -> list[str]:
     return missing
 
 
-def load_tuning() -> Any:
-    """Import the template's hooks package (the tuning rules) the way the copier extension does."""
-    spec = importlib.util.spec_from_file_location(
-        "gosmith_hooks_for_helm_tests", ROOT / "hooks" / "__init__.py", submodule_search_locations=[str(ROOT / "hooks")]
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return importlib.import_module(f"{spec.name}.tuning")
-
-
 @pytest.mark.parametrize("answers", list(ANSWERS))
 def test_values_documented_and_tuned(projects: dict[str, Path], answers: str) -> None:
     """Every value has a `# --` comment; tuned values equal hooks.tuning and state their formula."""
@@ -701,7 +689,7 @@ def test_values_documented_and_tuned(projects: dict[str, Path], answers: str) ->
     assert undocumented_keys("a:\n  # -- ok\n  b: 1\n  c: 2\n") == ["a.c"]  # the checker itself catches gaps
 
     answer_file = yaml.safe_load((projects[answers] / ".copier-answers.yml").read_text())
-    tuned = load_tuning().derive({k: v for k, v in answer_file.items() if not k.startswith("_")}).as_context()
+    tuned = rules(ROOT).tuning.derive({k: v for k, v in answer_file.items() if not k.startswith("_")}).as_context()
     values = yaml.safe_load(text)
     assert values["replicaCount"] == tuned["replicas"]
     # No literals derived from resources: the policy and ratio answers; explicit overrides start unset.
