@@ -41,37 +41,17 @@ _SECTION = re.compile(r"^# --- ([A-Z][A-Z &/]*?)\s*-*\s*$")
 _QUESTION = re.compile(r"^([A-Za-z][A-Za-z0-9_]*):")
 _CHECK_CALL = re.compile(r"gosmith_check\(\s*['\"](\w+)['\"]")
 
-for _p in (ROOT, ROOT / "src"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+if str(ROOT / "src") not in sys.path:  # gosmith from this checkout, also when mkdocs loads this file as a hook
+    sys.path.insert(0, str(ROOT / "src"))
 
 
 # ----------------------------------------------------------------------------- helpers
-_RULES: dict[str, Any] = {}
+def _rules(root: Path = ROOT) -> Any:
+    """Return the rules (hooks/) of the template at `root`, loaded the one way gosmith and copier load them
+    (gosmith.template.rules: a module name unique to the path, so copier's own copy never collides)."""
+    from gosmith.template import rules
 
-
-def _validate_rules(root: Path = ROOT) -> Any:
-    """Return `hooks/validate.py` of `root`, loaded under a private package name.
-
-    Not `import hooks`: while the docs build, copier loads the template's own copy of the rules and
-    the import system state around a package called `hooks` is not ours to rely on.
-    """
-    key = str(root)
-    if key not in _RULES:
-        import importlib
-        import importlib.util
-
-        name = f"_gosmith_docs_rules_{len(_RULES)}"
-        spec = importlib.util.spec_from_file_location(
-            name, root / "hooks" / "__init__.py", submodule_search_locations=[str(root / "hooks")]
-        )
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {root / 'hooks'}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        _RULES[key] = importlib.import_module(f"{name}.validate")
-    return _RULES[key]
+    return rules(root)
 
 
 def _cell(text: object) -> str:
@@ -115,7 +95,7 @@ def questions(root: Path = ROOT) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _rule_text(field: str) -> str:
     """Return a sentence describing the pure rule behind `gosmith_check(field)`, with an example rejection."""
-    validate = _validate_rules()
+    validate = _rules().validate
     rule = validate.FIELDS.get(field)
     if rule is None:
         return "no single-field rule (accepted as given)"
@@ -212,20 +192,9 @@ def answers_markdown(root: Path = ROOT) -> str:
 
 
 # ----------------------------------------------------------------------------- settings reference
-def _settings_table(root: Path = ROOT) -> Any:
-    """Return `hooks/settings.py` of `root` (the rule table), loaded like the validators."""
-    import importlib
-
-    _validate_rules(root)
-    package = next(name for name, mod in sys.modules.items()
-                   if name.startswith("_gosmith_docs_rules_") and "." not in name
-                   and Path(getattr(mod, "__file__", "") or "").parent == root / "hooks")
-    return importlib.import_module(f"{package}.settings")
-
-
 def _limit_text(low: Any, high: Any, unit: str) -> str:
     """Return a range like `1024-65535`, `>= 4096 bytes` or `any` from optional bounds."""
-    fmt = _settings_table().fmt
+    fmt = _rules().settings.fmt
     if low is not None and high is not None:
         return f"{fmt(low)}-{fmt(high)}{unit}"
     if low is not None:
@@ -235,7 +204,7 @@ def _limit_text(low: Any, high: Any, unit: str) -> str:
 
 def settings_markdown(root: Path = ROOT) -> str:
     """Return the settings reference: every row of the rule table (hooks/settings.py) and where it surfaces."""
-    table = _settings_table(root)
+    table = _rules(root).settings
     lines = [
         "# Settings reference",
         "",
@@ -649,7 +618,7 @@ def fill_placeholders(markdown: str) -> str:
     def repl(m: re.Match[str]) -> str:
         kind, arg = m.group(1), m.group(2).strip()
         if kind == "go_versions":
-            validate = _validate_rules()
+            validate = _rules().validate
             return f"1.{validate.MIN_GO_MINOR} to 1.{validate.MAX_GO_MINOR}"
         project = sample_project()
         if kind == "tree":

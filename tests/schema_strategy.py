@@ -2,8 +2,9 @@
 
 Supported: type (one or a list), enum, const, properties/required/additionalProperties, propertyNames,
 min/maxProperties, items/minItems/maxItems/uniqueItems, anyOf/oneOf, pattern, min/maxLength,
-minimum/maximum. Every generated value is checked against the full schema with jsonschema, so the
-strategy never yields an instance the schema rejects.
+minimum/maximum, and local `$ref`s (`inline_refs` replaces them by what they point at first). Every
+generated value is checked against the full schema with jsonschema, so the strategy never yields an
+instance the schema rejects.
 """
 
 from __future__ import annotations
@@ -15,6 +16,42 @@ import jsonschema
 from hypothesis import strategies as st
 
 _TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-._/:= ", max_size=20)
+
+
+def _pointer(root: dict[str, Any], ref: str) -> Any:
+    """Return the node of `root` that the local reference `ref` ("#/$defs/name/...") points at."""
+    assert ref.startswith("#/"), f"not a local reference: {ref}"
+    node: Any = root
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def inline_refs(schema: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return `schema` with every `$ref` (into `root`, default `schema` itself) replaced by the schema it
+    points at, and without `$defs`: each part stands alone (a sub-schema can be validated or drawn from
+    without the root).
+
+    The schema is draft-07, where `$ref` replaces its whole object: a `description` beside it is kept
+    (it only documents), any other keyword would be ignored by every validator, so it is refused here.
+    """
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                ref = node["$ref"]
+                beside = set(node) - {"$ref", "description"}
+                assert not beside, f"{ref}: draft-07 ignores keywords beside $ref: {sorted(beside)}"
+                assert ref not in seen, f"recursive $ref {ref}"
+                target = walk(_pointer(root or schema, ref), (*seen, ref))
+                return {**target, **({"description": node["description"]} if "description" in node else {})}
+            return {k: walk(v, seen) for k, v in node.items() if k not in ("$defs", "$comment")}
+        if isinstance(node, list):
+            return [walk(v, seen) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema, ())
+    return out
 
 
 def _string(schema: dict[str, Any]) -> st.SearchStrategy[str]:
@@ -57,7 +94,9 @@ def _object(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """Return a strategy for instances of `schema` (not yet filtered by the whole schema)."""
+    """Return a strategy for instances of `schema` (not yet filtered by the whole schema; its `$ref`s
+    inlined: `inline_refs`)."""
+    assert "$ref" not in schema, "inline the references first (inline_refs)"
     if "const" in schema:
         return st.just(schema["const"])
     if "enum" in schema:

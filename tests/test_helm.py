@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import math
 import os
 import re
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from fractions import Fraction
@@ -25,6 +23,9 @@ import kubernetes_validate
 import pytest
 import yaml
 from k8s_checks import Peer
+from schema_strategy import inline_refs
+
+from gosmith.template import rules
 
 ROOT = gen.ROOT
 TOOLS_BIN = ROOT / ".tools" / "bin"
@@ -532,10 +533,14 @@ def test_scrape_timeout_must_be_shorter_than_interval(projects: dict[str, Path],
 
 def test_schema_is_self_contained_and_strict(projects: dict[str, Path]) -> None:
     """No remote $ref, and every object schema with fixed properties forbids unknown keys (except the
-    pass-through Kubernetes objects, which the API server's own schema validates: test_chart_schema_vs_server)."""
+    pass-through Kubernetes objects, which the API server's own schema validates: test_chart_schema_vs_server).
+    The shared definitions are checked where they are used: each `$ref` inlined."""
     schema_text = (chart_dir(projects["defaults"]) / "values.schema.json").read_text()
     assert not re.search(r'"\$ref"\s*:\s*"https?:', schema_text)
-    schema = json.loads(schema_text)
+    raw = json.loads(schema_text)
+    schema = inline_refs(raw)  # refuses a keyword beside a $ref (draft-07 ignores it)
+    used = set(re.findall(r'"\$ref"\s*:\s*"#/\$defs/([^/"]+)', schema_text))
+    assert used == set(raw["$defs"]), f"unused definitions: {sorted(set(raw['$defs']) - used)}"
 
     def walk(node: Any, path: str) -> Iterator[str]:
         if isinstance(node, dict):
@@ -550,7 +555,78 @@ def test_schema_is_self_contained_and_strict(projects: dict[str, Path]) -> None:
     assert list(walk(schema, "$")) == ["$.resources.requests", "$.resources.limits",  # any resource name
                                       "$.extraVolumes", "$.extraVolumeMounts", "$.initContainers", "$.sidecars"]
     values = yaml.safe_load((chart_dir(projects["defaults"]) / "values.yaml").read_text())
+    jsonschema.Draft7Validator.check_schema(raw)
+    jsonschema.Draft7Validator(raw).validate(values)
     jsonschema.Draft7Validator(schema).validate(values)
+
+
+#: Durations each kind of duration value takes and refuses (the values keys: DURATION_KEYS).
+DURATIONS: dict[str, tuple[list[str], list[str]]] = {
+    "goDuration": (["0", "1m30s", "300ms", "1.5h", ".5s", "2h45m", "10us", "10µs", "-1s", "+3s"],
+                   ["", "soon", "1m30", "30 s", "1d", "s", "1.s.", "0s0", "1e3s"]),
+    "promDuration": (["30s", "1m", "1500ms", "2h"], ["", "0s", "1.5m", "1d", "30", "30 s", "-1m", "1m30s"]),
+    "ruleDuration": (["5m", "1h", "3d", "4w", "500ms"], ["", "0m", "1.5h", "1y", "5 m", "-5m"]),
+}
+#: Every duration-valued key of values.yaml and the shared duration definition its schema uses (None: a
+#: pattern of its own, the unsigned Go duration of the resync period).
+DURATION_KEYS: dict[str, str | None] = {
+    **{f"timeouts.{k}": "goDuration" for k in ("readHeader", "read", "handler", "write", "idle", "drainDelay",
+                                                "shutdown", "telemetryFlush")},
+    "serviceMonitor.interval": "promDuration", "serviceMonitor.scrapeTimeout": "promDuration",
+    "slo.for.page": "ruleDuration", "slo.for.ticket": "ruleDuration",
+    **{f"slo.windows.{w}.{k}": "ruleDuration" for w in ("pageFast", "pageSlow", "ticketFast", "ticketSlow")
+       for k in ("long", "short")},
+    "kubernetesClient.resyncPeriod": None,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(DURATIONS))
+def test_duration_definitions_check_the_syntax(projects: dict[str, Path], kind: str) -> None:
+    """Each shared duration definition accepts its language's durations and refuses the rest."""
+    raw = json.loads((chart_dir(projects["defaults"]) / "values.schema.json").read_text())
+    validator = jsonschema.Draft7Validator({**raw["$defs"][kind], "$defs": raw["$defs"]})
+    good, bad = DURATIONS[kind]
+    assert [d for d in good if not validator.is_valid(d)] == []
+    assert [d for d in bad if validator.is_valid(d)] == []
+
+
+def schema_at(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    """Return the schema node of a dotted values path as written (a $ref on the way is followed)."""
+    node: Any = raw
+    for part in path.split("."):
+        if "$ref" in node:
+            node = raw["$defs"][node["$ref"].removeprefix("#/$defs/")]
+        node = node["properties"][part]
+    return dict(node)
+
+
+def test_every_duration_value_is_checked_by_pattern(projects: dict[str, Path]) -> None:
+    """Every values key holding a duration (by its value in any answer set) has its syntax checked by a
+    pattern, not only its presence: the shared duration definition DURATION_KEYS names."""
+    duration = re.compile(r"^[0-9.]+(ns|us|µs|ms|s|m|h|d|w)([0-9.]+(ns|us|µs|ms|s|m|h))*$")
+
+    def leaves(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from leaves(v, f"{path}.{k}" if path else k)
+        else:
+            yield path, node
+
+    found: set[str] = set()
+    for project in projects.values():
+        chart = chart_dir(project)
+        raw = json.loads((chart / "values.schema.json").read_text())
+        for path, value in leaves(yaml.safe_load((chart / "values.yaml").read_text()), ""):
+            if not (isinstance(value, str) and duration.match(value)) or path.startswith("resources."):
+                continue  # resources: quantities ("100m" is a tenth of a CPU)
+            found.add(path)
+            assert path in DURATION_KEYS, f"{path}: a duration value that DURATION_KEYS does not know"
+            node, kind = schema_at(raw, path), DURATION_KEYS[path]
+            if kind:
+                assert node.get("$ref") == f"#/$defs/{kind}", (path, node)
+            validator = jsonschema.Draft7Validator(inline_refs(node, raw))
+            assert validator.is_valid(value) and not validator.is_valid("soon"), (path, value)
+    assert found >= {k for k, kind in DURATION_KEYS.items() if kind}, sorted(set(DURATION_KEYS) - found)
 
 
 # ------------------------------------------------------------------ values.yaml documentation
@@ -605,18 +681,6 @@ def undocumented_keys(text: str) -> list[str]:
     return missing
 
 
-def load_tuning() -> Any:
-    """Import the template's hooks package (the tuning rules) the way the copier extension does."""
-    spec = importlib.util.spec_from_file_location(
-        "gosmith_hooks_for_helm_tests", ROOT / "hooks" / "__init__.py", submodule_search_locations=[str(ROOT / "hooks")]
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return importlib.import_module(f"{spec.name}.tuning")
-
-
 @pytest.mark.parametrize("answers", list(ANSWERS))
 def test_values_documented_and_tuned(projects: dict[str, Path], answers: str) -> None:
     """Every value has a `# --` comment; tuned values equal hooks.tuning and state their formula."""
@@ -625,7 +689,7 @@ def test_values_documented_and_tuned(projects: dict[str, Path], answers: str) ->
     assert undocumented_keys("a:\n  # -- ok\n  b: 1\n  c: 2\n") == ["a.c"]  # the checker itself catches gaps
 
     answer_file = yaml.safe_load((projects[answers] / ".copier-answers.yml").read_text())
-    tuned = load_tuning().derive({k: v for k, v in answer_file.items() if not k.startswith("_")}).as_context()
+    tuned = rules(ROOT).tuning.derive({k: v for k, v in answer_file.items() if not k.startswith("_")}).as_context()
     values = yaml.safe_load(text)
     assert values["replicaCount"] == tuned["replicas"]
     # No literals derived from resources: the policy and ratio answers; explicit overrides start unset.

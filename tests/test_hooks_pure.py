@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -39,3 +40,36 @@ def test_the_check_sees_a_third_party_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import os\nfrom yaml import safe_load\nfrom . import quantities\n")
     assert top_level_imports(bad) - set(sys.stdlib_module_names) == {"yaml"}
+
+
+# ----------------------------------------------------------------------------- one way to load them
+#: The one loader of the rules package: hooks/extension.py's `load_rules` (what copier runs), reached from
+#: gosmith, scripts, the docs build, benchmarks and tests through `gosmith.template.rules(root)`.
+LOADER = "hooks/extension.py"
+#: Loading the package by path (`submodule_search_locations`, its `__init__.py`) or as a top-level `hooks`.
+OTHER_LOADER = re.compile(
+    r"submodule_search_locations|^\s*(import|from) hooks\b|\"hooks\"\s*/\s*\"__init__\.py\"", re.M)
+#: What scripts and benchmarks may not do: put tests/ on the import path (what they share with the tests
+#: belongs to gosmith or to their own folder). benchmarks/rollout.py still imports the cluster harness
+#: (tests/cluster.py, which imports tests/kubecli.py as a top-level module) that way, until the harness
+#: moves to a package of its own.
+TESTS_ON_PATH = re.compile(r"sys\.path\.(insert|append)\(.*[\"']tests[\"']")
+TESTS_ON_PATH_KNOWN = {"benchmarks/rollout.py"}
+
+
+def python_sources(*tops: str) -> list[tuple[str, str]]:
+    """Return (path relative to the checkout, text) of the Python files under `tops` (no generated trees)."""
+    return [(p.relative_to(ROOT).as_posix(), p.read_text(encoding="utf-8"))
+            for top in tops for p in sorted((ROOT / top).rglob("*.py"))
+            if "golden" not in p.relative_to(ROOT).parts and p != Path(__file__).resolve()]
+
+
+def test_the_rules_are_loaded_one_way() -> None:
+    found = [rel for rel, text in python_sources("src", "scripts", "benchmarks", "docs", "tests", "hooks")
+             if OTHER_LOADER.search(text)]
+    assert found == [LOADER], f"load the rules with gosmith.template.rules(root), not by hand: {found}"
+
+
+def test_scripts_do_not_import_from_tests() -> None:
+    found = {rel for rel, text in python_sources("scripts", "benchmarks", "src") if TESTS_ON_PATH.search(text)}
+    assert found <= TESTS_ON_PATH_KNOWN, f"tests/ put on sys.path by {sorted(found - TESTS_ON_PATH_KNOWN)}"

@@ -17,6 +17,7 @@ import pytest
 import typer
 import yaml
 from gen import ROOT, load_module
+from schema_strategy import inline_refs
 
 from gosmith.cli import app
 from gosmith.template import rules
@@ -39,7 +40,7 @@ def copier_questions() -> dict[str, dict[str, Any]]:
 
 def schema_node(path: str) -> dict[str, Any] | None:
     """Return the values.schema.json node of a dotted values path, or None when the schema has no such key."""
-    node: Any = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    node: Any = inline_refs(json.loads((CHART / "values.schema.json").read_text(encoding="utf-8")))
     for part in path.split("."):
         node = (node.get("properties") or {}).get(part) if isinstance(node, dict) else None
         if node is None:
