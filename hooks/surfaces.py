@@ -208,3 +208,17 @@ def chart_files(values_yaml: str, deployment: str, invariants: str) -> tuple[str
                                     HELM_MARKER),
                       "timeouts-positive", [f"{{{{- range $key := {lists['positive']} }}}}"], HELM_MARKER),
     )
+
+
+def schema_timeouts(schema: str) -> str:
+    """Return values.schema.json with its `timeouts` node written from the rows (each a Go duration by pattern)."""
+    lines = schema.split("\n")
+    start = lines.index('    "timeouts": {')
+    end = lines.index("    },", start)
+    rows = durations()
+    props = [f'        "{_values_key(s)}": {{"$ref": "#/$defs/goDuration", '
+             f'"description": {json.dumps(s.env + ": " + _lower_first(s.description))}}}' for s in rows]
+    body = ['    "timeouts": {', '      "type": "object",', '      "additionalProperties": false,',
+            '      "properties": {', *[p + "," for p in props[:-1]], props[-1], "      },",
+            f'      "required": {json.dumps(sorted(_values_key(s) for s in rows))}']
+    return "\n".join(lines[:start] + body + lines[end:])

@@ -1,4 +1,5 @@
-"""Write the files the rule table (hooks/settings.py) generates: copier.yml's questions, the Go durations, chart blocks.
+"""Write the files the rule table (hooks/settings.py) generates: copier.yml's questions, the Go durations,
+the chart's timeouts values, schema, env entries and invariant key lists.
 
 `python scripts/gen_surfaces.py` rewrites them; `--check` exits 1 and prints the diff when a
 committed file differs (tests/test_settings.py runs the same check).
@@ -35,6 +36,7 @@ def generated(root: Path = ROOT) -> dict[Path, str]:
         copier_yml: gen.copier_yml(copier_yml.read_text(encoding="utf-8")),
         root / "template" / "internal" / "config" / "durations.go.jinja": gen.go_durations(),
         **dict(zip(parts, texts, strict=True)),
+        chart / "values.schema.json": gen.schema_timeouts((chart / "values.schema.json").read_text(encoding="utf-8")),
     }
 
 
