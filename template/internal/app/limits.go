@@ -7,9 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"{{ module_path }}/internal/config"
-	"{{ module_path }}/internal/limits"
-	"{{ module_path }}/internal/metrics"
+	"gosmith.invalid/module/internal/config"
+	"gosmith.invalid/module/internal/limits"
+	"gosmith.invalid/module/internal/metrics"
 )
 
 // applyRuntimeLimits derives GOMAXPROCS and GOMEMLIMIT from the cgroup the process runs in

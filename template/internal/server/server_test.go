@@ -24,7 +24,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"{{ module_path }}/internal/metrics"
+	"gosmith.invalid/module/internal/metrics"
 )
 
 func TestMain(m *testing.M) {

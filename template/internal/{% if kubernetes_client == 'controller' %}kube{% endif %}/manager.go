@@ -19,7 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"{{ module_path }}/api/v1alpha1"
+	"gosmith.invalid/module/api/v1alpha1"
 )
 
 // ControllerName names the widget controller in logs and in the controller_runtime_* and
@@ -106,7 +106,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	r := &WidgetReconciler{
 		Client:       mgr.GetClient(),
 		RequeueAfter: o.RequeueAfter,
-		Tracer:       o.TracerProvider.Tracer("{{ module_path }}/internal/kube"),
+		Tracer:       o.TracerProvider.Tracer("gosmith.invalid/module/internal/kube"),
 	}
 	if err := r.SetupWithManager(mgr, o.Controller); err != nil {
 		return nil, err

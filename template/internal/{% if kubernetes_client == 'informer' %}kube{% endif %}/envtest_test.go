@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"{{ module_path }}/internal/kube/kubetest"
+	"gosmith.invalid/module/internal/kube/kubetest"
 )
 
 const (

@@ -13,13 +13,13 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.uber.org/zap"
 
-	"{{ module_path }}/internal/api"
-	"{{ module_path }}/internal/buildinfo"
-	"{{ module_path }}/internal/config"
-	"{{ module_path }}/internal/logging"
-	"{{ module_path }}/internal/metrics"
-	"{{ module_path }}/internal/server"
-	"{{ module_path }}/internal/telemetry"
+	"gosmith.invalid/module/internal/api"
+	"gosmith.invalid/module/internal/buildinfo"
+	"gosmith.invalid/module/internal/config"
+	"gosmith.invalid/module/internal/logging"
+	"gosmith.invalid/module/internal/metrics"
+	"gosmith.invalid/module/internal/server"
+	"gosmith.invalid/module/internal/telemetry"
 )
 
 // Run starts the service and blocks until ctx is cancelled and the shutdown sequence is done:

@@ -4,7 +4,7 @@ import (
 	"github.com/go-logr/logr"
 	"go.uber.org/zap"
 
-	"{{ module_path }}/internal/logging"
+	"gosmith.invalid/module/internal/logging"
 )
 
 // maxVerbosity is the most verbose klog level written (as debug); client-go's V(5) and above

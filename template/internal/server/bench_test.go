@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"{{ module_path }}/internal/logging"
-	"{{ module_path }}/internal/metrics"
+	"gosmith.invalid/module/internal/logging"
+	"gosmith.invalid/module/internal/metrics"
 )
 
 // The benchmarks and the allocation budget measure the middleware alone: a route like the

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"{{ module_path }}/internal/logging"
+	"gosmith.invalid/module/internal/logging"
 )
 
 // LogReconciler is the example reconciler: it logs what each watched ConfigMap holds and when

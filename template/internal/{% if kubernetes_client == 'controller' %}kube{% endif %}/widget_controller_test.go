@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"{{ module_path }}/api/v1alpha1"
-	"{{ module_path }}/internal/kube/kubetest"
+	"gosmith.invalid/module/api/v1alpha1"
+	"gosmith.invalid/module/internal/kube/kubetest"
 )
 
 // withWatch gives the manager's client the Watch method interceptor.NewClient asks for; the

@@ -18,8 +18,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
-	"{{ module_path }}/internal/logging"
-	"{{ module_path }}/internal/metrics"
+	"gosmith.invalid/module/internal/logging"
+	"gosmith.invalid/module/internal/metrics"
 )
 
 // AppOptions wire the application handler. A nil Log, Metrics or TracerProvider, or a zero

@@ -37,8 +37,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
-	"{{ module_path }}/internal/logging"
-	"{{ module_path }}/internal/metrics"
+	"gosmith.invalid/module/internal/logging"
+	"gosmith.invalid/module/internal/metrics"
 )
 
 // The differential conformance suite: every case serves one handler twice, through the
