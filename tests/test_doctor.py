@@ -515,9 +515,11 @@ def test_native_sidecars_are_checked_and_run_to_completion_init_containers_are_n
     assert set(hits) == {"probe-timeout", "gomemlimit-at-limit"}, report["findings"]
     assert hits["probe-timeout"]["field"] == "spec.template.spec.initContainers[0].readinessProbe"
     assert hits["gomemlimit-at-limit"]["field"] == "spec.template.spec.initContainers[0].env[0]"
+    (workload,) = report["workloads"]
+    assert workload["containers"] == ["checkout"] and workload["native_sidecars"] == ["otel-collector"]
     del sidecar["restartPolicy"]  # an init container that runs to completion: not checked
     _, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump(obj))
-    assert report["findings"] == []
+    assert report["findings"] == [] and report["workloads"][0]["native_sidecars"] == []
 
 
 def test_legacy_sidecar_names_the_services_stop() -> None:
@@ -554,6 +556,11 @@ def test_sidecar_grace_headroom_counts_the_sidecars_own_shutdown(monkeypatch: py
     (f,) = report["findings"]
     assert f["numbers"]["needed_seconds"] == 49 and "shutdown 5s (annotation gosmith.dev/sidecar-shutdown-timeout)" \
         in f["message"] and "6s left after checkout's needs" in f["message"]
+    obj["spec"]["template"]["metadata"]["annotations"]["gosmith.dev/sidecar-shutdown-timeout"] = "soon"
+    _, report = findings("-", stdin=yaml.safe_dump(obj))
+    assert report["findings"] == [] and any("sidecar-shutdown-timeout='soon' is not a duration" in n
+                                            for n in report["notes"])
+    obj["spec"]["template"]["metadata"]["annotations"]["gosmith.dev/sidecar-shutdown-timeout"] = "5s"
     # the sidecar's own env wins over the annotation
     spec["initContainers"][0]["env"].append({"name": "SHUTDOWN_TIMEOUT", "value": "3s"})
     _, report = findings("-", stdin=yaml.safe_dump(obj))

@@ -583,8 +583,12 @@ def _check_sidecar_grace(x: _Ctx, c: Container, opts: Options, notes: list[str])
     side_pre = pre_ms or 0
     shutdown, src = _timing(w, c, "shutdown", opts, notes, shared=False)
     text = w.annotations.get(ANNOTATION + "sidecar-shutdown-timeout")
-    if shutdown is None and text is not None and (ann_ms := duration_ms(text)) is not None:
-        shutdown, src = ann_ms, f"annotation {ANNOTATION}sidecar-shutdown-timeout"
+    if shutdown is None and text is not None:
+        if (ann_ms := duration_ms(text)) is not None:
+            shutdown, src = ann_ms, f"annotation {ANNOTATION}sidecar-shutdown-timeout"
+        else:
+            notes.append(f"{w.ref}: annotation {ANNOTATION}sidecar-shutdown-timeout={text!r} is not a duration; "
+                         "ignored")
     side_shutdown = shutdown or 0
     total = t.sidecar_grace_needed_ms(app_needed, side_pre, side_shutdown)
     needed = t.grace_seconds(total)
