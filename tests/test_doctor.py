@@ -15,6 +15,7 @@ import yaml
 from gen import ANSWER_SETS, ROOT, Rendered
 from typer.testing import CliRunner
 
+from gosmith import doctor_rules
 from gosmith.cli import app
 from gosmith.doctor_load import duration_ms, go_bytes, parse_text
 from gosmith.doctor_rules import Options, check, rule_table
@@ -453,6 +454,7 @@ def _by_container(report: dict[str, Any]) -> dict[str, set[str]]:
 
 def test_go_rules_only_for_containers_known_to_be_go() -> None:
     """An Envoy beside the service (regular and native) gets no GOMEMLIMIT advice; the service still does."""
+    assert set(doctor_rules.GO_RULES) == GO_RULES
     _, report = findings(str(DATA / "go-containers" / "envoy-sidecar.yaml"), "--fail-on", "info")
     rules_of = _by_container(report)
     assert rules_of["checkout"] == {"gomemlimit-missing"}, report["findings"]

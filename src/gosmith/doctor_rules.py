@@ -174,7 +174,8 @@ def rule_table() -> tuple[Rule, ...]:
              "Regular containers all get SIGTERM at the same moment: a proxy or telemetry collector next to the "
              "service can exit while the service is still draining, shutting down and flushing, and the service's "
              "last requests and spans are lost. A native sidecar (an init container with `restartPolicy: Always`) "
-             "is stopped only after the regular containers have exited.",
+             "is stopped only after the regular containers have exited. doctor cannot tell whether the service "
+             "needs the sidecar while it stops, hence advice (info), not an error.",
              "a regular container other than the service: its preStop >= the service's preStop + drain + shutdown "
              "+ flush",
              f"Move the sidecar to `initContainers` with `restartPolicy: Always` (Kubernetes >= "
@@ -470,7 +471,7 @@ class _Ctx:
 
     def add(self, rule: str, c: Container | None, path: tuple[str | int, ...], message: str, fix: str,
             severity: str = "", **numbers: Any) -> None:
-        if rule in self.ignored:
+        if rule in self.ignored or (rule in GO_RULES and c is not None and not self.is_go(c)):
             return
         doc: Doc = self.w.doc
         self.findings.append(Finding(
