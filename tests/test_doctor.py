@@ -616,3 +616,15 @@ def test_sarif_has_the_sidecar_rules() -> None:
     for r in results:
         assert driver["rules"][r["ruleIndex"]]["id"] == r["ruleId"]
         assert r["locations"][0]["physicalLocation"]["region"]["startLine"] > 1
+
+
+def test_generated_chart_sidecars_get_the_sidecar_rules_not_the_go_rules(generated: dict[str, Path]) -> None:
+    """The chart's `sidecars` value (a proxy in ci/loadbalancer-values.yaml) is a regular container: advised to
+    become a native sidecar, never given GOMEMLIMIT advice; the service is recognised by its chart env."""
+    (chart,) = (generated["defaults"] / "deploy" / "helm").iterdir()
+    _, report = findings(str(chart), "--helm", helm_path(), "-f", str(chart / "ci" / "loadbalancer-values.yaml"),
+                         "--fail-on", "info")
+    proxy = [f for f in report["findings"] if f["container"] == "proxy"]
+    assert [f["rule"] for f in proxy] == ["legacy-sidecar"], report["findings"]
+    assert proxy[0]["severity"] == "info" and "initContainers with restartPolicy: Always" in proxy[0]["fix"]
+    assert not [n for n in report["notes"] if "none known to be the Go service" in n]
