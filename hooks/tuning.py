@@ -49,6 +49,9 @@ CGROUP_AWARE_GO_MINOR = 25
 
 #: First Kubernetes minor version with the native preStop sleep action on by default (beta in 1.30).
 PRESTOP_SLEEP_KUBE_MINOR = 30
+#: First Kubernetes minor version with native sidecars on by default (init containers with
+#: `restartPolicy: Always`, stopped after the regular containers; beta in 1.29, GA in 1.33).
+NATIVE_SIDECAR_KUBE_MINOR = 29
 
 #: Every answer the rules read; defaults, limits and validators come from the table (hooks/settings.py).
 _RULE_INPUTS = (
@@ -248,9 +251,20 @@ def app_idle_timeout_ms(proxy_idle_ms: int) -> int:
     return proxy_idle_ms + IDLE_MARGIN_MS
 
 
+def stop_ms(prestop_ms: int, drain_ms: int, shutdown_ms: int, flush_ms: int) -> int:
+    """Return how long the service runs after termination starts: preStop + drain + shutdown + flush."""
+    return prestop_ms + drain_ms + shutdown_ms + flush_ms
+
+
 def grace_needed_ms(prestop_ms: int, drain_ms: int, shutdown_ms: int, flush_ms: int) -> int:
     """Return the time the grace period must cover: preStop + drain + shutdown + flush + GRACE_MARGIN_MS."""
-    return prestop_ms + drain_ms + shutdown_ms + flush_ms + GRACE_MARGIN_MS
+    return stop_ms(prestop_ms, drain_ms, shutdown_ms, flush_ms) + GRACE_MARGIN_MS
+
+
+def sidecar_grace_needed_ms(app_needed_ms: int, sidecar_prestop_ms: int, sidecar_shutdown_ms: int) -> int:
+    """Return the grace period a native sidecar needs: it is stopped only after the service exited, so the
+    service's needs (grace_needed_ms) plus the sidecar's own preStop + shutdown + GRACE_MARGIN_MS."""
+    return app_needed_ms + grace_needed_ms(sidecar_prestop_ms, 0, sidecar_shutdown_ms, 0)
 
 
 def grace_seconds(total_ms: int) -> int:

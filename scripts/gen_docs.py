@@ -274,7 +274,18 @@ def doctor_rules_markdown() -> str:
     """Return the `gosmith doctor` rules reference: every rule of its table (id, what, why, formula, fix)."""
     from gosmith.doctor import CONFIG_KEYS
     from gosmith.doctor_load import ANNOTATION, POD_TEMPLATE
-    from gosmith.doctor_rules import LB_DEFAULTS, NO_SHELL_IMAGES, SHELL_IMAGES, rule_table
+    from gosmith.doctor_rules import (
+        GO_ENV,
+        GO_RULES,
+        LB_DEFAULTS,
+        NO_SHELL_IMAGES,
+        SERVICE_ENV,
+        SHELL_IMAGES,
+        rule_table,
+    )
+    from gosmith.template import rules as template_rules
+
+    native_minor = template_rules().tuning.NATIVE_SIDECAR_KUBE_MINOR
 
     rules = rule_table()
     lines = [
@@ -315,6 +326,32 @@ def doctor_rules_markdown() -> str:
         ]
     lines += [
         "",
+        "## Containers, sidecars and which rules apply",
+        "",
+        "Every regular container of the pod is checked, and so is every native sidecar: an init container with",
+        f"`restartPolicy: Always` (Kubernetes >= 1.{native_minor}), which runs beside the service and is stopped only",
+        "after the regular containers have exited. Init containers that run to completion are skipped.",
+        "",
+        "- **The service's own container** is, in this order: the one(s) named by the annotation",
+        f"  {_code(ANNOTATION + 'app-container')} (comma-separated) or `--app-container NAME`; the regular containers",
+        f"  whose env holds what a gosmith chart sets on its service ({', '.join(_code(e) for e in SERVICE_ENV)});",
+        f"  those whose env sets a Go runtime variable ({', '.join(_code(e) for e in GO_ENV)}); the only regular",
+        "  container. With several containers and none of these, no container is the service and the report says so.",
+        "  The timings from annotations, flags and the config file describe the service: only its container gets",
+        "  them; a sidecar's timings come from its own env and preStop hook.",
+        "- **The Go runtime rules** (" + ", ".join(f"[{_code(r)}](#{r})" for r in GO_RULES) + ") apply only to",
+        "  containers known to be Go: the service's, and any container (a sidecar too) whose env sets a Go runtime",
+        "  variable. An Envoy or nginx sidecar gets no GOMEMLIMIT advice.",
+        "- **The other rules** (grace period, drain, idle timeout, preStop hook, probes, resourceFieldRef divisor)",
+        "  apply to every container and native sidecar.",
+        "- **The sidecar rules**: a regular container beside the service gets SIGTERM together with it and can",
+        "  exit while the service drains ([`legacy-sidecar`](#legacy-sidecar); a regular sidecar that a Service",
+        "  sends the pod's requests to must also drain on its own,",
+        "  [`sidecar-serves-traffic`](#sidecar-serves-traffic)).",
+        "  A native sidecar is stopped after the service, inside the same grace period, which must hold both",
+        "  stops ([`sidecar-grace-headroom`](#sidecar-grace-headroom)); its own shutdown time comes from its env",
+        f"  `SHUTDOWN_TIMEOUT` or the annotation {_code(ANNOTATION + 'sidecar-shutdown-timeout')}.",
+        "",
         "## Facts the manifests do not hold",
         "",
         "The service's own timings are read from its container env first (`DRAIN_DELAY`, `SHUTDOWN_TIMEOUT`,",
@@ -332,6 +369,9 @@ def doctor_rules_markdown() -> str:
         ("telemetry-flush-timeout", "bound of the final telemetry flush", "--telemetry-flush-timeout"),
         ("idle-timeout", "keep-alive idle timeout of the service", "--idle-timeout"),
         ("go-version", "Go version the service is built with (e.g. `1.24`)", "--go-version"),
+        ("app-container", "comma-separated names of the service's own container(s) in a pod with several",
+         "--app-container"),
+        ("sidecar-shutdown-timeout", "bound of a native sidecar's own shutdown (when its env does not say)", ""),
         ("image-shell", "`true` or `false`: whether the image has a shell",
          "--image-with-shell / --image-without-shell"),
         ("lb-idle-timeout", "on a Service or Ingress: idle timeout of its load balancer", "--lb-idle-timeout"),

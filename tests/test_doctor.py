@@ -15,6 +15,7 @@ import yaml
 from gen import ANSWER_SETS, ROOT, Rendered
 from typer.testing import CliRunner
 
+from gosmith import doctor_rules
 from gosmith.cli import app
 from gosmith.doctor_load import duration_ms, go_bytes, parse_text
 from gosmith.doctor_rules import Options, check, rule_table
@@ -437,3 +438,193 @@ def test_drain_unknown_is_not_guessed() -> None:
     text = (DATA / "drain-propagation" / "bad.yaml").read_text().replace("DRAIN_DELAY", "OTHER_SETTING")
     _, report = findings("-", stdin=text)
     assert not [f for f in report["findings"] if f["rule"] == "drain-propagation"]
+
+
+# ----------------------------------------------------------------------------- containers, Go rules and sidecars
+GO_RULES = {"gomemlimit-at-limit", "gomemlimit-headroom", "gomemlimit-too-low", "gomemlimit-missing",
+            "gogc-off-unbounded", "gomaxprocs-old-go", "gomaxprocs-above-limit", "no-limits"}
+
+
+def _by_container(report: dict[str, Any]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for f in report["findings"]:
+        out.setdefault(f["container"], set()).add(f["rule"])
+    return out
+
+
+def test_go_rules_only_for_containers_known_to_be_go() -> None:
+    """An Envoy beside the service (regular and native) gets no GOMEMLIMIT advice; the service still does."""
+    assert set(doctor_rules.GO_RULES) == GO_RULES
+    _, report = findings(str(DATA / "go-containers" / "envoy-sidecar.yaml"), "--fail-on", "info")
+    rules_of = _by_container(report)
+    assert rules_of["checkout"] == {"gomemlimit-missing"}, report["findings"]
+    assert not rules_of.get("envoy", set()) & GO_RULES and not rules_of.get("envoy-native", set()) & GO_RULES
+    # the same Envoy with a Go runtime variable in its env is taken for Go
+    text = (DATA / "go-containers" / "envoy-sidecar.yaml").read_text()
+    go_envoy = text.replace("        - --config-path=/etc/envoy/envoy.yaml\n",
+                            "        - --config-path=/etc/envoy/envoy.yaml\n        env:\n        - name: GOGC\n"
+                            "          value: \"100\"\n")
+    _, report = findings("-", "--fail-on", "info", stdin=go_envoy)
+    assert "gomemlimit-missing" in _by_container(report)["envoy"]
+
+
+def _two_unmarked() -> dict[str, Any]:
+    """A pod with two containers, neither with Go or gosmith env, both with a memory limit."""
+    obj = yaml.safe_load((DATA / "go-containers" / "envoy-sidecar.yaml").read_text())
+    spec = obj["spec"]["template"]["spec"]
+    del spec["initContainers"]
+    spec["containers"][0]["env"] = [{"name": "IDLE_TIMEOUT", "value": "90s"}]
+    return obj
+
+
+def test_app_container_from_annotation_flag_or_config(tmp_path: Path) -> None:
+    obj = _two_unmarked()
+    _, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump(obj))
+    assert not {f["rule"] for f in report["findings"]} & GO_RULES
+    assert any("none known to be the Go service" in n and "app-container" in n for n in report["notes"])
+    _, report = findings("-", "--fail-on", "info", "--app-container", "checkout", stdin=yaml.safe_dump(obj))
+    assert {c: r & GO_RULES for c, r in _by_container(report).items()} == {"checkout": {"gomemlimit-missing"},
+                                                                             "envoy": set()}
+    config = tmp_path / "doctor.yaml"
+    config.write_text("app-container: [envoy]\n")
+    _, report = findings("-", "--fail-on", "info", "--config", str(config), stdin=yaml.safe_dump(obj))
+    assert {c for c, r in _by_container(report).items() if r & GO_RULES} == {"envoy"}
+    # the annotation wins over the flag
+    obj["spec"]["template"]["metadata"]["annotations"] = {"gosmith.dev/app-container": "envoy"}
+    _, report = findings("-", "--fail-on", "info", "--app-container", "checkout", stdin=yaml.safe_dump(obj))
+    assert {c for c, r in _by_container(report).items() if r & GO_RULES} == {"envoy"}
+
+
+def test_the_services_timings_are_not_given_to_a_sidecar() -> None:
+    """--shutdown-timeout and gosmith.dev/* timings describe the service: the Envoy beside it is not flagged."""
+    obj = _bare()
+    envoy = yaml.safe_load((DATA / "legacy-sidecar" / "bad.yaml").read_text())["spec"]["template"]["spec"][
+        "containers"][1]
+    obj["spec"]["template"]["spec"]["containers"].append(envoy)
+    _, report = findings("-", "--shutdown-timeout", "25s", "--drain-delay", "5", stdin=yaml.safe_dump(obj))
+    grace = [f for f in report["findings"] if f["rule"] == "grace-period"]
+    assert [f["container"] for f in grace] == ["checkout"], grace
+
+
+def test_native_sidecars_are_checked_and_run_to_completion_init_containers_are_not() -> None:
+    obj = yaml.safe_load((DATA / "sidecar-grace-headroom" / "good.yaml").read_text())
+    spec = obj["spec"]["template"]["spec"]
+    sidecar = spec["initContainers"][0]
+    sidecar["readinessProbe"] = {"httpGet": {"path": "/", "port": 13133}, "periodSeconds": 5, "timeoutSeconds": 5}
+    sidecar["env"][0]["value"] = "300MiB"  # above its 256Mi limit: the collector is Go (GOMEMLIMIT in its env)
+    _, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump(obj))
+    hits = {f["rule"]: f for f in report["findings"] if f["container"] == "otel-collector"}
+    assert set(hits) == {"probe-timeout", "gomemlimit-at-limit"}, report["findings"]
+    assert hits["probe-timeout"]["field"] == "spec.template.spec.initContainers[0].readinessProbe"
+    assert hits["gomemlimit-at-limit"]["field"] == "spec.template.spec.initContainers[0].env[0]"
+    (workload,) = report["workloads"]
+    assert workload["containers"] == ["checkout"] and workload["native_sidecars"] == ["otel-collector"]
+    del sidecar["restartPolicy"]  # an init container that runs to completion: not checked
+    _, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump(obj))
+    assert report["findings"] == [] and report["workloads"][0]["native_sidecars"] == []
+
+
+def test_legacy_sidecar_names_the_services_stop() -> None:
+    _, report = findings(str(DATA / "legacy-sidecar" / "bad.yaml"), "--fail-on", "info")
+    (f,) = report["findings"]
+    assert f["container"] == "envoy" and f["field"] == "spec.template.spec.containers[1]"
+    assert f["message"] == (
+        "regular container envoy gets SIGTERM with checkout and has no preStop hook < checkout's stop preStop 10s "
+        "+ drain 15s + shutdown 10s + flush 5s = 40s: it can exit while checkout is still draining and flushing")
+    assert "initContainers with restartPolicy: Always (Kubernetes >= 1.29)" in f["fix"] and "40s" in f["fix"]
+    assert f["numbers"] == {"prestop_ms": 0, "app_stop_ms": 40_000, "native_sidecar_kube_minor": 29}
+    # a preStop sleep as long as the service's stop keeps it up: no finding; one second less: flagged
+    obj = yaml.safe_load((DATA / "legacy-sidecar" / "bad.yaml").read_text())
+    envoy = obj["spec"]["template"]["spec"]["containers"][1]
+    for seconds, rules_found in ((40, []), (39, ["legacy-sidecar"])):
+        envoy["lifecycle"] = {"preStop": {"sleep": {"seconds": seconds}}}
+        _, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump(obj))
+        assert [f["rule"] for f in report["findings"]] == rules_found, report["findings"]
+
+
+def test_sidecar_grace_headroom_counts_the_sidecars_own_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, report = findings(str(DATA / "sidecar-grace-headroom" / "bad.yaml"))
+    (f,) = report["findings"]
+    assert f["container"] == "otel-collector" and f["severity"] == "error"
+    assert f["message"] == (
+        "terminationGracePeriodSeconds 42 < checkout's preStop 10s + drain 15s + shutdown 10s + flush 5s + margin "
+        "2s = 42s, then native sidecar otel-collector's no preStop + shutdown unknown (0s) + margin 2s: 44s "
+        "(checkout's needs leave no headroom)")
+    assert f["numbers"]["needed_seconds"] == 44 and f["numbers"]["app_needed_ms"] == 42_000
+    obj = yaml.safe_load((DATA / "sidecar-grace-headroom" / "good.yaml").read_text())
+    spec = obj["spec"]["template"]["spec"]
+    spec["terminationGracePeriodSeconds"] = 48  # 42 + 5 (annotation) + 2 = 49
+    _, report = findings("-", stdin=yaml.safe_dump(obj))
+    (f,) = report["findings"]
+    assert f["numbers"]["needed_seconds"] == 49 and "shutdown 5s (annotation gosmith.dev/sidecar-shutdown-timeout)" \
+        in f["message"] and "6s left after checkout's needs" in f["message"]
+    obj["spec"]["template"]["metadata"]["annotations"]["gosmith.dev/sidecar-shutdown-timeout"] = "soon"
+    _, report = findings("-", stdin=yaml.safe_dump(obj))
+    assert report["findings"] == [] and any("sidecar-shutdown-timeout='soon' is not a duration" in n
+                                            for n in report["notes"])
+    obj["spec"]["template"]["metadata"]["annotations"]["gosmith.dev/sidecar-shutdown-timeout"] = "5s"
+    # the sidecar's own env wins over the annotation
+    spec["initContainers"][0]["env"].append({"name": "SHUTDOWN_TIMEOUT", "value": "3s"})
+    _, report = findings("-", stdin=yaml.safe_dump(obj))
+    assert report["findings"] == []
+    # the margin comes from the tuning rules
+    monkeypatch.setattr(rules().tuning, "GRACE_MARGIN_MS", 3_000)  # 10+15+10+5+3 + 3+3 = 49 > 48
+    docs = parse_text(yaml.safe_dump(obj), "x.yaml")
+    (finding,) = check(docs, Options()).findings
+    assert finding.rule == "sidecar-grace-headroom" and finding.numbers["needed_seconds"] == 49
+
+
+def test_sidecar_serves_traffic_by_port_name_or_number() -> None:
+    _, report = findings(str(DATA / "sidecar-serves-traffic" / "bad.yaml"))
+    (f,) = [f for f in report["findings"] if f["rule"] == "sidecar-serves-traffic"]
+    assert f["severity"] == "error" and f["container"] == "envoy"
+    assert f["message"].startswith("sidecar envoy serves Service/shop/checkout port https (containerPort 8443) with "
+                                   "no preStop hook = 0s < endpoint propagation 5s (the default)")
+    assert f["numbers"]["endpoint_propagation_ms"] == 5_000 and f["numbers"]["container_port"] == 8443
+    text = (DATA / "sidecar-serves-traffic" / "bad.yaml").read_text()
+    numeric = text.replace("targetPort: https", "targetPort: 8443")
+    docs = yaml.safe_load_all(numeric)
+    objs = list(docs)
+    objs[0]["spec"]["template"]["spec"]["containers"][1]["lifecycle"] = {"preStop": {"sleep": {"seconds": 3}}}
+    _, report = findings("-", "--fail-on", "info", stdin=yaml.safe_dump_all(objs))
+    (f,) = [f for f in report["findings"] if f["rule"] == "sidecar-serves-traffic"]
+    assert f["severity"] == "warning" and "preStop sleep 3s = 3s < endpoint propagation 5s" in f["message"]
+    # a Service that targets the service's own port: the sidecar serves nothing
+    other = text.replace("targetPort: https", "targetPort: http")
+    _, report = findings("-", "--fail-on", "info", stdin=other)
+    assert not [f for f in report["findings"] if f["rule"] == "sidecar-serves-traffic"]
+    # a native sidecar keeps running until the service exited: the service's drain covers it
+    _, report = findings(str(DATA / "legacy-sidecar" / "good.yaml"), "--fail-on", "info")
+    assert report["findings"] == []
+
+
+def test_sarif_has_the_sidecar_rules() -> None:
+    sidecar_rules = ["legacy-sidecar", "sidecar-grace-headroom", "sidecar-serves-traffic"]
+    text = "".join("---\n" + (DATA / r / "bad.yaml").read_text() for r in sidecar_rules)
+    result = doctor("-", "--sarif", stdin=text)
+    assert result.exit_code == 1
+    log = json.loads(result.stdout)
+    jsonschema.validate(log, _sarif_schema(), cls=jsonschema.Draft4Validator)
+    driver = log["runs"][0]["tool"]["driver"]
+    ids = [r["id"] for r in driver["rules"]]
+    assert set(sidecar_rules) <= set(ids)
+    results = log["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == set(sidecar_rules)
+    levels = {r["ruleId"]: r["level"] for r in results if r["ruleId"] != "legacy-sidecar"}
+    assert levels == {"sidecar-grace-headroom": "error", "sidecar-serves-traffic": "error"}
+    assert {r["level"] for r in results if r["ruleId"] == "legacy-sidecar"} == {"note"}
+    for r in results:
+        assert driver["rules"][r["ruleIndex"]]["id"] == r["ruleId"]
+        assert r["locations"][0]["physicalLocation"]["region"]["startLine"] > 1
+
+
+def test_generated_chart_sidecars_get_the_sidecar_rules_not_the_go_rules(generated: dict[str, Path]) -> None:
+    """The chart's `sidecars` value (a proxy in ci/loadbalancer-values.yaml) is a regular container: advised to
+    become a native sidecar, never given GOMEMLIMIT advice; the service is recognised by its chart env."""
+    (chart,) = (generated["defaults"] / "deploy" / "helm").iterdir()
+    _, report = findings(str(chart), "--helm", helm_path(), "-f", str(chart / "ci" / "loadbalancer-values.yaml"),
+                         "--fail-on", "info")
+    proxy = [f for f in report["findings"] if f["container"] == "proxy"]
+    assert [f["rule"] for f in proxy] == ["legacy-sidecar"], report["findings"]
+    assert proxy[0]["severity"] == "info" and "initContainers with restartPolicy: Always" in proxy[0]["fix"]
+    assert not [n for n in report["notes"] if "none known to be the Go service" in n]

@@ -211,6 +211,16 @@ def test_explicit_grace_period() -> None:
     )
 
 
+
+def test_native_sidecar_grace_adds_the_sidecars_stop_and_its_own_margin() -> None:
+    """A native sidecar stops after the service: its preStop + shutdown + GRACE_MARGIN_MS come on top."""
+    assert tuning.stop_ms(10_000, 15_000, 10_000, 5_000) == 40_000
+    app = tuning.grace_needed_ms(10_000, 15_000, 10_000, 5_000)
+    assert app == 42_000
+    assert tuning.sidecar_grace_needed_ms(app, 0, 0) == 44_000
+    assert tuning.sidecar_grace_needed_ms(app, 1_000, 5_000) == 50_000
+    assert tuning.NATIVE_SIDECAR_KUBE_MINOR == 29
+
 # ----------------------------------------------------------------------------- probes
 def test_probes_worked_example() -> None:
     p = derive(startup_seconds=10, probe_timeout_seconds=1).values["probes"]

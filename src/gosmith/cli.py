@@ -346,6 +346,11 @@ def doctor_cmd(
         list[str] | None, typer.Option(help="Image pattern (glob) known to have no shell (repeatable).",
                                        metavar="PATTERN")
     ] = None,
+    app_container: Annotated[
+        list[str] | None, typer.Option(help="Name of the Go service's own container where several run in a pod "
+                                       "(repeatable; the annotation gosmith.dev/app-container wins).",
+                                       metavar="NAME")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="YAML file of these options (flag names as keys).", metavar="FILE")
     ] = None,
@@ -367,6 +372,7 @@ def doctor_cmd(
         telemetry_flush_timeout=telemetry_flush_timeout, idle_timeout=idle_timeout, go_version=go_version,
         lb_idle_timeout=lb_idle_timeout, lb_idle=lb_idle or [], image_with_shell=image_with_shell or [],
         image_without_shell=image_without_shell or [], fail_on=fail_on, endpoint_propagation=endpoint_propagation,
+        app_container=app_container or [],
         chart=ChartOptions(helm=helm, values=values or [], set_values=set_values or [], release=release,
                            kube_version=kube_version or ""),
     )

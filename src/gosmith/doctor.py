@@ -22,6 +22,7 @@ from gosmith.errors import UserError
 CONFIG_KEYS = (
     "drain-delay", "shutdown-timeout", "telemetry-flush-timeout", "idle-timeout", "go-version",
     "lb-idle-timeout", "lb-idle", "image-with-shell", "image-without-shell", "fail-on", "endpoint-propagation",
+    "app-container",
 )
 FAIL_ON = (*SEVERITIES, "never")
 
@@ -43,6 +44,7 @@ class DoctorRequest:
     image_without_shell: list[str] = field(default_factory=list)
     fail_on: str | None = None
     endpoint_propagation: str | None = None
+    app_container: list[str] = field(default_factory=list)
     chart: ChartOptions = field(default_factory=ChartOptions)
 
 
@@ -119,6 +121,8 @@ def options(req: DoctorRequest) -> tuple[Options, str]:
         picked = pick(key, flag) or []
         values = [picked] if isinstance(picked, str) else list(picked)
         setattr(opts, attr, [str(v) for v in values])
+    picked = pick("app-container", req.app_container) or []
+    opts.app_containers = [str(v) for v in ([picked] if isinstance(picked, str) else list(picked))]
     fail_on = str(pick("fail-on", req.fail_on) or "error")
     if fail_on not in FAIL_ON:
         raise UserError(f"--fail-on {fail_on!r}: expected one of {', '.join(FAIL_ON)}")

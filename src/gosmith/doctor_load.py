@@ -296,6 +296,8 @@ class Container:
     probes: dict[str, Probe]
     prestop: dict[str, Any] | None  # lifecycle.preStop
     field_refs: list[tuple[tuple[str | int, ...], dict[str, Any]]]  # (path, resourceFieldRef) in env and volumes
+    native_sidecar: bool = False  # an init container with restartPolicy: Always (Kubernetes >= 1.29)
+    ports: dict[str, int] = field(default_factory=dict)  # containerPort by name ("" + number when unnamed)
 
 
 @dataclass
@@ -311,6 +313,12 @@ class Workload:
     labels: dict[str, str]
     annotations: dict[str, str]  # workload metadata annotations overlaid by the pod template's
     containers: list[Container]
+    sidecars: list[Container] = field(default_factory=list)  # native sidecars (initContainers, restartPolicy Always)
+
+    @property
+    def all_containers(self) -> list[Container]:
+        """Return the regular containers, then the native sidecars."""
+        return [*self.containers, *self.sidecars]
 
     @property
     def ref(self) -> str:
@@ -341,8 +349,9 @@ def _str_map(value: Any) -> dict[str, str]:
 
 
 def _container(raw: dict[str, Any], index: int, base: tuple[str | int, ...],
-               volumes_refs: list[tuple[tuple[str | int, ...], dict[str, Any]]]) -> Container:
-    path = (*base, "containers", index)
+               volumes_refs: list[tuple[tuple[str | int, ...], dict[str, Any]]],
+               where: str = "containers") -> Container:
+    path = (*base, where, index)
     env: dict[str, EnvVar] = {}
     refs: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
     for i, e in enumerate(raw.get("env") or []):
@@ -372,13 +381,23 @@ def _container(raw: dict[str, Any], index: int, base: tuple[str | int, ...],
     refs += [(p, r) for p, r in volumes_refs if str(r.get("containerName", "")) in ("", name)]
     resources: dict[str, Any] = raw["resources"] if isinstance(raw.get("resources"), dict) else {}
     prestop = _dig(raw, ("lifecycle", "preStop"))
+    ports: dict[str, int] = {}
+    for p in raw.get("ports") or []:
+        number = _int(p.get("containerPort"), 0) if isinstance(p, dict) else 0
+        if number:
+            ports[str(p.get("name") or f"#{number}")] = number
     return Container(name=name, index=index, path=path, image=str(raw.get("image", "")), env=env,
                      resources=resources, probes=probes, prestop=prestop if isinstance(prestop, dict) else None,
-                     field_refs=refs)
+                     field_refs=refs, native_sidecar=where == "initContainers", ports=ports)
 
 
 def workloads(docs: list[Doc]) -> list[Workload]:
-    """Return every workload in `docs` with its containers (init containers are not served traffic: skipped)."""
+    """Return every workload in `docs` with its containers and native sidecars.
+
+    Init containers that run to completion are skipped (they are done before the pod serves); an init
+    container with `restartPolicy: Always` is a native sidecar (Kubernetes >= 1.29): it runs beside the
+    service and is stopped after the regular containers, so the timing rules apply to it.
+    """
     out: list[Workload] = []
     for doc in docs:
         obj = doc.obj
@@ -401,12 +420,34 @@ def workloads(docs: list[Doc]) -> list[Workload]:
                                      item["resourceFieldRef"]))
         containers = [_container(c, i, spec_path, vol_refs)
                       for i, c in enumerate(spec.get("containers") or []) if isinstance(c, dict)]
+        sidecars = [_container(c, i, spec_path, vol_refs, "initContainers")
+                    for i, c in enumerate(spec.get("initContainers") or [])
+                    if isinstance(c, dict) and c.get("restartPolicy") == "Always"]
         out.append(Workload(
             doc=doc, kind=obj["kind"], name=str(meta.get("name", "?")), namespace=str(meta.get("namespace") or ""),
             spec_path=spec_path, pod_spec=spec, labels=_str_map(tmeta.get("labels")),
             annotations={**_str_map(meta.get("annotations")), **_str_map(tmeta.get("annotations"))},
-            containers=containers,
+            containers=containers, sidecars=sidecars,
         ))
+    return out
+
+
+def service_ports(w: Workload, docs: list[Doc]) -> list[tuple[str, str, int | str]]:
+    """Return (Service ref, port name or number, targetPort) of every port of every Service selecting `w`'s pods."""
+    out: list[tuple[str, str, int | str]] = []
+    for d in docs:
+        obj = d.obj
+        if obj.get("kind") != "Service" or not _same_ns(str(_dig(obj, ("metadata", "namespace")) or ""), w.namespace) \
+                or not _selects(_str_map(_dig(obj, ("spec", "selector"))), w.labels):
+            continue
+        for p in _dig(obj, ("spec", "ports")) or []:
+            if not isinstance(p, dict):
+                continue
+            target = p.get("targetPort", p.get("port"))
+            if isinstance(target, str) and target.strip().isdigit():
+                target = int(target.strip())
+            if isinstance(target, (int, str)) and not isinstance(target, bool):
+                out.append((_ref(obj), str(p.get("name") or p.get("port", "?")), target))
     return out
 
 

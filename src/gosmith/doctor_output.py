@@ -59,7 +59,8 @@ def to_json(report: Report) -> str:
         "summary": _summary(report),
         "workloads": [
             {"workload": w.ref, "kind": w.kind, "namespace": w.namespace, "name": w.name, "source": w.doc.source,
-             "line": w.doc.line, "containers": [c.name for c in w.containers]}
+             "line": w.doc.line, "containers": [c.name for c in w.containers],
+             "native_sidecars": [c.name for c in w.sidecars]}
             for w in report.workloads
         ],
         "findings": [f.as_dict() for f in report.findings],

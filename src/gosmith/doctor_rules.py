@@ -26,6 +26,7 @@ from gosmith.doctor_load import (
     go_bytes,
     load_balancers,
     seconds_text,
+    service_ports,
     workloads,
 )
 
@@ -168,6 +169,38 @@ def rule_table() -> tuple[Rule, ...]:
              "check the container's runtime settings.",
              "limits.cpu or limits.memory set",
              "Set at least limits.memory (and GOMEMLIMIT below it)."),
+        Rule("legacy-sidecar", "info",
+             "Sidecar as a regular container beside a draining service",
+             "Regular containers all get SIGTERM at the same moment: a proxy or telemetry collector next to the "
+             "service can exit while the service is still draining, shutting down and flushing, and the service's "
+             "last requests and spans are lost. A native sidecar (an init container with `restartPolicy: Always`) "
+             "is stopped only after the regular containers have exited. doctor cannot tell whether the service "
+             "needs the sidecar while it stops, hence advice (info), not an error.",
+             "a regular container other than the service: its preStop >= the service's preStop + drain + shutdown "
+             "+ flush",
+             f"Move the sidecar to `initContainers` with `restartPolicy: Always` (Kubernetes >= "
+             f"1.{t.NATIVE_SIDECAR_KUBE_MINOR}); on older clusters give it a preStop sleep as long as the "
+             "service's stop."),
+        Rule("sidecar-grace-headroom", "error",
+             "Grace period without room for a native sidecar's own shutdown",
+             "A native sidecar is stopped only after the service has exited, inside the same "
+             "terminationGracePeriodSeconds: when the service's drain, shutdown and flush use it up, the sidecar "
+             "is SIGKILLed before it has forwarded what the service handed it (the last spans and logs).",
+             f"terminationGracePeriodSeconds >= ceil(service's preStop + drain + shutdown + flush + margin {margin} "
+             f"+ sidecar's preStop + shutdown + margin {margin})",
+             "Raise terminationGracePeriodSeconds to the sum, or shorten the service's or the sidecar's "
+             "timeouts."),
+        Rule("sidecar-serves-traffic", "error",
+             "Regular sidecar that serves the Service's traffic without a drain of its own",
+             "A proxy sidecar whose port a Service targets receives the pod's requests; as a regular container it "
+             "gets SIGTERM at once and stops accepting while kube-proxy and the load balancers still route to the "
+             "pod, whatever the service's own drain does. (A native sidecar keeps running until the service has "
+             "exited, so the service's drain covers it.)",
+             f"a regular sidecar whose containerPort a Service targets: its preStop sleep + drain delay >= endpoint "
+             f"propagation ({seconds_text(propagation)} unless --endpoint-propagation says otherwise; error when "
+             "0, warning when below)",
+             "Give the sidecar a preStop sleep (`lifecycle.preStop.sleep.seconds`) of at least the endpoint "
+             "propagation time, or make it a native sidecar."),
     )
 
 
@@ -200,6 +233,14 @@ NO_SHELL_IMAGES = ("scratch", "scratch:*", "*gcr.io/distroless/*", "*/distroless
                    "cgr.dev/chainguard/*", "*/chainguard/static*")
 SHELL_IMAGES = ("*:debug", "*:debug-*", "*-dev", "*:*-dev")
 
+#: Env a Go runtime reads, and the variables a gosmith service derives them from: a container setting one is Go.
+GO_ENV = ("GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "GOTRACEBACK", "GOMEMLIMIT_RATIO", "GOMAXPROCS_POLICY")
+#: Env a gosmith chart sets on the service's own container only: marks the service among several containers.
+SERVICE_ENV = ("GOMEMLIMIT_RATIO", "GOMAXPROCS_POLICY", "DRAIN_DELAY", "SHUTDOWN_TIMEOUT", "TELEMETRY_FLUSH_TIMEOUT")
+#: Rules about the Go runtime: applied only to containers known to be Go (the others apply to every container).
+GO_RULES = ("gomemlimit-at-limit", "gomemlimit-headroom", "gomemlimit-too-low", "gomemlimit-missing",
+            "gogc-off-unbounded", "gomaxprocs-old-go", "gomaxprocs-above-limit", "no-limits")
+
 
 # ----------------------------------------------------------------------------- options and findings
 @dataclass
@@ -216,6 +257,7 @@ class Options:
     lb_defaults: dict[str, int] = field(default_factory=lambda: {k: v for k, (v, _) in LB_DEFAULTS.items()})
     no_shell_images: list[str] = field(default_factory=list)
     shell_images: list[str] = field(default_factory=list)
+    app_containers: list[str] = field(default_factory=list)  # names of the service's own container(s)
 
 
 @dataclass
@@ -277,8 +319,13 @@ _TIMINGS = (
 )
 
 
-def _timing(w: Workload, c: Container, key: str, opts: Options, notes: list[str]) -> tuple[int | None, str]:
-    """Return (milliseconds, where it came from) of a service timing: env, then annotation, then option."""
+def _timing(w: Workload, c: Container, key: str, opts: Options, notes: list[str],
+            shared: bool = True) -> tuple[int | None, str]:
+    """Return (milliseconds, where it came from) of a service timing: env, then annotation, then option.
+
+    Annotations and options describe the service: they count for its own container (`shared`), a
+    sidecar's timings come from its own env only.
+    """
     _, env, ann, attr = next(t for t in _TIMINGS if t[0] == key)
     var = c.env.get(env)
     if var is not None and var.value is not None:
@@ -286,6 +333,8 @@ def _timing(w: Workload, c: Container, key: str, opts: Options, notes: list[str]
         if ms is not None:
             return ms, f"env {env}"
         notes.append(f"{w.ref} container {c.name}: env {env}={var.value!r} is not a Go duration; not checked")
+    if not shared:
+        return None, ""
     if (text := w.annotations.get(ANNOTATION + ann)) is not None:
         ms = duration_ms(text)
         if ms is not None:
@@ -370,17 +419,59 @@ def _field_ref_value(c: Container, ref: dict[str, Any]) -> tuple[Fraction | None
 
 
 # ----------------------------------------------------------------------------- the checks
-class _Ctx:
-    """Collect findings for one workload, honouring `gosmith.dev/ignore`."""
+def app_containers(w: Workload, opts: Options, notes: list[str]) -> tuple[list[Container], str]:
+    """Return the service's own container(s) among the regular containers, and how they were recognised.
 
-    def __init__(self, w: Workload) -> None:
+    The annotation `gosmith.dev/app-container` (comma-separated names), else `--app-container`, else the
+    containers with env only a gosmith chart sets on its service (SERVICE_ENV), else those with Go runtime
+    env (GO_ENV), else the only regular container. Several regular containers and none recognised: none.
+    """
+    ann = w.annotations.get(ANNOTATION + "app-container")
+    if ann is not None:
+        names = [n.strip() for n in ann.split(",") if n.strip()]
+        missing = [n for n in names if n not in {c.name for c in w.containers}]
+        if missing:
+            notes.append(f"{w.ref}: annotation {ANNOTATION}app-container names no regular container "
+                         f"{', '.join(missing)}")
+        return [c for c in w.containers if c.name in names], f"annotation {ANNOTATION}app-container"
+    given = [c for c in w.containers if c.name in opts.app_containers]
+    if given:
+        return given, "--app-container"
+    for env, how in ((SERVICE_ENV, "gosmith service env"), (GO_ENV, "Go runtime env")):
+        found = [c for c in w.containers if any(e in c.env for e in env)]
+        if found:
+            return found, how
+    if len(w.containers) == 1:
+        return list(w.containers), "the only container"
+    if w.containers:
+        notes.append(f"{w.ref}: {len(w.containers)} containers and none known to be the Go service: Go runtime "
+                     f"rules, the service's timings and the sidecar rules not applied (annotate "
+                     f"{ANNOTATION}app-container or pass --app-container)")
+    return [], ""
+
+
+class _Ctx:
+    """Collect findings for one workload, honouring `gosmith.dev/ignore`; know which containers are which."""
+
+    def __init__(self, w: Workload, opts: Options | None = None, notes: list[str] | None = None) -> None:
         self.w = w
         self.ignored = {s.strip() for s in w.annotations.get(ANNOTATION + "ignore", "").split(",") if s.strip()}
         self.findings: list[Finding] = []
+        self.app, self.app_how = app_containers(w, opts or Options(), notes if notes is not None else [])
+        app = {id(c) for c in self.app}
+        #: Go runtime rules apply to the service and to any container whose env sets a Go runtime variable.
+        self.go = {id(c) for c in w.all_containers if id(c) in app or any(e in c.env for e in GO_ENV)}
+        self._app = app
+
+    def is_app(self, c: Container) -> bool:
+        return id(c) in self._app
+
+    def is_go(self, c: Container) -> bool:
+        return id(c) in self.go
 
     def add(self, rule: str, c: Container | None, path: tuple[str | int, ...], message: str, fix: str,
             severity: str = "", **numbers: Any) -> None:
-        if rule in self.ignored:
+        if rule in self.ignored or (rule in GO_RULES and c is not None and not self.is_go(c)):
             return
         doc: Doc = self.w.doc
         self.findings.append(Finding(
@@ -390,34 +481,50 @@ class _Ctx:
         ))
 
 
-def _check_grace(x: _Ctx, c: Container, opts: Options, notes: list[str]) -> None:
-    t, w = _t(), x.w
+def _grace_terms(x: _Ctx, c: Container, opts: Options, notes: list[str]
+                 ) -> tuple[list[tuple[str, int | None, str]], str, list[str]]:
+    """Return the terms of a container's stop ((label, ms, source) of preStop, drain, shutdown, flush), the
+    preStop kind, and the labels that are unknown."""
     pre_ms, pre_kind, _ = _prestop(c)
     terms: list[tuple[str, int | None, str]] = [("preStop", pre_ms if pre_kind != "none" else None, pre_kind)]
-    for key, label in (("drain", "drain"), ("shutdown", "shutdown"), ("flush", "flush")):
-        ms, src = _timing(w, c, key, opts, notes)
-        terms.append((label, ms, src))
-    if all(ms is None for _, ms, _ in terms):
-        notes.append(f"{w.ref} container {c.name}: grace period not checked: no preStop hook and no drain, shutdown "
-                     "or flush timeout known (set them in env, gosmith.dev/* annotations or --drain-delay, "
-                     "--shutdown-timeout, --telemetry-flush-timeout)")
-        return
+    for key in ("drain", "shutdown", "flush"):
+        ms, src = _timing(x.w, c, key, opts, notes, shared=x.is_app(c))
+        terms.append((key, ms, src))
     unknown = [label for label, ms, _ in terms if ms is None and label != "preStop"]
     if pre_kind in ("http", "other") or (pre_kind in ("exec", "sleep") and pre_ms is None):
         unknown.insert(0, "preStop")
+    return terms, pre_kind, unknown
+
+
+def _terms_text(terms: list[tuple[str, int | None, str]], pre_kind: str) -> str:
+    return " + ".join(f"{label} {seconds_text(ms or 0)}" for label, ms, _ in terms
+                      if label != "preStop" or pre_kind != "none")
+
+
+def _grace(w: Workload) -> int:
+    raw = w.pod_spec.get("terminationGracePeriodSeconds")
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 30
+
+
+def _check_grace(x: _Ctx, c: Container, opts: Options, notes: list[str]) -> None:
+    t, w = _t(), x.w
+    terms, pre_kind, unknown = _grace_terms(x, c, opts, notes)
+    if all(ms is None for _, ms, _ in terms):
+        if x.is_app(c):
+            notes.append(f"{w.ref} container {c.name}: grace period not checked: no preStop hook and no drain, "
+                         "shutdown or flush timeout known (set them in env, gosmith.dev/* annotations or "
+                         "--drain-delay, --shutdown-timeout, --telemetry-flush-timeout)")
+        return
     known = {label: ms or 0 for label, ms, _ in terms}
     total = t.grace_needed_ms(known["preStop"], known["drain"], known["shutdown"], known["flush"])
     needed = t.grace_seconds(total)
-    raw = w.pod_spec.get("terminationGracePeriodSeconds")
-    grace = raw if isinstance(raw, int) and not isinstance(raw, bool) else 30
+    grace = _grace(w)
     if grace >= needed:
-        if unknown:
+        if unknown and x.is_app(c):
             notes.append(f"{w.ref} container {c.name}: grace period checked without {', '.join(unknown)} "
                          "(unknown, counted as 0)")
         return
-    parts = " + ".join(f"{label} {seconds_text(ms or 0)}" for label, ms, _ in terms
-                       if label != "preStop" or pre_kind != "none")
-    sum_text = f"{parts} + margin {seconds_text(t.GRACE_MARGIN_MS)} = {seconds_text(total)}"
+    sum_text = f"{_terms_text(terms, pre_kind)} + margin {seconds_text(t.GRACE_MARGIN_MS)} = {seconds_text(total)}"
     unknown_text = f" ({', '.join(unknown)} unknown, counted as 0)" if unknown else ""
     default = "" if "terminationGracePeriodSeconds" in w.pod_spec else " (the default)"
     x.add("grace-period", c, (*w.spec_path, "terminationGracePeriodSeconds"),
@@ -427,13 +534,122 @@ def _check_grace(x: _Ctx, c: Container, opts: Options, notes: list[str]) -> None
           **{f"{label}_ms": ms for label, ms, _ in terms}, margin_ms=t.GRACE_MARGIN_MS)
 
 
+def _app_stop(x: _Ctx, opts: Options) -> tuple[Container, list[tuple[str, int | None, str]], str] | None:
+    """Return the service's container and the terms of its stop; None when no service or nothing is known."""
+    for app in x.app:
+        terms, pre_kind, _ = _grace_terms(x, app, opts, [])
+        if any(ms for _, ms, _ in terms):
+            return app, terms, pre_kind
+    return None
+
+
+def _check_legacy_sidecar(x: _Ctx, c: Container, opts: Options) -> None:
+    """A regular container beside the service gets SIGTERM with it: it must outlive the service's stop."""
+    t = _t()
+    stop = _app_stop(x, opts)
+    if stop is None:
+        return
+    app, terms, app_pre_kind = stop
+    known = {label: ms or 0 for label, ms, _ in terms}
+    app_ms = t.stop_ms(known["preStop"], known["drain"], known["shutdown"], known["flush"])
+    pre_ms, pre_kind, _ = _prestop(c)
+    if pre_ms is None or pre_kind in ("http", "other"):
+        return  # a hook of unknown length may be its drain
+    if pre_ms >= app_ms:
+        return
+    own = "no preStop hook" if pre_kind == "none" else f"preStop {pre_kind} {seconds_text(pre_ms)}"
+    x.add("legacy-sidecar", c, c.path,
+          f"regular container {c.name} gets SIGTERM with {app.name} and has {own} < {app.name}'s stop "
+          f"{_terms_text(terms, app_pre_kind)} = {seconds_text(app_ms)}: it can exit while {app.name} is still "
+          "draining and flushing",
+          f"move {c.name} to initContainers with restartPolicy: Always (Kubernetes >= "
+          f"1.{t.NATIVE_SIDECAR_KUBE_MINOR}); on older clusters a preStop sleep of at least "
+          f"{t.grace_seconds(app_ms)}s", prestop_ms=pre_ms, app_stop_ms=app_ms,
+          native_sidecar_kube_minor=t.NATIVE_SIDECAR_KUBE_MINOR)
+
+
+def _check_sidecar_grace(x: _Ctx, c: Container, opts: Options, notes: list[str]) -> None:
+    """A native sidecar is stopped after the service exited: the grace period must hold both stops."""
+    t, w = _t(), x.w
+    stop = _app_stop(x, opts)
+    if stop is None:
+        if x.app:
+            notes.append(f"{w.ref} native sidecar {c.name}: grace headroom not checked: the service's stop "
+                         "(preStop, drain, shutdown, flush) is unknown")
+        return
+    app, terms, app_pre_kind = stop
+    known = {label: ms or 0 for label, ms, _ in terms}
+    app_needed = t.grace_needed_ms(known["preStop"], known["drain"], known["shutdown"], known["flush"])
+    pre_ms, pre_kind, _ = _prestop(c)
+    side_pre = pre_ms or 0
+    shutdown, src = _timing(w, c, "shutdown", opts, notes, shared=False)
+    text = w.annotations.get(ANNOTATION + "sidecar-shutdown-timeout")
+    if shutdown is None and text is not None:
+        if (ann_ms := duration_ms(text)) is not None:
+            shutdown, src = ann_ms, f"annotation {ANNOTATION}sidecar-shutdown-timeout"
+        else:
+            notes.append(f"{w.ref}: annotation {ANNOTATION}sidecar-shutdown-timeout={text!r} is not a duration; "
+                         "ignored")
+    side_shutdown = shutdown or 0
+    total = t.sidecar_grace_needed_ms(app_needed, side_pre, side_shutdown)
+    needed = t.grace_seconds(total)
+    grace = _grace(w)
+    if grace >= needed:
+        return
+    margin = seconds_text(t.GRACE_MARGIN_MS)
+    left = grace * 1000 - app_needed
+    headroom = (f"{app.name}'s needs leave no headroom" if left <= 0
+                else f"{seconds_text(left)} left after {app.name}'s needs")
+    own = (f"preStop {seconds_text(side_pre)}" if pre_kind != "none" else "no preStop") + \
+        (f" + shutdown {seconds_text(side_shutdown)} ({src})" if shutdown is not None else " + shutdown unknown (0s)")
+    default = "" if "terminationGracePeriodSeconds" in w.pod_spec else " (the default)"
+    x.add("sidecar-grace-headroom", c, (*w.spec_path, "terminationGracePeriodSeconds"),
+          f"terminationGracePeriodSeconds {grace}{default} < {app.name}'s {_terms_text(terms, app_pre_kind)} + "
+          f"margin {margin} = {seconds_text(app_needed)}, then native sidecar {c.name}'s {own} + margin {margin}: "
+          f"{seconds_text(total)} ({headroom})",
+          f"set terminationGracePeriodSeconds to at least {needed}, or shorten {app.name}'s or {c.name}'s "
+          "timeouts", grace_seconds=grace, needed_seconds=needed, app_needed_ms=app_needed,
+          sidecar_prestop_ms=side_pre, sidecar_shutdown_ms=shutdown, margin_ms=t.GRACE_MARGIN_MS)
+
+
+def _check_sidecar_traffic(x: _Ctx, c: Container, ports: list[tuple[str, str, int | str]], opts: Options) -> None:
+    """A regular sidecar that a Service sends requests to must keep accepting for the endpoint propagation."""
+    served = [(svc, name, target) for svc, name, target in ports
+              if (isinstance(target, int) and target in c.ports.values()) or
+              (isinstance(target, str) and target in c.ports)]
+    if not served:
+        return
+    pre_ms, pre_kind, _ = _prestop(c)
+    if pre_ms is None or pre_kind in ("http", "other"):
+        return  # a hook of unknown length: not checked
+    drain, src = _timing(x.w, c, "drain", opts, [], shared=False)
+    propagation = default_propagation_ms() if opts.endpoint_propagation_ms is None else opts.endpoint_propagation_ms
+    propagation_src = "the default" if opts.endpoint_propagation_ms is None else "--endpoint-propagation"
+    total = pre_ms + (drain or 0)
+    if total >= propagation:
+        return
+    svc, name, target = served[0]
+    port = target if isinstance(target, int) else c.ports[target]
+    own = "no preStop hook" if pre_kind == "none" else f"preStop {pre_kind} {seconds_text(pre_ms)}"
+    if drain is not None:
+        own += f" + drain delay {seconds_text(drain)} ({src})"
+    x.add("sidecar-serves-traffic", c, c.path,
+          f"sidecar {c.name} serves {svc} port {name} (containerPort {port}) with {own} = {seconds_text(total)} < "
+          f"endpoint propagation {seconds_text(propagation)} ({propagation_src}): it stops accepting at SIGTERM "
+          "while requests are still routed to the pod",
+          f"give {c.name} a preStop sleep of at least {_t().grace_seconds(propagation - (drain or 0))}s, or make it a "
+          "native sidecar (initContainers, restartPolicy: Always)",
+          severity="error" if total == 0 else "warning",
+          prestop_ms=pre_ms, drain_ms=drain, endpoint_propagation_ms=propagation, container_port=port)
+
+
 def _check_drain(x: _Ctx, c: Container, opts: Options) -> None:
     """A pod must keep serving (preStop sleep + drain delay) until every proxy has dropped its endpoint."""
     w = x.w
     pre_ms, pre_kind, _ = _prestop(c)
     if pre_kind in ("http", "other") or pre_ms is None:
         return  # a hook of unknown length: not checked
-    drain, src = _timing(w, c, "drain", opts, [])
+    drain, src = _timing(w, c, "drain", opts, [], shared=x.is_app(c))
     if pre_kind == "none" and drain is None:
         return  # nothing known about this container's drain
     propagation = default_propagation_ms() if opts.endpoint_propagation_ms is None else opts.endpoint_propagation_ms
@@ -466,8 +682,10 @@ def _check_idle(x: _Ctx, c: Container, lbs: list[LoadBalancer], opts: Options, n
     if not lbs:
         return
     t, w = _t(), x.w
-    idle, src = _timing(w, c, "idle", opts, notes)
+    idle, src = _timing(w, c, "idle", opts, notes, shared=x.is_app(c))
     if idle is None:
+        if not x.is_app(c):
+            return  # a sidecar's idle timeout is its own business unless its env says
         notes.append(f"{w.ref} container {c.name}: idle timeout unknown, not compared with {lbs[0].via} "
                      f"({lbs[0].idle_seconds}s): set IDLE_TIMEOUT, gosmith.dev/idle-timeout or --idle-timeout")
         return
@@ -622,26 +840,41 @@ def _check_limits(x: _Ctx, c: Container) -> None:
 
 
 def check(docs: list[Doc], opts: Options | None = None) -> Report:
-    """Run every rule on every container of every workload in `docs`."""
+    """Run the rules on every container and native sidecar of every workload in `docs`.
+
+    The timing rules apply to every container; the Go runtime rules (GO_RULES) only to containers known
+    to be Go (the service's own, see app_containers, and any whose env sets a Go runtime variable); the
+    sidecar rules to the containers beside the service.
+    """
     opts = opts or Options()
     notes: list[str] = []
     found = workloads(docs)
     findings: list[Finding] = []
     for w in found:
-        x = _Ctx(w)
+        x = _Ctx(w, opts, notes)
         lbs = load_balancers(w, docs, opts.lb_defaults)
         if opts.lb_idle_timeout is not None:
             lbs.append(LoadBalancer("given", opts.lb_idle_timeout, "the load balancer in front", "--lb-idle-timeout"))
-        for c in w.containers:
-            _check_grace(x, c, opts, notes)
-            _check_drain(x, c, opts)
+        ports = service_ports(w, docs)
+        for c in w.all_containers:
+            # timing rules: every container (a native sidecar's grace is checked with the service's stop)
+            if c.native_sidecar:
+                _check_sidecar_grace(x, c, opts, notes)
+            else:
+                _check_grace(x, c, opts, notes)
+                _check_drain(x, c, opts)
             _check_idle(x, c, lbs, opts, notes)
             _check_prestop(x, c, opts)
-            _check_memory(x, c)
             _check_field_refs(x, c)
-            _check_cpu(x, c, opts)
             _check_probes(x, c)
-            _check_limits(x, c)
+            if x.app and not x.is_app(c) and not c.native_sidecar:
+                _check_legacy_sidecar(x, c, opts)
+                _check_sidecar_traffic(x, c, ports, opts)
+            # Go runtime rules: only containers known to be Go
+            if x.is_go(c):
+                _check_memory(x, c)
+                _check_cpu(x, c, opts)
+                _check_limits(x, c)
         order = {r.id: i for i, r in enumerate(rule_table())}
         findings.extend(sorted(x.findings, key=lambda f: (SEVERITIES.index(f.severity), order[f.rule])))
     return Report(workloads=found, findings=findings, notes=notes)
