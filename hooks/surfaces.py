@@ -222,3 +222,14 @@ def schema_timeouts(schema: str) -> str:
             '      "properties": {', *[p + "," for p in props[:-1]], props[-1], "      },",
             f'      "required": {json.dumps(sorted(_values_key(s) for s in rows))}']
     return "\n".join(lines[:start] + body + lines[end:])
+
+
+def readme_env_rows() -> list[str]:
+    """Return the generated README's env-table rows of the derived durations."""
+    return [f"| `{s.env}` | `{{{{ tuned.durations.{s.name} }}}}` | {_lower_first(s.description)} |"
+            for s in durations()]
+
+
+def readme(text: str) -> str:
+    """Return the template's README.md.jinja with its generated env-table rows rewritten from the table."""
+    return replace_block(text, "env-table", readme_env_rows(), JINJA_MARKER)
