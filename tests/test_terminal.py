@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -32,13 +33,15 @@ def _controlling_tty() -> None:
 
 
 def on_pty(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-           interrupt_after: str | None = None, delay: float = 0.0, timeout: float = 120) -> tuple[int, str]:
+           interrupt_after: str | None = None, delay: float = 0.0, timeout: float = 120,
+           entry: list[str] | None = None) -> tuple[int, str]:
     """Run gosmith on a pty; type Ctrl-C `delay` s after the regex `interrupt_after` matched its output (if given).
 
+    `entry` is the command that starts gosmith (default: the console script).
     Returns (exit code, everything it wrote to the terminal, carriage returns removed).
     """
     master, slave = pty.openpty()
-    proc = subprocess.Popen([GOSMITH, *args], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen([*(entry or [GOSMITH]), *args], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
                             env={**os.environ, "TERM": "xterm", **(env or {})}, preexec_fn=_controlling_tty)
     os.close(slave)
     out = b""
@@ -92,6 +95,51 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path: Path, marker: s
     assert code == 130, out[-3000:]
     assert said == [ABORTED], out[-3000:]
     assert os.listdir(tmp_path) == []
+
+
+def _said_after(out: str, marker: str) -> list[str]:
+    """Return the lines written after the line `marker` matched, import-log lines and the echoed ^C left out."""
+    after = out[re.search(marker, out).end():]  # type: ignore[union-attr]
+    said = [ln.replace("^C", "").strip() for ln in after.splitlines()[1:]]
+    return [ln for ln in said if ln and not ln.startswith("import time:")]
+
+
+#: Ways to start gosmith, each with the first line of Python's import log written after gosmith's entry
+#: module set its SIGINT handler (before it, only the interpreter's own start: nothing of gosmith runs there).
+ENTRIES = {
+    "console-script": ([GOSMITH], r"(?m)\|\s+gosmith\.__main__\s*$"),
+    "python-m-gosmith": ([sys.executable, "-m", "gosmith"], r"(?m)\|\s+typer\._click\s*$"),
+    "python-m-gosmith.cli": ([sys.executable, "-m", "gosmith.cli"], r"(?m)\|\s+typer\._click\s*$"),
+}
+
+
+@pytest.mark.parametrize("entry", list(ENTRIES))
+def test_ctrl_c_from_the_entry_modules_first_moments_is_one_line_and_exit_130(tmp_path: Path, entry: str) -> None:
+    """Ctrl-C 0, 1, 2, 5, 10 and 20 ms after the entry module started: the one line and 130, never a traceback.
+
+    `python -m gosmith.cli` imported typer before anything handled Ctrl-C: a traceback.
+    """
+    command, marker = ENTRIES[entry]
+    for delay in (0.0, 0.001, 0.002, 0.005, 0.01, 0.02):
+        code, out = on_pty(["new", "svc", "--defaults", "-o", str(tmp_path / "svc")], tmp_path, entry=command,
+                           env={"PYTHONPROFILEIMPORTTIME": "1"}, interrupt_after=marker, delay=delay)
+        assert "Traceback" not in out, (delay, out[-3000:])
+        assert code == 130, (delay, out[-3000:])
+        assert _said_after(out, marker) == [ABORTED], (delay, out[-3000:])
+        assert os.listdir(tmp_path) == []
+
+
+def test_exit_code_and_piped_output_survive_the_fast_exit(tmp_path: Path) -> None:
+    """The console entry skips the interpreter's teardown: its output still arrives whole, its exit code unchanged."""
+    proc = subprocess.run([GOSMITH, "tune", "--json", "--replicas", "3"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["inputs"]["replicas"] == 3
+    proc = subprocess.run([GOSMITH, "tune", "--json", "--cpu-limit", "1m"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert json.loads(proc.stdout)["exit_code"] == 2
+    proc = subprocess.run([GOSMITH, "new", "svc", "--defaults", "-o", str(tmp_path / "svc"), "-d", "http_port=80"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
 
 
 def test_colour_on_a_terminal_unless_no_color(tmp_path: Path) -> None:
