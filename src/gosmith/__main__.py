@@ -3,6 +3,7 @@
 # The builtin `_signal` (already loaded by the interpreter) and not `signal`, whose enum import alone
 # would leave a few more milliseconds in which a Ctrl-C is Python's traceback.
 import _signal
+import gc
 import os
 import sys
 from typing import NoReturn
@@ -18,6 +19,11 @@ def _interrupted_early(_signum: int, _frame: object) -> None:
 
 
 _signal.signal(_signal.SIGINT, _interrupted_early)
+
+# No cyclic garbage collection in this short-lived process: a command leaves little cyclic garbage (its
+# peak memory grows by under a megabyte without it), and a full collection walks every object typer,
+# copier, pydantic and Jinja created, once or twice per `gosmith new` (some 20-40 ms of its render).
+gc.disable()
 
 
 def _run() -> None:
