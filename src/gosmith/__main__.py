@@ -12,9 +12,12 @@ from typing import NoReturn
 def _interrupted_early(_signum: int, _frame: object) -> None:
     """SIGINT before the CLI handles Ctrl-C itself: nothing has started, so print the one line and exit 130 now."""
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    import contextlib
+
     from gosmith.errors import ABORTED, Aborted
 
-    os.write(2, f"error: {ABORTED}\n".encode())
+    with contextlib.suppress(OSError):  # no stderr to write to: the exit code says it
+        os.write(2, f"error: {ABORTED}\n".encode())
     os._exit(Aborted.exit_code)
 
 
