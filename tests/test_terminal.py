@@ -129,6 +129,33 @@ def test_ctrl_c_from_the_entry_modules_first_moments_is_one_line_and_exit_130(tm
         assert os.listdir(tmp_path) == []
 
 
+def test_the_entry_module_sets_its_handler_before_importing_anything_the_interpreter_has_not_loaded() -> None:
+    """Before gosmith/__main__.py sets its SIGINT handler it imports only modules loaded at interpreter start.
+
+    Any other import there (`typing`, `signal` with its enum) is milliseconds in which a Ctrl-C is a
+    traceback. Read from the source: importing the entry module would set its handler in this process.
+    """
+    import ast
+
+    import gosmith
+
+    loaded = subprocess.run([sys.executable, "-c", "import sys; print(' '.join(sys.modules))"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    allowed = {*loaded, *sys.builtin_module_names}
+    tree = ast.parse((Path(gosmith.__file__).parent / "__main__.py").read_text(encoding="utf-8"))
+    before: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and "SIGINT, _interrupted_early" in ast.unparse(node):
+            break
+        if isinstance(node, ast.Import):
+            before += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            before.append(node.module or "")
+    else:
+        pytest.fail("gosmith/__main__.py sets no SIGINT handler at its top level")
+    assert before and set(before) <= allowed, sorted(set(before) - allowed)
+
+
 def test_exit_code_and_piped_output_survive_the_fast_exit(tmp_path: Path) -> None:
     """The console entry skips the interpreter's teardown: its output still arrives whole, its exit code unchanged."""
     proc = subprocess.run([GOSMITH, "tune", "--json", "--replicas", "3"], capture_output=True, text=True, timeout=120)

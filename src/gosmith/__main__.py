@@ -1,12 +1,11 @@
 """Console entry point (`gosmith`, `python -m gosmith`): Ctrl-C from its first statement on is one line and exit 130."""
 
-# The builtin `_signal` (already loaded by the interpreter) and not `signal`, whose enum import alone
-# would leave a few more milliseconds in which a Ctrl-C is Python's traceback.
+# Only modules the interpreter has loaded when it starts, until the handler is set: anything else
+# (`signal` with its enum, `typing`) would leave milliseconds in which a Ctrl-C is Python's traceback.
 import _signal
 import gc
 import os
 import sys
-from typing import NoReturn
 
 
 def _interrupted_early(_signum: int, _frame: object) -> None:
@@ -44,7 +43,7 @@ def _run() -> None:
         exit_interrupted()
 
 
-def main() -> NoReturn:
+def main() -> None:
     """Run the CLI and leave with its exit code, skipping the interpreter's teardown of every loaded module."""
     try:
         _run()
@@ -54,7 +53,7 @@ def main() -> NoReturn:
     _leave(code)
 
 
-def _leave(code: object) -> NoReturn:
+def _leave(code: object) -> None:
     """Exit with `code` as `sys.exit` would, without tearing the interpreter down.
 
     The teardown frees the few hundred modules typer, copier, pydantic and Jinja load (tens of
