@@ -7,17 +7,21 @@ import gc
 import os
 import sys
 
+from gosmith.errors import ABORTED, Aborted  # imports nothing more (the package loaded `__future__`)
+
+_ABORTED_LINE = f"error: {ABORTED}\n".encode()
+
 
 def _interrupted_early(_signum: int, _frame: object) -> None:
-    """SIGINT before the CLI handles Ctrl-C itself: nothing has started, so print the one line and exit 130 now."""
+    """SIGINT before the CLI handles Ctrl-C itself: nothing has started, so print the one line and exit 130 now.
+
+    It imports nothing: the signal may have stopped any module halfway through its import.
+    """
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-    import contextlib
-
-    from gosmith.errors import ABORTED, Aborted
-
-    with contextlib.suppress(OSError):  # no stderr to write to: the exit code says it
-        os.write(2, f"error: {ABORTED}\n".encode())
-    os._exit(Aborted.exit_code)
+    try:
+        os.write(2, _ABORTED_LINE)
+    finally:  # even without a stderr to write to
+        os._exit(Aborted.exit_code)
 
 
 _signal.signal(_signal.SIGINT, _interrupted_early)
