@@ -160,9 +160,40 @@ def test_the_entry_module_sets_its_handler_before_importing_anything_the_interpr
     else:
         pytest.fail("gosmith/__main__.py sets no SIGINT handler at its top level")
     assert before and set(before) <= allowed, sorted(set(before) - allowed)
-    handler = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_interrupted_early")
-    # the signal may have stopped a module halfway through its import: the handler imports nothing
-    assert not any(isinstance(n, ast.Import | ast.ImportFrom) for n in ast.walk(handler))
+    for name in ("_interrupted_early", "_interrupt", "_interrupt_again"):
+        handler = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+        # the signal may have stopped a module halfway through its import: the handlers import nothing
+        assert not any(isinstance(n, ast.Import | ast.ImportFrom) for n in ast.walk(handler)), name
+
+
+def test_ctrl_c_inside_a_destructor_still_interrupts() -> None:
+    """Python prints and ignores an exception raised in `__del__`: there the interrupt comes again a moment later."""
+    code = """if True:
+        import _signal, signal, sys, time
+        import gosmith.__main__ as entry
+        _signal.signal(_signal.SIGINT, entry._interrupt)  # what the entry module sets once the CLI is loaded
+
+        class ClosingFile:
+            def __del__(self):
+                signal.raise_signal(signal.SIGINT)  # Ctrl-C while a temporary file closes
+
+        try:
+            ClosingFile()
+            time.sleep(2)
+            print("went on")
+        except KeyboardInterrupt:
+            print("interrupted")
+    """
+    import ast
+
+    import gosmith
+
+    entry = ast.parse((Path(gosmith.__file__).parent / "__main__.py").read_text(encoding="utf-8"))
+    run = next(n for n in entry.body if isinstance(n, ast.FunctionDef) and n.name == "_run")
+    assert "_signal.signal(_signal.SIGINT, _interrupt)" in ast.unparse(run)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "interrupted", (proc.stdout, proc.stderr)
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_exit_code_and_piped_output_survive_the_fast_exit(tmp_path: Path) -> None:

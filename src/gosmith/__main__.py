@@ -3,9 +3,11 @@
 # Only modules the interpreter has loaded when it starts, until the handler is set: anything else
 # (`signal` with its enum, `typing`) would leave milliseconds in which a Ctrl-C is Python's traceback.
 import _signal
+import _thread
 import gc
 import os
 import sys
+import time
 
 from gosmith.errors import ABORTED, Aborted  # imports nothing more (the package loaded `__future__`)
 
@@ -32,13 +34,34 @@ _signal.signal(_signal.SIGINT, _interrupted_early)
 gc.disable()
 
 
+def _interrupt(_signum: int, frame: object) -> None:
+    """SIGINT while a command runs: KeyboardInterrupt, which the commands turn into the line after cleaning up.
+
+    An exception raised in a destructor (a temporary file closing in `__del__`) is printed and then
+    ignored by Python, and the command would go on: there the interrupt comes again a moment later.
+    """
+    caller = frame
+    while caller is not None:
+        if getattr(getattr(caller, "f_code", None), "co_name", "") == "__del__":
+            _thread.start_new_thread(_interrupt_again, ())
+            return
+        caller = getattr(caller, "f_back", None)
+    raise KeyboardInterrupt
+
+
+def _interrupt_again() -> None:
+    """Deliver SIGINT to the main thread again (to `_interrupt`) after 2 ms."""
+    time.sleep(0.002)
+    _thread.interrupt_main()
+
+
 def _run() -> None:
     """Load and run the CLI; a Ctrl-C that reaches here (outside a command) is the same one line."""
     try:
         from gosmith.cli import main as cli_main  # a Ctrl-C meanwhile: `_interrupted_early`
 
         # From here on Ctrl-C is KeyboardInterrupt: the commands turn it into the line (and clean up first).
-        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+        _signal.signal(_signal.SIGINT, _interrupt)
         cli_main()
     except KeyboardInterrupt:
         from gosmith.interrupts import exit_interrupted, ignore_further_interrupts
