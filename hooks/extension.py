@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -19,8 +20,12 @@ _HERE = Path(__file__).resolve().parent
 
 
 def load_rules() -> ModuleType:
-    """Import this template's hooks package under a name unique to its path (old and new templates differ)."""
-    name = "gosmith_hooks_" + hashlib.sha1(str(_HERE).encode()).hexdigest()[:12]
+    """Import this template's hooks package once per content: copies of the same rules share it, other rules differ.
+
+    gosmith checks the given answers with the rules of its template root and copier renders a copy of
+    that template elsewhere: both get the one package; an older template's rules get their own.
+    """
+    name = "gosmith_hooks_" + _rules_digest()[:12]
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(
@@ -79,10 +84,7 @@ def _shared() -> ModuleType:
 SHARED_MODULE = "gosmith_template_evaluations"
 
 
-#: `_rules_digest()` by hooks package name (computed once per loaded copy).
-_DIGESTS: dict[str, str] = {}
-
-
+@functools.cache
 def _rules_digest() -> str:
     """Return a hash of this hooks package's sources: equal rules derive equal values from equal answers."""
     h = hashlib.sha256()
@@ -103,9 +105,7 @@ class GosmithContext(ContextHook):
         # the questions only: a template's own `{% set %}` names and macros are in the context too
         answers = {s.name: context[s.name] for s in rules.settings.ANSWERS if s.name in context}
         shared = _shared()
-        if rules.__name__ not in _DIGESTS:
-            _DIGESTS[rules.__name__] = _rules_digest()
-        key = _DIGESTS[rules.__name__] + json.dumps(answers, sort_keys=True, default=repr)
+        key = _rules_digest() + json.dumps(answers, sort_keys=True, default=repr)
         if key not in shared.memo:
             # The one validate-then-derive of a `gosmith new`/`update` (and plain copier) run, the same as
             # `gosmith tune`. Its one-line reason goes out as copier's UserMessageError, which gosmith and

@@ -50,6 +50,22 @@ def test_new_validates_and_derives_once(tmp_path: Path) -> None:
     assert result.stderr.count("warning: memory_limit is empty") == 1
 
 
+def test_new_loads_the_template_rules_once(tmp_path: Path) -> None:
+    """gosmith's answer check and copier's render (of an export elsewhere) share one copy of the rules' modules."""
+    def loaded_rules() -> list[bytes]:
+        """The sources of every loaded hooks package (one entry per loaded copy)."""
+        return [b"".join(path.read_bytes() for path in sorted(Path(module.__file__).parent.glob("*.py")))
+                for name, module in list(sys.modules.items())
+                if name.startswith("gosmith_hooks_") and "." not in name and getattr(module, "__file__", None)]
+
+    result = invoke("new", "rules-svc", "--defaults", "-o", str(tmp_path / "svc"))
+    assert result.exit_code == 0, result.output
+    copies = Counter(loaded_rules())
+    working = b"".join(path.read_bytes() for path in sorted((ROOT / "hooks").glob("*.py")))
+    assert copies[working] == 1, [n for n in sys.modules if n.startswith("gosmith_hooks_")]
+    assert max(copies.values()) == 1
+
+
 def test_tune_validates_and_derives_once() -> None:
     with counting_evaluations() as calls:
         result = invoke("tune", "--json", "--cpu-limit", "500m")

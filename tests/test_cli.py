@@ -184,3 +184,21 @@ def test_help_explains_new() -> None:
         assert option in result.output
     top = invoke("--help")
     assert top.exit_code == 0 and "new" in top.output
+
+
+@pytest.mark.parametrize("args", [
+    ["new", "--help"], ["new"], ["new", "svc", "--bogus"], ["update", "--help"], ["tune", "--json", "--replicas", "2"],
+    ["doctor", "--help"], ["check", "--help"], ["--help"], ["--version"], ["bogus"], [],
+])
+def test_the_console_entry_builds_only_the_invoked_command_and_behaves_the_same(args: list[str]) -> None:
+    """`main()` hands typer the invoked command alone (the others are not built): same output, same exit code."""
+    from gosmith.cli import invoked_only
+
+    lean = invoked_only(args[:1])
+    if args and args[0] in ("new", "update", "check", "tune", "doctor"):
+        assert [info.name for info in lean.registered_commands] == [args[0]]
+    else:
+        assert lean is app
+    assert len(app.registered_commands) == 5  # the app itself is left as it was
+    whole, alone = runner.invoke(app, args), runner.invoke(lean, args)
+    assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)

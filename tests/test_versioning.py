@@ -25,6 +25,7 @@ from template_history import (
     commit,
     copy_template,
     generate_old,
+    main_go,
     make_root,
 )
 
@@ -397,3 +398,49 @@ def test_new_renders_from_an_export_of_the_tag(tmp_path: Path) -> None:
     keys = [line.split(":", 1)[0] for line in lines if line and not line.startswith("#")]
     assert keys[:2] == ["_commit", "_src_path"]  # where copier itself puts them
     assert f"_commit: v{built.current}" in lines
+
+
+def test_new_finds_a_ready_export_without_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository that holds the working version: `gosmith new` gets its export from files, with no git process.
+
+    A changed working template, a missing tag of an older version or a missing export fall back to
+    `materialised()`, which rebuilds what is missing.
+    """
+    from gosmith import git as git_mod
+    from gosmith.source import copy_source
+
+    root = make_root(tmp_path)
+    assert materialise.ready_export(root) is None  # empty cache
+    with copy_source(root) as (first, ref):
+        assert ref == versions.tag(NEW)
+    ready = materialise.ready_export(root)
+    assert ready == (Path(first), versions.parse_ref(ref))
+
+    def no_git(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("git ran although the export was ready")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(git_mod, "run", no_git)
+        with copy_source(root) as (again, ref_again):
+            assert (again, ref_again) == (first, ref)
+
+    repo = recorded.repo_path()
+    old_tag = repo / ".git" / "refs" / "tags" / versions.tag(OLD)
+    commit = old_tag.read_text()
+    old_tag.unlink()
+    assert materialise.ready_export(root) is None
+    with copy_source(root) as (src, _):
+        assert src == first
+    assert old_tag.read_text() == commit  # materialised() tagged it again
+
+    shutil.rmtree(first)
+    assert materialise.ready_export(root) is None
+    with copy_source(root) as (src, _):
+        assert src == first and (Path(src) / "copier.yml").is_file()
+
+    add_template_line(root)  # the working template changed: a new commit and export
+    assert materialise.ready_export(root) is None
+    with copy_source(root) as (changed, ref_changed):
+        assert changed != first and ref_changed == ref
+        assert TEMPLATE_LINE in main_go(Path(changed)).read_text()
+    assert materialise.ready_export(root) == (Path(changed), versions.parse_ref(ref))

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m gosmith.cli (e.g. with -X importtime): the console entry point, which exits
+    from gosmith.__main__ import main as _console_entry
+
+    _console_entry()
+
+import copy
 import json
 import sys
 from pathlib import Path
@@ -381,10 +387,21 @@ def doctor_cmd(
     raise typer.Exit(report.exit_code(fail_level))
 
 
+def invoked_only(args: list[str]) -> typer.Typer:
+    """Return `app` with just the command `args[0]` names, when it names one (else `app` itself).
+
+    typer builds the options of every registered command (a signature walk each) before it parses
+    anything; the other commands only matter to the group's own --help and its unknown-command error,
+    which keep the whole app.
+    """
+    chosen = [info for info in app.registered_commands if args and info.name == args[0]]
+    if not chosen:
+        return app
+    lean = copy.copy(app)
+    lean.registered_commands = chosen
+    return lean
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":  # python -m gosmith.cli (e.g. with -X importtime)
-    main()
+    invoked_only(sys.argv[1:2])()

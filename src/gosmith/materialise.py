@@ -53,6 +53,11 @@ class _Input:
     tree: Path  # a release tree, or the working template root
 
 
+def _key(version: Version, tree: Path) -> str:
+    """Return the index key of `version` built from the files under `tree`."""
+    return hashlib.sha256(f"{_FORMAT}\0{version}\0{releases.digest(tree)}".encode()).hexdigest()
+
+
 def _inputs(root: Path, versions: tuple[Version, ...]) -> list[_Input]:
     """Return the inputs of every known version: release trees, then the working template."""
     current = versions[-1]
@@ -60,8 +65,7 @@ def _inputs(root: Path, versions: tuple[Version, ...]) -> list[_Input]:
     found: list[_Input] = []
     for version in versions:
         tree = trees[version] if version < current else root  # a release of the current version is the working tree
-        key = hashlib.sha256(f"{_FORMAT}\0{version}\0{releases.digest(tree)}".encode()).hexdigest()
-        found.append(_Input(version, key, tree))
+        found.append(_Input(version, _key(version, tree), tree))
     return found
 
 
@@ -231,6 +235,48 @@ def exported_tree(built: Materialised, version: Version) -> Path:
             if not (tree / "copier.yml").is_file():  # not a concurrent gosmith that was faster
                 raise
     return tree
+
+
+def _loose_tag(repo: Path, version: Version) -> str | None:
+    """Return the commit a loose tag file of the repository names (what `git update-ref` writes), else None."""
+    try:
+        return (repo / ".git" / "refs" / "tags" / tag(version)).read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def ready_export(root: Path | None = None) -> tuple[Path, Version] | None:
+    """Return `(exported tree, version)` of the working version when the repository is known to hold it, else None.
+
+    `gosmith new` renders the working version's exported tree only; this answers from files alone,
+    with no git process and no digest of the release trees: the repository's format marker, its index
+    entry for the working template's files, the tag at that commit and a tag for every older version
+    (released tags never move), and the exported tree in place. Anything else (first run, a changed
+    working template, packed refs, another gosmith retagging) returns None: `materialised()` decides then.
+    The tree is never modified once in place, so no lock is needed while copier reads it.
+    """
+    root = root or active_root()
+    versions = known_versions(root)
+    current = versions[-1]
+    repo = repo_path()
+    try:
+        if (repo / ".git" / _FORMAT_FILE).read_text(encoding="utf-8") != _FORMAT:
+            return None
+    except OSError:
+        return None
+    commit = _index(repo).get(_key(current, root))
+    if not isinstance(commit, str) or _loose_tag(repo, current) != commit:
+        return None
+    if any(_loose_tag(repo, version) is None for version in versions[:-1]):
+        return None
+    tree = repo.parent / "trees" / f"{current}-{commit[:16]}"
+    if not (tree / "copier.yml").is_file():
+        return None
+    try:
+        os.utime(tree)  # in use: `_prune` keeps it
+    except OSError:
+        return None
+    return tree, current
 
 
 def materialise(root: Path | None = None) -> Materialised:

@@ -21,11 +21,15 @@ def copy_source(root: Path | None = None) -> Iterator[tuple[str, str | None]]:
     template directory is used and the ref is None (the project records no `_commit` and cannot be
     updated until it is re-copied with git present).
     """
-    from gosmith.materialise import exported_tree, materialised
+    from gosmith.materialise import exported_tree, materialised, ready_export
 
     root = root or active_root()
     if shutil.which("git") is None:
         yield str(root), None
+        return
+    ready = ready_export(root)  # the usual case: no git process, no lock
+    if ready is not None:
+        yield str(ready[0]), tag(ready[1])
         return
     with materialised(root) as built:
         yield str(exported_tree(built, built.current)), tag(built.current)
