@@ -14,7 +14,6 @@ Rules that need several objects, or facts the API server rewrites before admissi
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,7 +245,8 @@ def _validations(opts: Options) -> list[_V]:
                   f"{q}({div}).asInteger() : 1",
             f"r != '' && isQuantity(r) && {q}(r).isInteger() ? ({q}(r).asInteger() + dv - 1) / dv : -1"))
         cpu = _let("r", raw, _let(
-            "dv", f"{div} != '' && isQuantity({div}) && {q}({div}).isGreaterThan(quantity('0')) ? {milli.replace('X', div)} : 1000",
+            "dv", f"{div} != '' && isQuantity({div}) && {q}({div}).isGreaterThan(quantity('0')) ? "
+                  f"{milli.replace('X', div)} : 1000",
             f"r != '' && isQuantity(r) ? ({milli.replace('X', 'r')} + dv - 1) / dv : -1"))
         return f"({res}.endsWith('.memory') ? {mem} : {res}.endsWith('.cpu') ? {cpu} : -1)"
 
