@@ -283,17 +283,21 @@ def deployments(draw: st.DrawFn) -> dict[str, Any]:
 @pytest.mark.slow
 def test_generated_deployments_same_verdict_from_server(policy_server: Any) -> None:
     compared: list[int] = [0, 0]  # compared, refused by the server for its own reasons
+    seen: set[str] = set()  # enforced rules doctor found in the compared Deployments
 
     # CI runs a fixed sequence of examples (a deterministic gate); elsewhere every run draws new ones
-    @settings(max_examples=40, deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
+    @settings(max_examples=int(os.environ.get("POLICY_EXAMPLES", "40")), deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
               suppress_health_check=list(HealthCheck))
     @given(obj=deployments())
     def prop(obj: dict[str, Any]) -> None:
         docs = parse_text(yaml.safe_dump(obj), "generated")
         if compare(policy_server, obj, docs, "Deployment/gen/gen"):
             compared[0] += 1
+            seen.update(f.rule for f in check(docs).findings if f.rule in ENFORCED)
         else:
             compared[1] += 1
 
     prop()
     assert compared[0] >= 30, f"too few generated Deployments reached the policies: {compared}"
+    assert len(seen) >= 6, f"the generated Deployments broke too few rules: {sorted(seen)}"
+    print(f"compared {compared[0]}, refused by the server {compared[1]}, rules found: {sorted(seen)}")
