@@ -53,6 +53,13 @@ def test_emit_policy_cli_writes_policies_and_bindings() -> None:
         assert f"#   {rule}: {why}" in result.stdout
 
 
+def test_policy_page_lists_every_enforced_and_doctor_only_rule() -> None:
+    page = (ROOT / "docs" / "policy.md").read_text()
+    for rule in [*ENFORCED, *DOCTOR_ONLY]:
+        assert f"[{rule}](doctor-rules.md#{rule})" in page, f"docs/policy.md does not list {rule}"
+    assert "policy.md" in (ROOT / "mkdocs.yml").read_text()
+
+
 @pytest.mark.parametrize("args", [["--policy-action", "Block"], ["some.yaml"], ["--json"],
                                   ["--policy-object-label", "novalue"]])
 def test_emit_policy_bad_options_are_one_line_errors(args: list[str]) -> None:
@@ -286,7 +293,9 @@ def test_generated_deployments_same_verdict_from_server(policy_server: Any) -> N
     seen: set[str] = set()  # enforced rules doctor found in the compared Deployments
 
     # CI runs a fixed sequence of examples (a deterministic gate); elsewhere every run draws new ones
-    @settings(max_examples=int(os.environ.get("POLICY_EXAMPLES", "40")), deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
+    # (POLICY_EXAMPLES=N draws more for a longer search)
+    @settings(max_examples=int(os.environ.get("POLICY_EXAMPLES", "40")), deadline=None, database=None,
+              derandomize=bool(os.environ.get("CI")),
               suppress_health_check=list(HealthCheck))
     @given(obj=deployments())
     def prop(obj: dict[str, Any]) -> None:

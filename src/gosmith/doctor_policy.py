@@ -360,6 +360,10 @@ def _policy(name: str, severity: str, opts: Options) -> dict[str, Any]:
         "metadata": {"name": f"{name}-{severity}s", "labels": {"app.kubernetes.io/managed-by": "gosmith"}},
         "spec": {
             "failurePolicy": "Fail",
+            # an Argo Rollout with a workloadRef has no pod template of its own: nothing to check
+            "matchConditions": [{"name": "has-pod-template",
+                                 "expression": "has(object.spec) && (has(object.spec.template) || "
+                                               "has(object.spec.jobTemplate))"}],
             "matchConstraints": {"resourceRules": [
                 {"apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
                  "resources": list(resources)} for group, resources in RESOURCE_RULES]},
