@@ -85,8 +85,14 @@ _DENIED = re.compile(r"ValidatingAdmissionPolicy '([^']+)' with binding '[^']+' 
                      re.M)
 
 
-def _containers(text: str) -> set[str]:
-    return set(re.findall(r"(?:^|; )container ([^\s:]+): ", text))
+def _by_container(text: str) -> dict[str, str]:
+    """Split a policy message ("container a: ...; container b: ...") into {container: its message}."""
+    parts = re.split(r"(?:^|; )container ([^\s:]+): ", text)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+#: Messages the server gave, by (rule, container), from the last server_verdict call.
+MESSAGES: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +140,15 @@ def server_verdict(api: Any, obj: dict[str, Any], ns: str) -> tuple[str, dict[st
     out = proc.stdout + proc.stderr
     for bad in ("expression", "evaluation", "compil", "no such key", "no matching overload"):
         assert bad not in out, f"the policy failed to evaluate:\n{out}"
+    MESSAGES.clear()
     warned: dict[str, set[str]] = {}
     for _, rule, text in _WARNING.findall(proc.stderr):
-        warned.setdefault(rule, set()).update(_containers(text))
+        per = _by_container(text)
+        warned.setdefault(rule, set()).update(per)
+        MESSAGES.update({(rule, c): m for c, m in per.items()})
     denied: dict[str, set[str]] = {}
     for _, rule, text in _DENIED.findall(proc.stderr):
-        denied.setdefault(rule, set()).update(_containers(text))
+        denied.setdefault(rule, set()).update(_by_container(text))
     if proc.returncode == 0:
         return "admitted", denied, warned
     return ("denied" if denied else "invalid"), denied, warned
@@ -165,6 +174,15 @@ def compare(api: Any, obj: dict[str, Any], docs: list[Any], ref: str) -> bool:
     both = {rule: want["error"].get(rule, set()) | want["warning"].get(rule, set())
             for rule in {*want["error"], *want["warning"]}}
     assert warned == both, f"{ref} (Warn mode): server {warned}, doctor {want}"
+    # the server's message names the numbers the doctor's names
+    for f in check(docs).findings:
+        if f.workload == ref and f.rule in ENFORCED and f.severity in ENFORCED[f.rule]:
+            said = MESSAGES[(f.rule, str(f.container))]
+            for key, value in f.numbers.items():
+                number = rf"(?<![\d.]){value}(?![\d])"
+                if isinstance(value, int) and re.search(number, f.message):
+                    assert re.search(number, said), \
+                        f"{ref} {f.rule}: the doctor says {f.message!r} ({key}={value}), the server {said!r}"
     outcome, denied, warned = server_verdict(api, obj, "policy-deny")
     assert warned == want["warning"], f"{ref} (Deny mode) warnings: server {warned}, doctor {want}"
     if want["error"]:
