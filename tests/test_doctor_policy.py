@@ -226,7 +226,8 @@ def _durations() -> st.SearchStrategy[str]:
         st.tuples(st.integers(0, 1), st.integers(0, 59)).map(lambda t: f"{t[0]}m{t[1]}s"),
         st.tuples(n, st.integers(0, 9)).map(lambda t: f"{t[0]}.{t[1]}s"), n.map(str),
         st.tuples(n, st.integers(1, 999)).map(lambda t: f"{t[0]}.{t[1]:03d}"),
-        st.integers(0, 9_000_000).map(lambda v: f"{v}us"), st.sampled_from(["abc", "-5s", "5", "+3s", "1h", ""]),
+        st.integers(0, 9_000_000).map(lambda v: f"{v}us"),
+        st.sampled_from(["abc", "-5s", "5", "+3s", "1h", "", " 10s ", "1.5ms", ".5s", "2s500ms", "0"]),
     )
 
 
@@ -255,7 +256,11 @@ def containers(draw: st.DrawFn, name: str) -> dict[str, Any]:
     elif gomem.startswith("ref") and mem:
         env.append({"name": "GOMEMLIMIT", **_ref("limits.memory", "1Mi" if gomem == "ref-1Mi" else "1")})
     if draw(st.booleans()):
-        env.append({"name": "GOGC", "value": draw(st.sampled_from(["off", "100", "OFF"]))})
+        env.append({"name": "GOGC", "value": draw(st.sampled_from(["off", "100", "OFF", " off"]))})
+    if draw(st.integers(0, 4)) == 0:
+        env.append({"name": "GOMEMLIMIT_RATIO", "value": "0.9"})
+    if draw(st.integers(0, 4)) == 0:
+        env.append({"name": "GOMAXPROCS_POLICY", "value": "floor"})
     procs = draw(st.sampled_from(["none", "literal", "ref", "ref-1m"]))
     if procs == "literal":
         env.append({"name": "GOMAXPROCS", "value": str(draw(st.integers(1, 8)))})
@@ -267,7 +272,7 @@ def containers(draw: st.DrawFn, name: str) -> dict[str, Any]:
     limits = {k: v for k, v in (("memory", mem), ("cpu", cpu)) if v}
     if limits:
         c["resources"] = {"limits": limits}
-    pre = draw(st.sampled_from(["none", "sleep", "sh", "sleepbin", "http"]))
+    pre = draw(st.sampled_from(["none", "sleep", "sh", "sleepbin", "http", "binary"]))
     secs = draw(st.integers(0, 20))
     if pre == "sleep":
         c["lifecycle"] = {"preStop": {"sleep": {"seconds": secs}}}
@@ -275,6 +280,8 @@ def containers(draw: st.DrawFn, name: str) -> dict[str, Any]:
         c["lifecycle"] = {"preStop": {"exec": {"command": ["/bin/sh", "-c", f"sleep {secs}"]}}}
     elif pre == "sleepbin":
         c["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", f"{secs}.5"]}}}
+    elif pre == "binary":
+        c["lifecycle"] = {"preStop": {"exec": {"command": ["/app/drain", "--wait", str(secs)]}}}
     elif pre == "http":
         c["lifecycle"] = {"preStop": {"httpGet": {"path": "/drain", "port": 8080}}}
     for kind in ("readiness", "liveness"):
@@ -299,8 +306,15 @@ def deployments(draw: st.DrawFn) -> dict[str, Any]:
         annotations["gosmith.dev/ignore"] = draw(st.sampled_from(["grace-period", "probe-timeout, gogc-off-unbounded"]))
     if draw(st.integers(0, 4)) == 0:
         annotations["gosmith.dev/drain-delay"] = draw(_durations())
+    if draw(st.integers(0, 4)) == 0:
+        annotations["gosmith.dev/shutdown-timeout"] = draw(_durations())
+    if draw(st.integers(0, 4)) == 0:
+        annotations["gosmith.dev/image-shell"] = draw(st.sampled_from(["true", "false", " False", "maybe"]))
     labels = {"app": "gen"}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gen", "namespace": "gen"},
+    # workload annotations count too (the pod template's win)
+    meta_annotations = {"gosmith.dev/go-version": "1.22"} if draw(st.integers(0, 4)) == 0 else {}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "gen", "namespace": "gen", "annotations": meta_annotations},
             "spec": {"selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": spec}}}
 
