@@ -53,6 +53,15 @@ def test_emit_policy_cli_writes_policies_and_bindings() -> None:
         assert f"#   {rule}: {why}" in result.stdout
 
 
+@pytest.mark.parametrize(("action", "errors", "warnings"), [("Deny", ["Deny"], ["Warn"]), ("Warn", ["Warn"], ["Warn"]),
+                                                        ("Audit", ["Audit"], ["Audit"])])
+def test_policy_action_sets_the_bindings(action: str, errors: list[str], warnings: list[str]) -> None:
+    objs = policy_objects(PolicyRequest(action=action, object_labels={"app": "x"}))
+    assert objs[1]["spec"]["validationActions"] == errors and objs[3]["spec"]["validationActions"] == warnings
+    assert objs[1]["spec"]["matchResources"] == {"objectSelector": {"matchLabels": {"app": "x"}}}
+    assert [o["spec"]["policyName"] for o in objs[1::2]] == [o["metadata"]["name"] for o in objs[::2]]
+
+
 def test_policy_page_lists_every_enforced_and_doctor_only_rule() -> None:
     page = (ROOT / "docs" / "policy.md").read_text()
     for rule in [*ENFORCED, *DOCTOR_ONLY]:
