@@ -365,6 +365,22 @@ def doctor_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     as_sarif: Annotated[bool, typer.Option("--sarif", help="Print SARIF 2.1.0 (GitHub code scanning).")] = False,
+    emit_policy: Annotated[
+        bool, typer.Option("--emit-policy", help="Print the one-object rules as ValidatingAdmissionPolicies and "
+                                                 "bindings (YAML) instead of checking PATH.")
+    ] = False,
+    policy_action: Annotated[
+        str, typer.Option(help="validationActions of the error rules' binding: Deny, Warn or Audit (warning "
+                               "rules: Warn, or Audit).")
+    ] = "Deny",
+    policy_namespace_label: Annotated[
+        list[str] | None, typer.Option(help="Bind the policy only in namespaces with this label (repeatable).",
+                                       metavar="KEY=VALUE")
+    ] = None,
+    policy_object_label: Annotated[
+        list[str] | None, typer.Option(help="Bind the policy only to workloads with this label (repeatable).",
+                                       metavar="KEY=VALUE")
+    ] = None,
 ) -> None:
     """Check Kubernetes manifests of Go services against the runtime and timing rules (exit 1: findings)."""
     from gosmith.doctor import DoctorRequest, doctor
@@ -382,6 +398,20 @@ def doctor_cmd(
         chart=ChartOptions(helm=helm, values=values or [], set_values=set_values or [], release=release,
                            kube_version=kube_version or ""),
     )
+    if emit_policy:
+        from gosmith.doctor import options
+        from gosmith.doctor_policy import PolicyRequest, parse_labels
+        from gosmith.doctor_policy import emit_policy as policy_yaml
+
+        if target != "-" or as_json or as_sarif:
+            raise UserError("--emit-policy prints YAML and reads no manifests: drop PATH, --json and --sarif")
+        opts, _ = options(req)
+        typer.echo(policy_yaml(PolicyRequest(
+            action=policy_action,
+            namespace_labels=parse_labels(policy_namespace_label or [], "--policy-namespace-label"),
+            object_labels=parse_labels(policy_object_label or [], "--policy-object-label"),
+        ), opts), nl=False)
+        return
     report, fail_level = doctor(req)
     typer.echo(to_sarif(report) if as_sarif else to_json(report) if as_json else table(report))
     raise typer.Exit(report.exit_code(fail_level))
