@@ -266,6 +266,8 @@ class Setting:
     zero_ok: bool = False
     #: The Helm expression the chart passes as `env` when it is not the value at `values[0]`.
     chart_value: str = ""
+    #: `gosmith tune`'s flag when it is not `--name-with-dashes` (a bool's `--on/--off` pair).
+    tune_flags: str = ""
 
     def limits(self, where: str = "", name: str = "") -> tuple[Fraction | int | None, Fraction | int | None]:
         """Return (minimum, maximum) on a surface (`where`, `name`), the table's unless a Surface differs."""
@@ -528,7 +530,7 @@ SETTINGS: tuple[Setting, ...] = (
             help='terminationGracePeriodSeconds; 0 = derive drain + shutdown + telemetry flush + '
                  '{GRACE_MARGIN} margin. A smaller explicit value is refused'),
     Setting("hpa_enabled", "bool", False, "Scale with a HorizontalPodAutoscaler on CPU",
-            section="RESOURCES AND TIMING", tune=True, values=("autoscaling.enabled",),
+            section="RESOURCES AND TIMING", tune=True, values=("autoscaling.enabled",), tune_flags="--hpa/--no-hpa",
             help='Scale with a HorizontalPodAutoscaler on CPU utilisation (needs cpu_request)'),
     Setting("replicas", "int", 2, "Replica count without an HPA", section="RESOURCES AND TIMING", minimum=1,
             maximum=1000, tune=True, values=("replicaCount",),

@@ -233,3 +233,35 @@ def readme_env_rows() -> list[str]:
 def readme(text: str) -> str:
     """Return the template's README.md.jinja with its generated env-table rows rewritten from the table."""
     return replace_block(text, "env-table", readme_env_rows(), JINJA_MARKER)
+
+
+# ----------------------------------------------------------------------------- gosmith tune
+PY_TYPES = {"int": "int", "number": "float", "bool": "bool"}
+
+
+def tune_help(s: st.Setting) -> str:
+    """Return the `gosmith tune --NAME` help of `s`: its description and, where it has one, its range."""
+    text, rng = s.description, s.range_text()
+    if rng:
+        text += f": {rng}" if s.choices else f" ({rng})"
+    return text + "."
+
+
+def tune_options() -> list[str]:
+    """Return the parameter lines of `gosmith tune`'s named options (src/gosmith/cli.py), one per tune row."""
+    out = []
+    for name in st.TUNE_OPTIONS:
+        s = st.BY_NAME[name]
+        flags = f"{json.dumps(s.tune_flags)}, " if s.tune_flags else ""
+        py = PY_TYPES.get(s.type, "str")
+        out += [f"    {name}: Annotated[", f"        {py} | None, typer.Option({flags}help={json.dumps(tune_help(s))})",
+                "    ] = None,"]
+    return out
+
+
+PY_MARKER = "# {}"
+
+
+def cli(text: str) -> str:
+    """Return src/gosmith/cli.py with its generated `gosmith tune` options rewritten from the table."""
+    return replace_block(text, "tune-options", tune_options(), PY_MARKER)

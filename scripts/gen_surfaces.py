@@ -1,5 +1,6 @@
 """Write the files the rule table (hooks/settings.py) generates: copier.yml's questions, the Go durations,
-the chart's timeouts values, schema, env entries and invariant key lists, the generated README's env rows.
+the chart's timeouts values, schema, env entries and invariant key lists, the generated README's env rows,
+`gosmith tune`'s options.
 
 `python scripts/gen_surfaces.py` rewrites them; `--check` exits 1 and prints the diff when a
 committed file differs (tests/test_settings.py runs the same check).
@@ -32,12 +33,14 @@ def generated(root: Path = ROOT) -> dict[Path, str]:
     parts = (chart / "values.yaml.jinja", chart / "templates" / "deployment.yaml.jinja",
              chart / "templates" / "_invariants.tpl.jinja")
     readme = root / "template" / "README.md.jinja"
+    cli = root / "src" / "gosmith" / "cli.py"
     texts = gen.chart_files(*(p.read_text(encoding="utf-8") for p in parts))
     return {
         copier_yml: gen.copier_yml(copier_yml.read_text(encoding="utf-8")),
         root / "template" / "internal" / "config" / "durations.go.jinja": gen.go_durations(),
         **dict(zip(parts, texts, strict=True)),
         readme: gen.readme(readme.read_text(encoding="utf-8")),
+        cli: gen.cli(cli.read_text(encoding="utf-8")),
         chart / "values.schema.json": gen.schema_timeouts((chart / "values.schema.json").read_text(encoding="utf-8")),
     }
 
