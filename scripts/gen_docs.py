@@ -489,7 +489,10 @@ def cli_markdown() -> str:
         "",
         "Generated from the `gosmith` command tree by `scripts/gen_docs.py` (`gosmith COMMAND --help` prints",
         "the same; a test fails when this page drifts). A problem you can fix (bad input, a refused",
-        "operation) prints one `error:` line on stderr and exits non-zero; usage errors exit 2.",
+        "operation) prints one `error:` line on stderr and exits non-zero; usage errors exit 2. Ctrl-C",
+        "prints `error: aborted, nothing written` and exits 130 from the first statement of gosmith's entry",
+        "module on; in the few milliseconds before it (the interpreter starting, before any of gosmith's",
+        "code runs) Python handles Ctrl-C itself.",
         "",
     ]
     for full, cmd in cli_commands():
