@@ -35,9 +35,11 @@ def load_rules() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    importlib.import_module(f"{name}.settings")
-    importlib.import_module(f"{name}.tuning")
-    importlib.import_module(f"{name}.validate")
+    # every module now, while this copy's directory is surely there: a later copy with the same content
+    # (another checkout, a temporary export) gets this package, whose path may be gone by then
+    for path in sorted(_HERE.glob("*.py")):
+        if path.stem not in ("__init__", "extension"):
+            importlib.import_module(f"{name}.{path.stem}")
     return module
 
 

@@ -36,9 +36,9 @@ def git(cwd: Path, *args: str) -> str:
     return run(["git", *args], cwd)
 
 
-def generate_released(version: Any, dst: Path, answers: dict[str, Any]) -> Path:
-    """Generate `dst` from released template `version` (the shipped snapshot) and commit it."""
-    built = materialise.materialise(ROOT)
+def generate(root: Path, version: Any, dst: Path, answers: dict[str, Any]) -> Path:
+    """Generate `dst` from release `version` of the gosmith tree `root` (its release repository) and commit it."""
+    built = materialise.materialise(root)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         copier.run_copy(str(built.repo), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
@@ -48,6 +48,11 @@ def generate_released(version: Any, dst: Path, answers: dict[str, Any]) -> Path:
     git(dst, "add", "--all")
     git(dst, "commit", "--quiet", "-m", "generated")
     return dst
+
+
+def generate_released(version: Any, dst: Path, answers: dict[str, Any]) -> Path:
+    """Generate `dst` from this repository's released template `version` (the shipped snapshot) and commit it."""
+    return generate(ROOT, version, dst, answers)
 
 
 def values_path(project: Path) -> Path:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import copier
-import yaml
+import released
 from gen import ROOT, run
 from typer.testing import CliRunner
 
-from gosmith import materialise, releases, versions
+from gosmith import releases
 from gosmith.cli import app
 
 OLD, NEW = "0.0.9", "0.1.0"
@@ -114,16 +112,7 @@ def make_root(
 
 def generate_old(root: Path, dst: Path, answers: dict[str, Any]) -> Path:
     """Generate a project at template OLD (from the release repository) and commit it."""
-    built = materialise.materialise(root)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(str(built.repo), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
-                        vcs_ref=versions.tag(OLD))
-    recorded = yaml.safe_load((dst / ".copier-answers.yml").read_text())
-    assert recorded["_commit"] == f"v{OLD}"
-    git(dst, "init", "--quiet")
-    commit(dst, "generated")
-    return dst
+    return released.generate(root, OLD, dst, answers)
 
 
 def git(cwd: Path, *args: str) -> str:

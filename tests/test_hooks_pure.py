@@ -73,3 +73,24 @@ def test_the_rules_are_loaded_one_way() -> None:
 def test_scripts_do_not_import_from_tests() -> None:
     found = {rel for rel, text in python_sources("scripts", "benchmarks", "src") if TESTS_ON_PATH.search(text)}
     assert found <= TESTS_ON_PATH_KNOWN, f"tests/ put on sys.path by {sorted(found - TESTS_ON_PATH_KNOWN)}"
+
+
+def test_rules_package_shared_by_content_survives_its_first_copy_going(tmp_path: Path) -> None:
+    """Copies of the same rules share one package (named by content); every module of it is loaded while the
+    first copy exists, so a later copy still reaches migrations after the first copy's directory is gone
+    (a template export or a test's template tree removed while the process runs)."""
+    import importlib
+    import shutil
+
+    from gen import load_module
+
+    first, second = tmp_path / "a" / "hooks", tmp_path / "b" / "hooks"
+    shutil.copytree(ROOT / "hooks", first, ignore=shutil.ignore_patterns("__pycache__"))
+    with (first / "migrations.py").open("a") as f:
+        f.write(f"# unique content for this test: {tmp_path.name}\n")
+    shutil.copytree(first, second)
+    package = load_module(first / "extension.py", f"ext_first_{tmp_path.name}").load_rules()
+    shutil.rmtree(first)
+    again = load_module(second / "extension.py", f"ext_second_{tmp_path.name}").load_rules()
+    assert again is package
+    assert importlib.import_module(f"{again.__name__}.migrations").rollout_notes("0.1.0", "0.2.0") == []
