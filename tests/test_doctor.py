@@ -619,12 +619,37 @@ def test_sarif_has_the_sidecar_rules() -> None:
 
 
 def test_generated_chart_sidecars_get_the_sidecar_rules_not_the_go_rules(generated: dict[str, Path]) -> None:
-    """The chart's `sidecars` value (a proxy in ci/loadbalancer-values.yaml) is a regular container: advised to
-    become a native sidecar, never given GOMEMLIMIT advice; the service is recognised by its chart env."""
+    """The chart's `sidecars` value (a proxy in ci/loadbalancer-values.yaml) is a native sidecar by default: no
+    finding at all (its grace headroom is derived by the chart); forced to a regular container (sidecarsMode
+    legacy) it is advised to become a native sidecar, never given GOMEMLIMIT advice; the service is recognised by
+    its chart env."""
     (chart,) = (generated["defaults"] / "deploy" / "helm").iterdir()
-    _, report = findings(str(chart), "--helm", helm_path(), "-f", str(chart / "ci" / "loadbalancer-values.yaml"),
+    lb = str(chart / "ci" / "loadbalancer-values.yaml")
+    code, report = findings(str(chart), "--helm", helm_path(), "-f", lb, "--fail-on", "info")
+    assert code == 0 and report["findings"] == [], report["findings"]
+    assert not [n for n in report["notes"] if "grace headroom not checked" in n], report["notes"]
+    _, report = findings(str(chart), "--helm", helm_path(), "-f", lb, "--set", "sidecarsMode=legacy",
                          "--fail-on", "info")
     proxy = [f for f in report["findings"] if f["container"] == "proxy"]
     assert [f["rule"] for f in proxy] == ["legacy-sidecar"], report["findings"]
     assert proxy[0]["severity"] == "info" and "initContainers with restartPolicy: Always" in proxy[0]["fix"]
     assert not [n for n in report["notes"] if "none known to be the Go service" in n]
+
+
+def test_generated_chart_native_sidecar_grace_holds_the_sidecar_shutdown(generated: dict[str, Path]) -> None:
+    """ci/sidecar-values.yaml (a native sidecar with sidecarShutdownSeconds) is doctor-clean because the chart
+    adds the sidecar's stop to the derived grace period and tells the doctor the shutdown time
+    (gosmith.dev/sidecar-shutdown-timeout); a grace period that leaves out the sidecar's shutdown is the
+    sidecar-grace-headroom error; a regular sidecar (sidecarsMode legacy) only gets the legacy-sidecar advice."""
+    (chart,) = (generated["defaults"] / "deploy" / "helm").iterdir()
+    side = str(chart / "ci" / "sidecar-values.yaml")
+    code, report = findings(str(chart), "--helm", helm_path(), "-f", side, "--fail-on", "info")
+    assert code == 0 and report["findings"] == [], report["findings"]
+    # A grace period without the sidecar's shutdown (the chart is not told it, the doctor is): an error.
+    code, report = findings(str(chart), "--helm", helm_path(), "-f", side, "--set", "sidecarShutdownSeconds=0",
+                            "--set", "podAnnotations.gosmith\\.dev/sidecar-shutdown-timeout=5s",
+                            "--fail-on", "warning")
+    assert code == 1 and [f["rule"] for f in report["findings"]] == ["sidecar-grace-headroom"], report["findings"]
+    code, report = findings(str(chart), "--helm", helm_path(), "-f", side, "--kube-version", "1.30.0",
+                            "--set", "sidecarsMode=legacy", "--fail-on", "warning")
+    assert code == 0 and [f["rule"] for f in report["findings"]] == ["legacy-sidecar"], report["findings"]

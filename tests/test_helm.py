@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -69,7 +70,7 @@ def values_files(chart: Path) -> list[str]:
 
 
 CI_FILES = ["", "ci/autoscaling-values.yaml", "ci/loadbalancer-values.yaml", "ci/minimal-values.yaml",
-            "ci/prestop-values.yaml"]
+            "ci/prestop-values.yaml", "ci/sidecar-values.yaml"]
 #: Shipped only by projects generated with hot_reload (the config.* values exist only there).
 HOT_FILE = "ci/hot-reload-values.yaml"
 
@@ -344,13 +345,22 @@ def go_ns(text: str) -> int:
     return sum(int(Fraction(n) * GO_UNITS_NS[u]) for n, u in parts)
 
 
-def derived_grace(values: dict[str, Any], *, native_sleep: bool) -> int:
-    """terminationGracePeriodSeconds the chart derives: preStop + drain + shutdown + flush + 2s, rounded up."""
+def derived_grace(values: dict[str, Any], *, native_sleep: bool, native_sidecars: bool = True) -> int:
+    """terminationGracePeriodSeconds the chart derives: preStop + drain + shutdown + flush + 2s, rounded up; with
+    sidecars, their stop (longest preStop sleep + sidecarShutdownSeconds + 2s) follows it (native sidecars are
+    stopped after the service) or runs beside it (regular containers: the larger of the two)."""
     t, sleep = values["timeouts"], values["preStopSleepSeconds"]
     drain = sleep * 10**9 if sleep > 0 else go_ns(t["drainDelay"])  # native sleep or the app's delay, never both
     total = drain + go_ns(t["shutdown"]) + go_ns(t["telemetryFlush"]) + 2 * 10**9
     assert native_sleep or sleep == 0 or drain == sleep * 10**9
-    return math.ceil(Fraction(total, 10**9))
+    app = math.ceil(Fraction(total, 10**9))
+    sidecars = values.get("sidecars") or []
+    if not sidecars:
+        return app
+    pre = max(int(((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0))
+              for c in sidecars)
+    side = pre + int(values.get("sidecarShutdownSeconds") or 0) + 2
+    return app + side if native_sidecars else max(app, side)
 
 
 def check_network_policy(objs: list[dict[str, Any]], values: dict[str, Any]) -> None:
@@ -467,6 +477,125 @@ def test_prestop_sleep_follows_cluster_version(projects: dict[str, Path], tool: 
     assert proc.returncode != 0 and "kubeVersion" in proc.stderr
 
 
+SIDECAR_EXTRA = {
+    "initContainers": [{"name": "wait", "image": "registry.example.com/tools/wait:1.0",
+                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
+                                            "seccompProfile": {"type": "RuntimeDefault"}}}],
+}
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_sidecars_follow_cluster_version_and_mode(projects: dict[str, Path], tool: str, tmp_path: Path) -> None:
+    """`sidecars` (ci/sidecar-values.yaml) are native sidecars on >= 1.29 in mode auto, first in initContainers with
+    restartPolicy: Always; regular containers below 1.29 or in mode legacy; mode native refuses < 1.29. Either way
+    they keep their probes and resources and get the service's restricted securityContext when they set none, and
+    the derived grace period holds the service's stop, then (native) or beside it (regular) the sidecars' stop."""
+    need(tool)
+    chart = chart_dir(projects["legacy"])  # kubeVersion floor 1.28
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump(SIDECAR_EXTRA))
+    files = ["-f", "ci/sidecar-values.yaml", "-f", str(extra)]
+    values = deep_merge(merged_values(chart, "ci/sidecar-values.yaml"), SIDECAR_EXTRA)
+    declared = values["sidecars"][0]
+    assert "securityContext" not in declared and declared["startupProbe"] and values["sidecarShutdownSeconds"] > 0
+    app = derived_grace({**values, "sidecars": []}, native_sleep=False)
+    cases = [("1.28.0", "auto", False), ("1.29.0", "auto", True), ("1.30.0", "auto", True), ("1.37.0", "auto", True),
+             ("1.30.0", "legacy", False), ("1.28.0", "legacy", False), ("1.30.0", "native", True)]
+    for kube, mode, native in cases:
+        objs = template(tool, chart, *files, "--set", f"sidecarsMode={mode}", kube=kube)
+        tmpl = kc.pod_template(kc.one(objs, "Deployment"))
+        spec = tmpl["spec"]
+        service = spec["containers"][0]
+        inits = [c["name"] for c in spec.get("initContainers", [])]
+        names = [c["name"] for c in spec["containers"]]
+        if native:
+            assert inits == ["proxy", "wait"] and names == [service["name"]], (kube, mode)
+            proxy = spec["initContainers"][0]
+            assert proxy["restartPolicy"] == "Always", (kube, mode)
+            assert "restartPolicy" not in spec["initContainers"][1]  # the user's init container stays one
+        else:
+            assert inits == ["wait"] and names == [service["name"], "proxy"], (kube, mode)
+            proxy = spec["containers"][1]
+            assert "restartPolicy" not in proxy, (kube, mode)
+        assert {k: proxy[k] for k in declared} == json.loads(json.dumps(declared)), (kube, mode)  # probes, resources
+        assert proxy["securityContext"] == service["securityContext"], (kube, mode)  # the restricted PSS default
+        assert kc.check_restricted_pss(spec, "Deployment") == [], (kube, mode)
+        side = values["sidecarShutdownSeconds"] + 2
+        want = app + side if native else max(app, side)
+        assert spec["terminationGracePeriodSeconds"] == want == derived_grace(
+            values, native_sleep=False, native_sidecars=native), (kube, mode)
+        assert tmpl["metadata"]["annotations"]["gosmith.dev/sidecar-shutdown-timeout"] == \
+            f"{values['sidecarShutdownSeconds']}s"  # what gosmith doctor reads for sidecar-grace-headroom
+        # An explicit grace must hold the sidecars' stop too (native: after the service's).
+        if native:
+            line = helm(tool, "template", "rel", ".", *files, "--set", f"sidecarsMode={mode}",
+                        "--set", f"terminationGracePeriodSeconds={want - 1}", "--kube-version", kube,
+                        cwd=chart, check=False).stderr
+            assert f"terminationGracePeriodSeconds {want - 1} is too short" in line, line
+            assert "sidecarShutdownSeconds 5s" in line and f"at least {want}" in line, line
+        objs = template(tool, chart, *files, "--set", f"sidecarsMode={mode}",
+                        "--set", f"terminationGracePeriodSeconds={want}", kube=kube)
+        assert kc.pod_template(kc.one(objs, "Deployment"))["spec"]["terminationGracePeriodSeconds"] == want
+
+    # A sidecar's own preStop sleep and securityContext are kept; the sleep adds to the grace after the service.
+    own = {"sidecars": [{**declared, "lifecycle": {"preStop": {"sleep": {"seconds": 4}}},
+                         "securityContext": {**SIDECAR_EXTRA["initContainers"][0]["securityContext"],
+                                             "runAsUser": 1337}}]}
+    extra.write_text(yaml.safe_dump({**SIDECAR_EXTRA, **own}))
+    spec = kc.pod_template(kc.one(template(tool, chart, *files, kube="1.30.0"), "Deployment"))["spec"]
+    proxy = spec["initContainers"][0]
+    assert proxy["securityContext"] == own["sidecars"][0]["securityContext"]
+    assert proxy["lifecycle"] == {"preStop": {"sleep": {"seconds": 4}}}
+    assert spec["terminationGracePeriodSeconds"] == app + 4 + values["sidecarShutdownSeconds"] + 2
+
+    # Without sidecarShutdownSeconds the native sidecars still get their 2s margin after the service.
+    spec = kc.pod_template(kc.one(template(tool, chart, "-f", "ci/sidecar-values.yaml", "--set",
+                                           "sidecarShutdownSeconds=0", kube="1.30.0"), "Deployment"))
+    assert spec["spec"]["terminationGracePeriodSeconds"] == app + 2
+    assert "gosmith.dev/sidecar-shutdown-timeout" not in (spec["metadata"].get("annotations") or {})
+    # No sidecars: the grace period and the pod are as before.
+    spec = kc.pod_template(kc.one(template(tool, chart, kube="1.30.0"), "Deployment"))["spec"]
+    assert spec["terminationGracePeriodSeconds"] == app and "initContainers" not in spec
+
+    # sidecarsMode native on a cluster without native sidecars fails with one line.
+    proc = helm(tool, "template", "rel", ".", *files, "--set", "sidecarsMode=native", "--kube-version", "1.28.0",
+                cwd=chart, check=False)
+    assert proc.returncode != 0 and "sidecarsMode native needs Kubernetes >= 1.29" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_notes_warn_about_regular_sidecars(projects: dict[str, Path], tool: str, tmp_path: Path) -> None:
+    """NOTES.txt warns that regular-container sidecars stop together with the service (below 1.29, or in mode
+    legacy), and says native sidecars stop after it otherwise. `helm install --dry-run` has no --kube-version, so
+    the NOTES are rendered per cluster version through a probe template in a copy of the chart."""
+    need(tool)
+    chart = tmp_path / "chart"
+    shutil.copytree(chart_dir(projects["legacy"]), chart)
+    (chart / "templates" / "notes-probe.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n"
+        '  notes: {{ include (print .Chart.Name "/templates/NOTES.txt") . | quote }}\n')
+
+    def notes(kube: str, *extra: str) -> str:
+        out = helm(tool, "template", "rel", ".", "--namespace", "shop", "--kube-version", kube,
+                   "--show-only", "templates/notes-probe.yaml", *extra, cwd=chart).stdout
+        return str(yaml.safe_load(out)["data"]["notes"])
+
+    old = notes("1.28.0", "-f", "ci/sidecar-values.yaml")
+    assert "WARNING: sidecars proxy run as regular containers" in old, old
+    assert "Kubernetes v1.28.0 has no native sidecars" in old and "stop together with it" in old, old
+    legacy = notes("1.30.0", "-f", "ci/sidecar-values.yaml", "--set", "sidecarsMode=legacy")
+    assert "WARNING: sidecars proxy run as regular containers (sidecarsMode legacy)" in legacy, legacy
+    native = notes("1.30.0", "-f", "ci/sidecar-values.yaml")
+    assert "WARNING" not in native and "proxy run as native sidecars" in native, native
+    assert "then the sidecars' 7s: preStop sleep + sidecarShutdownSeconds + 2s" in native, native
+    assert "sidecar" not in notes("1.28.0").lower()
+    if tool == "helm":  # the real NOTES of a (client-side) install, at Helm's own cluster version
+        out = helm(tool, "install", "rel", ".", "--dry-run=client", "-f", "ci/sidecar-values.yaml",
+                   cwd=chart_dir(projects["legacy"])).stdout
+        assert "proxy run as native sidecars" in out[out.index("NOTES:") :]
+
+
 @pytest.mark.parametrize("tool", HELMS)
 def test_servicemonitor_follows_its_value_alone(projects: dict[str, Path], tool: str) -> None:
     """serviceMonitor.enabled alone decides: the same ServiceMonitor with the kind advertised, with only the
@@ -491,6 +620,8 @@ BAD_VALUES = {
     "bad log level": ["--set", "app.logLevel=verbose"],
     "bad scrape interval": ["--set", "serviceMonitor.interval=30 seconds"],
     "bad Go duration": ["--set", "timeouts.read=soon"],
+    "bad sidecars mode": ["--set", "sidecarsMode=sidecar"],
+    "negative sidecar shutdown": ["--set", "sidecarShutdownSeconds=-1"],
 }
 GOOD_VALUES = {
     "misspelled top-level key": ["--set", "replicaCount=3"],
@@ -500,6 +631,8 @@ GOOD_VALUES = {
     "bad log level": ["--set", "app.logLevel=debug"],
     "bad scrape interval": ["--set", "serviceMonitor.interval=1m"],
     "bad Go duration": ["--set", "timeouts.read=1m30s"],
+    "bad sidecars mode": ["--set", "sidecarsMode=legacy"],
+    "negative sidecar shutdown": ["--set", "sidecarShutdownSeconds=10"],
 }
 
 

@@ -12,8 +12,13 @@ handler < write), decides where the drain delay happens, and derives termination
   - preStopSleepSeconds > 0 on Kubernetes >= 1.30: the native preStop sleep; DRAIN_DELAY is 0s;
   - preStopSleepSeconds > 0 below 1.30 (no native sleep): the app waits that long (DRAIN_DELAY);
   - preStopSleepSeconds 0: the app waits timeouts.drainDelay.
+With `sidecars`, their stop is added (sidecar stop = the longest preStop sleep among them +
+sidecarShutdownSeconds + 2s margin): native sidecars (gosmith.sidecarsNative) are stopped only after
+the service has exited, so the grace period is the service's sum above plus the sidecar stop; regular
+containers get SIGTERM with the service, so it is the larger of the two.
 terminationGracePeriodSeconds 0 renders the derived number; an explicit value below it fails.
-Returns JSON: {"grace": "<seconds>", "drainDelay": "<DRAIN_DELAY>", "preStop": <bool>, "sleep": <seconds>}.
+Returns JSON: {"grace": "<seconds>", "drainDelay": "<DRAIN_DELAY>", "preStop": <bool>, "sleep": <seconds>,
+"sidecarsNative": <bool>, "sidecarStop": <seconds, 0 without sidecars>}.
 Usage: include "orders-api.timing" . | fromJson
 */}}
 {{- define "orders-api.timing" -}}
@@ -67,13 +72,73 @@ Usage: include "orders-api.timing" . | fromJson
 {{- $rem = mod $rem 1000000000 }}
 {{- $need := ternary (add $sec 1) $sec (gt $rem 0) }}
 {{- $total := ternary (printf "%d.%ss" $sec (regexReplaceAll "0+$" (printf "%09d" $rem) "")) (printf "%ds" $sec) (gt $rem 0) }}
+{{- /* Sidecars: their longest preStop sleep + sidecarShutdownSeconds + margin, after (native) or beside (regular) the service's stop. */}}
+{{- $sideNative := eq (include "orders-api.sidecarsNative" .) "true" }}
+{{- $sidePre := 0 }}
+{{- $sideStop := 0 }}
+{{- $sideShutdown := int64 (.Values.sidecarShutdownSeconds | default 0) }}
+{{- $appNeed := $need }}
+{{- if .Values.sidecars }}
+{{- range .Values.sidecars }}
+{{- $s := int64 (dig "lifecycle" "preStop" "sleep" "seconds" 0 .) }}
+{{- if gt $s $sidePre }}
+{{- $sidePre = $s }}
+{{- end }}
+{{- end }}
+{{- $sideStop = add $sidePre $sideShutdown $margin }}
+{{- $need = ternary (add $appNeed $sideStop) (max $appNeed $sideStop) $sideNative }}
+{{- end }}
 {{- $grace := int64 .Values.terminationGracePeriodSeconds }}
 {{- if eq $grace 0 }}
 {{- $grace = $need }}
 {{- else if lt $grace $need }}
-{{- fail (printf "terminationGracePeriodSeconds %d is too short: preStop %ds + drain %s + shutdown %s + flush %s + margin %ds = %s -> at least %d (or 0 to derive it)" $grace $preStop (include "orders-api.seconds" (add (mul $drainSec 1000000000) $drainRem)) (include "orders-api.seconds" $ns.shutdown) (include "orders-api.seconds" $ns.telemetryFlush) $margin $total $need) }}
+{{- $why := printf "preStop %ds + drain %s + shutdown %s + flush %s + margin %ds = %s" $preStop (include "orders-api.seconds" (add (mul $drainSec 1000000000) $drainRem)) (include "orders-api.seconds" $ns.shutdown) (include "orders-api.seconds" $ns.telemetryFlush) $margin $total }}
+{{- if .Values.sidecars }}
+{{- $why = printf "%s (%ds), %s sidecars' preStop %ds + sidecarShutdownSeconds %ds + margin %ds = %ds" $why $appNeed (ternary "then the native" "beside it the regular" $sideNative) $sidePre $sideShutdown $margin $sideStop }}
 {{- end }}
-{{- dict "grace" (toString $grace) "drainDelay" $drain "preStop" $native "sleep" $sleep | toJson }}
+{{- fail (printf "terminationGracePeriodSeconds %d is too short: %s -> at least %d (or 0 to derive it)" $grace $why $need) }}
+{{- end }}
+{{- dict "grace" (toString $grace) "drainDelay" $drain "preStop" $native "sleep" $sleep "sidecarsNative" $sideNative "sidecarStop" $sideStop | toJson }}
+{{- end }}
+
+{{/*
+gosmith.sidecarsNative: "true" when `sidecars` run as native sidecars (initContainers with
+restartPolicy: Always, stopped after the service): sidecarsMode native, or auto on Kubernetes >= 1.29;
+sidecarsMode native below 1.29 fails (the API server would drop restartPolicy and the sidecar would
+block the pod's start as a plain init container).
+Usage: eq (include "orders-api.sidecarsNative" .) "true"
+*/}}
+{{- define "orders-api.sidecarsNative" -}}
+{{- $mode := .Values.sidecarsMode | default "auto" }}
+{{- $supported := semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version }}
+{{- if and (eq $mode "native") (not $supported) }}
+{{- fail (printf "sidecarsMode native needs Kubernetes >= 1.29 (native sidecars), got %s: use auto or legacy" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- if or (eq $mode "native") (and (eq $mode "auto") $supported) }}true{{ end }}
+{{- end }}
+
+{{/*
+gosmith.sidecars: the `sidecars` containers, with the restricted-PSS container securityContext of the
+service when one sets none of its own, and restartPolicy: Always when they are native sidecars.
+Usage: include "orders-api.sidecars" (list $ $native)
+*/}}
+{{- define "orders-api.sidecars" -}}
+{{- $root := index . 0 }}
+{{- $native := index . 1 }}
+{{- $out := list }}
+{{- range $root.Values.sidecars }}
+{{- $c := deepCopy . }}
+{{- if not (hasKey $c "securityContext") }}
+{{- $_ := set $c "securityContext" (include "orders-api.containerSecurityContext" $root | fromYaml) }}
+{{- end }}
+{{- if $native }}
+{{- $_ := set $c "restartPolicy" "Always" }}
+{{- else }}
+{{- $_ := unset $c "restartPolicy" }}
+{{- end }}
+{{- $out = append $out $c }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}
 
 {{/*
