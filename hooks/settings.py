@@ -478,6 +478,13 @@ SETTINGS: tuple[Setting, ...] = (
             why="the handler deadline is derived from it",
             help='Slowest normal request in seconds (p99.9 of a healthy day); the handler deadline'
                  ' is 1.5x this, at least +1s'),
+    Setting("upstream_timeout_seconds", "number", 0, "Timeout of calls to the upstream; 0 = derive",
+            section="RESOURCES AND TIMING", unit="s", minimum=0, maximum=3600, tune=True,
+            why="0 derives it; anything else must fit the handler deadline minus the upstream margin",
+            help='Timeout of a call to the upstream service (UPSTREAM_URL, all retries included) in '
+                 'seconds; 0 = derive handler_timeout - upstream_margin. A call is also cut at the '
+                 "caller's remaining handler budget minus the margin. Longer than the handler "
+                 'deadline allows is refused'),
     Setting("proxy_idle_timeout_seconds", "int", 60, "Idle timeout of the proxy in front",
             section="RESOURCES AND TIMING", unit="s", minimum=1, maximum=3600, tune=True,
             why="the app's idle timeout is derived from it",
@@ -612,6 +619,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "choice", "info", "Minimum level logged", section="RUN TIME", choices=(
             "debug", "info", "warn", "error"), answer=False, values=("app.logLevel",), env="LOG_LEVEL",
             go="Settings.LogLevel"),
+    Setting("upstream_url", "str", "", "Base URL of the service the example relay route calls (http or https); empty "
+            "= the route answers 503", section="RUN TIME", answer=False, values=("app.upstreamURL",),
+            env="UPSTREAM_URL", go="UpstreamURL"),
+    Setting("max_in_flight", "int", 0, "Business requests served at once; the next gets an immediate 503 with "
+            "Retry-After. 0 = derive GOMAXPROCS x handler_timeout / shed_target_latency", section="RUN TIME",
+            minimum=0, answer=False, why="0 derives it", values=("app.maxInFlight",), env="MAX_IN_FLIGHT",
+            go="MaxInFlight"),
+    Setting("shed_target_latency", "duration", "100ms", "CPU time a typical request needs on one core; the derived "
+            "in-flight limit is GOMAXPROCS x handler_timeout / this", section="RUN TIME", answer=False,
+            values=("app.shedTargetLatency",), env="SHED_TARGET_LATENCY", go="ShedTargetLatency"),
     # --- run-time settings of the Kubernetes client (kubernetes_client informer or controller)
     Setting("watch_namespace", "str", "", "Namespace whose objects the informer (ConfigMaps) or the controller "
             "(Widgets) watches; empty = the pod's own",
@@ -653,6 +670,12 @@ SETTINGS: tuple[Setting, ...] = (
              "Bounds waiting for in-flight requests after the drain"),
             ("telemetry_flush_timeout", "telemetryFlush", "TELEMETRY_FLUSH_TIMEOUT", "TelemetryFlushTimeout", False,
              "", "Bounds flushing buffered spans at exit"),
+            ("upstream_timeout", "upstreamTimeout", "UPSTREAM_TIMEOUT", "UpstreamTimeout", False, "",
+             "Bounds each call to the upstream, retries included; the caller's remaining budget minus "
+             "upstream_margin cuts it sooner"),
+            ("upstream_margin", "upstreamMargin", "UPSTREAM_MARGIN", "UpstreamMargin", False, "",
+             "Kept from the caller's remaining handler budget when calling the upstream, to answer after a "
+             "cut call"),
         )
     ),
 )

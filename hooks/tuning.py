@@ -38,6 +38,11 @@ READ_HEADER_TIMEOUT_MS = 5_000
 WRITE_MARGIN_MS = 2_000
 #: The app keeps idle keep-alive connections this much longer than the proxy in front does.
 IDLE_MARGIN_MS = 5_000
+#: Smallest share of the handler's remaining budget kept when calling an upstream: enough to log,
+#: record and answer the caller after the call was cut.
+UPSTREAM_MARGIN_MIN_MS = 50
+#: The upstream margin is this fraction of the handler deadline (1/20 = 5%), at least the minimum.
+UPSTREAM_MARGIN_DIVISOR = 20
 #: Bound on flushing buffered spans/metrics at shutdown.
 TELEMETRY_FLUSH_MS = 5_000
 #: Slack in the grace period for process exit and kubelet timing.
@@ -56,7 +61,7 @@ NATIVE_SIDECAR_KUBE_MINOR = 29
 #: Every answer the rules read; defaults, limits and validators come from the table (hooks/settings.py).
 _RULE_INPUTS = (
     "go_version", "cpu_request", "cpu_limit", "memory_request", "memory_limit", "gomemlimit_ratio",
-    "gomaxprocs_policy", "slowest_request_seconds", "proxy_idle_timeout_seconds",
+    "gomaxprocs_policy", "slowest_request_seconds", "upstream_timeout_seconds", "proxy_idle_timeout_seconds",
     "endpoint_propagation_seconds", "drain_mode", "probe_timeout_seconds", "readiness_period_seconds",
     "readiness_failure_threshold", "liveness_period_seconds", "liveness_failure_threshold", "startup_seconds",
     "termination_grace_period_seconds", "replicas", "hpa_enabled", "hpa_min_replicas", "hpa_max_replicas",
@@ -445,7 +450,40 @@ def _durations(b: _Builder, a: dict[str, Any]) -> dict[str, int]:
         f"{_sec(TELEMETRY_FLUSH_MS)} fixed",
         "flushing spans and metrics at exit must be bounded so shutdown fits the grace period",
     )
+    _upstream(b, a, handler)
     return {"drain": drain, "shutdown": shutdown, "flush": flush}
+
+
+def upstream_margin_ms(handler_ms: int) -> int:
+    """Margin kept from the caller's budget: max(50ms, handler deadline / 20 rounded up to 10ms)."""
+    return max(UPSTREAM_MARGIN_MIN_MS, math.ceil(Fraction(handler_ms, UPSTREAM_MARGIN_DIVISOR * 10)) * 10)
+
+
+def _upstream(b: _Builder, a: dict[str, Any], handler: int) -> None:
+    """Upstream call timeout and margin; the timeout must fit the handler deadline minus the margin."""
+    margin = upstream_margin_ms(handler)
+    b.set(
+        "durations.upstream_margin",
+        margin,
+        f"{_sec(margin)} = max({_sec(UPSTREAM_MARGIN_MIN_MS)}, handler_timeout {_sec(handler)} / "
+        f"{UPSTREAM_MARGIN_DIVISOR} rounded up to 10ms)",
+        "a call cut at the caller's deadline leaves no time to answer the caller; the margin does",
+    )
+    fits = handler - margin
+    explicit = _ms(Fraction(str(a["upstream_timeout_seconds"])))
+    why = "a call that may outlive the handler deadline is cut by it anyway, after the caller got its 503"
+    if explicit == 0:
+        b.set("durations.upstream_timeout", fits,
+              f"{_sec(fits)} = handler_timeout {_sec(handler)} - upstream_margin {_sec(margin)}", why)
+        return
+    if explicit > fits:
+        raise TuningError(
+            f"upstream_timeout_seconds {_fmt(Fraction(explicit, 1000))} is longer than the handler deadline "
+            f"allows: handler_timeout {_sec(handler)} - upstream_margin {_sec(margin)} = {_sec(fits)} "
+            "(raise slowest_request_seconds, or 0 to derive it)"
+        )
+    b.set("durations.upstream_timeout", explicit,
+          f"{_sec(explicit)} = answer (<= handler_timeout {_sec(handler)} - upstream_margin {_sec(margin)})", why)
 
 
 def _grace(b: _Builder, a: dict[str, Any], t: dict[str, int]) -> int:

@@ -293,6 +293,9 @@ def tune_cmd(
     slowest_request_seconds: Annotated[
         float | None, typer.Option(help="Slowest normal request (p99.9 of a healthy day) (0.01-3600s).")
     ] = None,
+    upstream_timeout_seconds: Annotated[
+        float | None, typer.Option(help="Timeout of calls to the upstream; 0 = derive (0-3600s).")
+    ] = None,
     proxy_idle_timeout_seconds: Annotated[
         int | None, typer.Option(help="Idle timeout of the proxy in front (1-3600s).")
     ] = None,
