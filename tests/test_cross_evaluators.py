@@ -44,6 +44,8 @@ DURATIONS = {
     "drain_delay": ("drainDelay", "DRAIN_DELAY"),
     "shutdown_timeout": ("shutdown", "SHUTDOWN_TIMEOUT"),
     "telemetry_flush_timeout": ("telemetryFlush", "TELEMETRY_FLUSH_TIMEOUT"),
+    "upstream_timeout": ("upstreamTimeout", "UPSTREAM_TIMEOUT"),
+    "upstream_margin": ("upstreamMargin", "UPSTREAM_MARGIN"),
 }
 
 

@@ -54,6 +54,7 @@ def test_context_keeps_the_contract_keys() -> None:
     assert set(ctx["durations"]) == {
         "read_header_timeout", "read_timeout", "handler_timeout", "write_timeout",
         "idle_timeout", "drain_delay", "shutdown_timeout", "telemetry_flush_timeout",
+        "upstream_timeout", "upstream_margin",
     }  # fmt: skip
     assert isinstance(ctx["termination_grace_period_seconds"], int)
     assert isinstance(ctx["prestop_sleep_seconds"], int)
@@ -170,6 +171,8 @@ def test_time_budget_worked_example() -> None:
         "drain_delay": "15s",  # 5s + 5s x 2
         "shutdown_timeout": "9500ms",  # = write
         "telemetry_flush_timeout": "5s",
+        "upstream_margin": "380ms",  # 7.5s / 20 rounded up to 10ms
+        "upstream_timeout": "7120ms",  # 7.5s - 0.38s
     }
     assert t.values["prestop_sleep_seconds"] == 0
     assert t.values["termination_grace_period_seconds"] == 32  # ceil(15 + 9.5 + 5 + 2)
@@ -184,6 +187,24 @@ def test_time_budget_worked_example() -> None:
 )
 def test_handler_timeout(slowest: float, handler: str) -> None:
     assert derive(slowest_request_seconds=slowest).values["durations"]["handler_timeout"] == handler
+
+
+@pytest.mark.parametrize(
+    ("slowest", "upstream", "timeout", "margin"),
+    [(5, 0, "7120ms", "380ms"), (5, 2, "2s", "380ms"), (0.01, 0, "950ms", "60ms"), (0.5, 0.9, "900ms", "80ms"),
+     (30, 42.75, "42750ms", "2250ms")],
+)
+def test_upstream_timeout_and_margin(slowest: float, upstream: float, timeout: str, margin: str) -> None:
+    d = derive(slowest_request_seconds=slowest, upstream_timeout_seconds=upstream).values["durations"]
+    assert (d["upstream_timeout"], d["upstream_margin"]) == (timeout, margin)
+
+
+def test_upstream_timeout_longer_than_the_handler_deadline_is_refused() -> None:
+    with pytest.raises(tuning.TuningError, match=r"upstream_timeout_seconds 7\.2 is longer than the handler deadline "
+                       r"allows: handler_timeout 7\.5s - upstream_margin 0\.38s = 7\.12s"):
+        derive(upstream_timeout_seconds=7.2)
+    with pytest.raises(tuning.TuningError, match="upstream_timeout_seconds 60"):
+        derive(upstream_timeout_seconds=60)
 
 
 def test_prestop_mode_moves_the_drain_out_of_the_app() -> None:
@@ -388,6 +409,8 @@ def test_invariants_hold_for_every_valid_input(a: dict[str, Any]) -> None:
     assert d["read_header_timeout"] < d["read_timeout"]
     assert d["idle_timeout"] > a["proxy_idle_timeout_seconds"] * 1000
     assert d["shutdown_timeout"] >= d["write_timeout"]
+    assert d["upstream_timeout"] > 0 and d["upstream_margin"] >= tuning.UPSTREAM_MARGIN_MIN_MS
+    assert d["upstream_timeout"] + d["upstream_margin"] <= d["handler_timeout"]
     assert 0 < d["telemetry_flush_timeout"] <= 10_000
     # exactly one drain delay
     assert (d["drain_delay"] > 0) != (v["prestop_sleep_seconds"] > 0)

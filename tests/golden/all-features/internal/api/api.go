@@ -4,13 +4,20 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/acme/orders-api/internal/client"
+	"github.com/acme/orders-api/internal/logging"
 )
 
 const (
@@ -19,12 +26,48 @@ const (
 )
 
 // Routes returns the business routes. greeting returns the current greeting; it may change
-// while the service runs.
-func Routes(greeting func() string) *http.ServeMux {
+// while the service runs. upstream is the service the relay route calls; nil (no UPSTREAM_URL)
+// turns that route into a 503.
+func Routes(greeting func() string, upstream *client.Client) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/hello/{name}", hello(greeting))
 	mux.HandleFunc("POST /v1/echo", echo)
+	mux.HandleFunc("GET /v1/relay/{name}", relay(upstream))
 	return mux
+}
+
+// relay asks the upstream to greet the name in the path (its GET /v1/hello/{name}) and
+// returns the upstream's status and answer. The call inherits this request's trace, baggage
+// and deadline (see package client): 504 when the deadline cut it, 502 when it failed.
+func relay(upstream *client.Client) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if upstream == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "no upstream configured (UPSTREAM_URL)"})
+			return
+		}
+		name := r.PathValue("name")
+		if utf8.RuneCountInString(name) > maxNameLen {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "name is too long"})
+			return
+		}
+		resp, err := upstream.Get(r.Context(), "/v1/hello/"+url.PathEscape(name))
+		if err != nil {
+			code := http.StatusBadGateway
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, client.ErrNoBudget) {
+				code = http.StatusGatewayTimeout
+			}
+			logging.FromContext(r.Context()).Warn("upstream call failed", zap.String("upstream", upstream.Name()), zap.Error(err))
+			writeJSON(w, code, map[string]string{"error": "upstream " + upstream.Name() + " failed"})
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		var answer map[string]any
+		if err := json.NewDecoder(io.LimitReader(resp.Body, maxBodySize)).Decode(&answer); err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": "upstream " + upstream.Name() + " answered no JSON"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"upstream": upstream.Name(), "status": resp.StatusCode, "answer": answer})
+	}
 }
 
 // hello greets the name in the path.

@@ -36,6 +36,8 @@ type Metrics struct {
 	cgroupMemory     prometheus.Gauge
 	gomaxprocsSource string
 	gomemlimitSource string
+
+	calls calls
 }
 
 // RuntimeLimits are the effective Go runtime limits, where each comes from (cgroup, env or
@@ -97,6 +99,7 @@ func New(info BuildInfo) *Metrics {
 		return float64(m.active.Load())
 	})
 	m.routes.Store(&map[routeKey]*routeSeries{})
+	m.calls = newCalls()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "app_build_info",
 		Help:        "Always 1; the labels describe the running binary.",
@@ -109,6 +112,7 @@ func New(info BuildInfo) *Metrics {
 		build, m.requests, m.duration, m.inFlight,
 		m.gomaxprocs, m.gomemlimit, m.cgroupCPU, m.cgroupMemory,
 	)
+	m.registry.MustRegister(m.calls.collectors()...)
 	return m
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ const (
 	defaultMaxHeaderBytes = 1 << 20
 	minMaxHeaderBytes     = 4 << 10 // below 4 KiB ordinary requests with cookies or tokens get 431
 	maxGreetingLen        = 200
+	// The in-flight limit is derived from GOMAXPROCS, HANDLER_TIMEOUT and this (server.InFlightLimit).
+	defaultShedTargetLatency = "100ms"
 )
 
 // Runtime limits: internal/limits applies these to the cgroup limits the service runs under,
@@ -59,6 +62,13 @@ type Config struct {
 	Durations
 	// MaxHeaderBytes limits the size of request headers; larger ones get 431 (MAX_HEADER_BYTES).
 	MaxHeaderBytes int
+	// UpstreamURL is the base URL of the service the relay route calls; empty = none (UPSTREAM_URL).
+	UpstreamURL string
+	// MaxInFlight is the number of business requests served at once before load shedding;
+	// 0 = derive it from GOMAXPROCS, HandlerTimeout and ShedTargetLatency (MAX_IN_FLIGHT).
+	MaxInFlight int
+	// ShedTargetLatency is the CPU time a typical request needs on one core (SHED_TARGET_LATENCY).
+	ShedTargetLatency time.Duration
 	// GOMAXPROCSPolicy derives GOMAXPROCS from the cgroup CPU limit: floor, ceil or go
 	// (GOMAXPROCS_POLICY). An explicit GOMAXPROCS variable wins.
 	GOMAXPROCSPolicy string
@@ -108,6 +118,9 @@ func Load(getenv func(string) string) (Config, error) {
 		Env:                   p.str("APP_ENV", defaultEnv),
 		Durations:             p.durations(),
 		MaxHeaderBytes:        p.integer("MAX_HEADER_BYTES", defaultMaxHeaderBytes),
+		UpstreamURL:           p.str("UPSTREAM_URL", ""),
+		MaxInFlight:           p.integer("MAX_IN_FLIGHT", 0),
+		ShedTargetLatency:     p.duration("SHED_TARGET_LATENCY", defaultShedTargetLatency),
 		GOMAXPROCSPolicy:      p.str("GOMAXPROCS_POLICY", defaultGOMAXPROCSPolicy),
 		GOMEMLIMITRatio:       p.str("GOMEMLIMIT_RATIO", defaultGOMEMLIMITRatio),
 		LimitsRecheckInterval: p.duration("LIMITS_RECHECK_INTERVAL", defaultLimitsRecheckInterval),
@@ -154,6 +167,15 @@ func (c Config) problems() []error {
 	if c.HandlerTimeout >= c.WriteTimeout {
 		errs = append(errs, fmt.Errorf("HANDLER_TIMEOUT (%s) must be below WRITE_TIMEOUT (%s), or the 503 cannot be written", c.HandlerTimeout, c.WriteTimeout))
 	}
+	if err := validUpstreamURL(c.UpstreamURL); err != nil {
+		errs = append(errs, fmt.Errorf("UPSTREAM_URL: %w", err))
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("MAX_IN_FLIGHT must be 0 (derive) or positive, got %d", c.MaxInFlight))
+	}
+	if c.ShedTargetLatency <= 0 {
+		errs = append(errs, fmt.Errorf("SHED_TARGET_LATENCY must be positive, got %s", c.ShedTargetLatency))
+	}
 	if !limits.ValidPolicy(c.GOMAXPROCSPolicy) {
 		errs = append(errs, fmt.Errorf("GOMAXPROCS_POLICY must be one of %s, got %q", strings.Join(limits.Policies, ", "), c.GOMAXPROCSPolicy))
 	}
@@ -188,6 +210,21 @@ func (c Config) validAddr(addr string) error {
 	}
 	if c.InKubernetes && isLoopback(host) {
 		return fmt.Errorf("%q binds a loopback address, so the pod would be unreachable through its Service; bind all interfaces (e.g. %q) in Kubernetes", addr, ":"+port)
+	}
+	return nil
+}
+
+// validUpstreamURL accepts "" (no upstream) or an absolute http or https URL with a host.
+func validUpstreamURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q must be an http or https URL with a host, e.g. http://orders.shop.svc:8080", s)
 	}
 	return nil
 }

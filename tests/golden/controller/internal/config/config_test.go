@@ -57,6 +57,8 @@ func TestLoadOverrides(t *testing.T) {
 		"MAX_HEADER_BYTES": "8192", "OTEL_SERVICE_NAME": "other", "POD_NAME": "p", "POD_NAMESPACE": "ns",
 		"GOMAXPROCS_POLICY": "ceil", "GOMEMLIMIT_RATIO": "0.75", "LIMITS_RECHECK_INTERVAL": "2s",
 		"NODE_NAME": "n", "KUBERNETES_SERVICE_HOST": "10.0.0.1", "GREETING": "Hi", "DEBUG_ADDR": "[::1]:6061",
+		"UPSTREAM_URL": "http://orders.shop.svc:8080", "UPSTREAM_TIMEOUT": "1s", "UPSTREAM_MARGIN": "200ms",
+		"MAX_IN_FLIGHT": "40", "SHED_TARGET_LATENCY": "20ms",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +69,9 @@ func TestLoadOverrides(t *testing.T) {
 			ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second,
 			IdleTimeout: time.Minute, HandlerTimeout: 1500 * time.Millisecond, DrainDelay: 0,
 			ShutdownTimeout: 7 * time.Second, TelemetryFlushTimeout: time.Second,
+			UpstreamTimeout: time.Second, UpstreamMargin: 200 * time.Millisecond,
 		},
+		UpstreamURL: "http://orders.shop.svc:8080", MaxInFlight: 40, ShedTargetLatency: 20 * time.Millisecond,
 		MaxHeaderBytes: 8192, GOMAXPROCSPolicy: "ceil", GOMEMLIMITRatio: "0.75", LimitsRecheckInterval: 2 * time.Second,
 		PodName: "p", PodNamespace: "ns", NodeName: "n", InKubernetes: true,
 		Settings: Settings{LogLevel: zapcore.DebugLevel, Greeting: "Hi"},
@@ -108,6 +112,11 @@ func TestLoadRejects(t *testing.T) {
 		{"debug on all interfaces", map[string]string{"DEBUG_ADDR": ":6060"}, "DEBUG_ADDR"},
 		{"debug on a pod address", map[string]string{"DEBUG_ADDR": "10.1.2.3:6060"}, "must bind a loopback address"},
 		{"debug without port", map[string]string{"DEBUG_ADDR": "127.0.0.1"}, "DEBUG_ADDR"},
+		{"upstream without scheme", map[string]string{"UPSTREAM_URL": "orders:8080"}, "UPSTREAM_URL"},
+		{"upstream not http", map[string]string{"UPSTREAM_URL": "ftp://orders"}, "must be an http or https URL"},
+		{"negative in-flight limit", map[string]string{"MAX_IN_FLIGHT": "-1"}, "MAX_IN_FLIGHT must be 0 (derive) or positive"},
+		{"shed target zero", map[string]string{"SHED_TARGET_LATENCY": "0s"}, "SHED_TARGET_LATENCY must be positive"},
+		{"upstream margin zero", map[string]string{"UPSTREAM_MARGIN": "0s"}, "UPSTREAM_MARGIN must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,10 @@ const (
 	defaultShutdownTimeout = "9500ms"
 	// 5s fixed
 	defaultTelemetryFlushTimeout = "5s"
+	// 7.12s = handler_timeout 7.5s - upstream_margin 0.38s
+	defaultUpstreamTimeout = "7120ms"
+	// 0.38s = max(0.05s, handler_timeout 7.5s / 20 rounded up to 10ms)
+	defaultUpstreamMargin = "380ms"
 )
 
 // Durations is the service's time budget: server timeouts, drain, shutdown and flush. Config
@@ -48,6 +52,10 @@ type Durations struct {
 	ShutdownTimeout time.Duration
 	// TelemetryFlushTimeout bounds flushing buffered spans at exit (TELEMETRY_FLUSH_TIMEOUT).
 	TelemetryFlushTimeout time.Duration
+	// UpstreamTimeout bounds each call to the upstream, retries included; the caller's remaining budget minus upstream_margin cuts it sooner (UPSTREAM_TIMEOUT).
+	UpstreamTimeout time.Duration
+	// UpstreamMargin kept from the caller's remaining handler budget when calling the upstream, to answer after a cut call (UPSTREAM_MARGIN).
+	UpstreamMargin time.Duration
 }
 
 // durations reads every Durations field from its environment variable.
@@ -61,6 +69,8 @@ func (p *parser) durations() Durations {
 		DrainDelay:            p.duration("DRAIN_DELAY", defaultDrainDelay),
 		ShutdownTimeout:       p.duration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout),
 		TelemetryFlushTimeout: p.duration("TELEMETRY_FLUSH_TIMEOUT", defaultTelemetryFlushTimeout),
+		UpstreamTimeout:       p.duration("UPSTREAM_TIMEOUT", defaultUpstreamTimeout),
+		UpstreamMargin:        p.duration("UPSTREAM_MARGIN", defaultUpstreamMargin),
 	}
 }
 
@@ -81,6 +91,8 @@ func (d Durations) problems() []error {
 		{"DRAIN_DELAY", d.DrainDelay, true},
 		{"SHUTDOWN_TIMEOUT", d.ShutdownTimeout, false},
 		{"TELEMETRY_FLUSH_TIMEOUT", d.TelemetryFlushTimeout, false},
+		{"UPSTREAM_TIMEOUT", d.UpstreamTimeout, false},
+		{"UPSTREAM_MARGIN", d.UpstreamMargin, false},
 	} {
 		switch {
 		case v.zeroOK && v.value < 0:

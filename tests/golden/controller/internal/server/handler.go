@@ -37,6 +37,9 @@ type AppOptions struct {
 	HandlerTimeout time.Duration
 	// Drain is the shutdown state shared with the Lifecycle; nil means never draining.
 	Drain *Drain
+	// MaxInFlight is the number of business requests served at once; the next one gets an
+	// immediate 503 with Retry-After (load shedding). 0 = no limit. See InFlightLimit.
+	MaxInFlight int
 }
 
 // App returns the application handler. /healthz is answered directly (200, or 503 once
@@ -52,6 +55,10 @@ type AppOptions struct {
 //   - the handler deadline: the handler's context is context.WithTimeout of the request's, and
 //     a response that has not started at the deadline is answered 503 (see exchange);
 //   - "Connection: close" on every response once draining.
+//
+// Before all of it, a request beyond o.MaxInFlight is shed: an immediate 503 with Retry-After,
+// no span, one access-log line with shed=true and http_server_shed_requests_total (see shed.go).
+// /healthz is never shed.
 //
 // Everything else is net/http's: the handler writes to net/http's writer through httpsnoop,
 // which keeps its optional interfaces, so streaming, sendfile, hijacking and
@@ -76,11 +83,17 @@ func App(routes *http.ServeMux, o AppOptions) http.Handler {
 			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), // RED metrics are package metrics'
 		)
 	}
+	shed := newShedder(o.MaxInFlight, o.Log, o.Metrics)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			healthz(w, r, s.drain)
 			return
 		}
+		if !shed.admit() {
+			shed.refuse(w, r, s.drain)
+			return
+		}
+		defer shed.release()
 		h.ServeHTTP(w, r)
 	})
 }

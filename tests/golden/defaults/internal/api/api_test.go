@@ -11,7 +11,7 @@ import (
 
 func TestRoutes(t *testing.T) {
 	greeting := "Hello"
-	h := Routes(func() string { return greeting })
+	h := Routes(func() string { return greeting }, nil)
 	tests := []struct {
 		name, method, path, body string
 		wantCode                 int
@@ -23,6 +23,7 @@ func TestRoutes(t *testing.T) {
 		{"echo", http.MethodPost, "/v1/echo", "abc", http.StatusOK, `{"bytes":3,"sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}`},
 		{"echo too large", http.MethodPost, "/v1/echo", strings.Repeat("x", maxBodySize+1), http.StatusRequestEntityTooLarge, `{"error":"body is too large"}`},
 		{"unknown", http.MethodGet, "/v2/nothing", "", http.StatusNotFound, ""},
+		{"relay without upstream", http.MethodGet, "/v1/relay/ada", "", http.StatusServiceUnavailable, `{"error":"no upstream configured (UPSTREAM_URL)"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,7 +51,7 @@ func TestRoutes(t *testing.T) {
 
 func TestGreetingChangesAtRuntime(t *testing.T) {
 	greeting := "Hello"
-	h := Routes(func() string { return greeting })
+	h := Routes(func() string { return greeting }, nil)
 	greeting = "Hi"
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/hello/bob", nil))

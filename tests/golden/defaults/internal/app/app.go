@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -15,6 +17,7 @@ import (
 
 	"example.com/golden-svc/internal/api"
 	"example.com/golden-svc/internal/buildinfo"
+	"example.com/golden-svc/internal/client"
 	"example.com/golden-svc/internal/config"
 	"example.com/golden-svc/internal/logging"
 	"example.com/golden-svc/internal/metrics"
@@ -89,13 +92,35 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 	}
 	httpLog := root.Named("http")
 	drain := &server.Drain{}
-	appHandler := server.App(api.Routes(func() string { return settings.Load().Greeting }), server.AppOptions{
+	inFlight, inFlightSource := cfg.MaxInFlight, "env"
+	if inFlight == 0 {
+		inFlight, inFlightSource = server.InFlightLimit(runtime.GOMAXPROCS(0), cfg.HandlerTimeout, cfg.ShedTargetLatency), "derived"
+	}
+	var upstream *client.Client
+	if cfg.UpstreamURL != "" {
+		base, perr := url.Parse(cfg.UpstreamURL) // Validate checked it
+		if perr != nil {
+			return fmt.Errorf("parse UPSTREAM_URL: %w", perr)
+		}
+		upstream = client.New(client.Options{
+			BaseURL:             base,
+			Timeout:             cfg.UpstreamTimeout,
+			Margin:              cfg.UpstreamMargin,
+			MaxIdleConnsPerHost: client.PoolSize(runtime.GOMAXPROCS(0), inFlight),
+			Log:                 root.Named("client"),
+			Metrics:             m,
+			TracerProvider:      tel.TracerProvider,
+			Propagator:          tel.Propagator,
+		})
+	}
+	appHandler := server.App(api.Routes(func() string { return settings.Load().Greeting }, upstream), server.AppOptions{
 		Log:            httpLog,
 		Metrics:        m,
 		TracerProvider: tel.TracerProvider,
 		Propagator:     tel.Propagator,
 		HandlerTimeout: cfg.HandlerTimeout,
 		Drain:          drain,
+		MaxInFlight:    inFlight,
 	})
 	ready := &server.Readiness{}
 	adminHandler := kc.gateReadiness(server.Admin(ready, m.Handler()))
@@ -139,9 +164,21 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout),
 		zap.Duration("telemetry_flush_timeout", cfg.TelemetryFlushTimeout),
 		zap.Int("max_header_bytes", cfg.MaxHeaderBytes),
+		zap.Int("max_in_flight", inFlight),
+		zap.String("max_in_flight_source", inFlightSource),
+		zap.String("upstream_url", cfg.UpstreamURL),
+		zap.Duration("upstream_timeout", cfg.UpstreamTimeout),
+		zap.Duration("upstream_margin", cfg.UpstreamMargin),
 		zap.String("log_level", level.String()),
 		zap.String("trace_exporter", tel.Exporter),
 	)
+	if upstream != nil && cfg.UpstreamTimeout+cfg.UpstreamMargin > cfg.HandlerTimeout {
+		// Not an error at run time (the chart and gosmith refuse it): calls are cut at the handler
+		// deadline minus the margin anyway, so UPSTREAM_TIMEOUT never takes effect.
+		log.Warn("upstream_timeout + upstream_margin exceed handler_timeout: calls end at the handler deadline minus the margin",
+			zap.Duration("upstream_timeout", cfg.UpstreamTimeout), zap.Duration("upstream_margin", cfg.UpstreamMargin),
+			zap.Duration("handler_timeout", cfg.HandlerTimeout))
+	}
 	lifecycle := &server.Lifecycle{
 		App:             server.NewHTTPServer(appHandler, limits, httpLog),
 		AppListener:     appLn,
