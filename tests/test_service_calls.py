@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_service_runtime as rt
 from gen import PROJECTS, Rendered
 from otlp_receiver import GrpcReceiver
-from test_service_runtime import GRPC, PARENT_ID, TRACE_ID, TRACEPARENT, http_get, ldflags, start  # noqa: F401
+from test_service_runtime import GRPC, PARENT_ID, TRACE_ID, TRACEPARENT, http_get, ldflags
+
+start = rt.start  # the fixture that runs binaries and kills them at the end of each test
 
 pytestmark = pytest.mark.slow
 
@@ -71,14 +74,15 @@ class Upstream:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                got = {"headers": {k.lower(): v for k, v in self.headers.items()}, "at": time.monotonic(), "closed": None}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                got = {"headers": headers, "at": time.monotonic(), "closed": None}
                 outer.requests.append(got)
                 # readable with no data = the caller closed the connection (the call was cut)
                 ready, _, _ = select.select([self.connection], [], [], hold)
                 if ready:
                     try:
                         data = self.connection.recv(1, socket.MSG_PEEK)
-                    except OSError:
+                    except OSError:  # reset by the caller
                         data = b""
                     if not data:
                         got["closed"] = time.monotonic()
@@ -109,7 +113,8 @@ def test_trace_context_and_baggage_go_over_the_wire(binary: Path, start) -> None
     """The upstream receives W3C traceparent (the caller's trace) and the caller's baggage."""
     with Upstream(hold=0) as up:
         a = start(binary, {"UPSTREAM_URL": up.url, "OTEL_TRACES_SAMPLER": "always_on"})
-        status, body = http_get(a.app + "/v1/relay/bo", {"traceparent": TRACEPARENT, "baggage": "tenant=acme,plan=gold"})
+        headers = {"traceparent": TRACEPARENT, "baggage": "tenant=acme,plan=gold"}
+        status, body = http_get(a.app + "/v1/relay/bo", headers)
         assert status == 200, body
     (req,) = up.requests
     assert req["headers"]["traceparent"].startswith(f"00-{TRACE_ID}-")
