@@ -26,7 +26,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
 THRESHOLD = {"defaults": "5", "fast": "1"}
 ALERTS = ["AvailabilityBudgetBurnFast", "AvailabilityBudgetBurnSlow", "LatencyBudgetBurnFast",
           "LatencyBudgetBurnSlow", "TargetDown", "PodNotReady", "ContainerRestarting", "CPUThrottled",
-          "MemoryNearGOMEMLIMIT", "MemoryNearLimit"]
+          "MemoryNearGOMEMLIMIT", "MemoryNearLimit", "LoadShedding"]
 
 
 def tool(name: str) -> str:
@@ -127,7 +127,7 @@ def test_promtool_check_and_unit_tests(projects: dict[str, Path], answers: str, 
     project = projects[answers]
     rules_dir = project / "deploy" / "prometheus"
     check = subprocess.run([promtool, "check", "rules", "rules.yml"], cwd=rules_dir, capture_output=True, text=True)
-    assert check.returncode == 0 and "SUCCESS: 26 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 27 rules found" in check.stdout, check.stdout + check.stderr
     (rule,) = prometheus_rules(chart_of(project), "--set", "prometheusRule.enabled=true")
     (tmp_path / "chart-rules.yml").write_text(yaml.safe_dump(rule["spec"]))
     check = subprocess.run([promtool, "check", "rules", "chart-rules.yml"], cwd=tmp_path,
