@@ -232,6 +232,14 @@ BAD_TIMEOUTS = {
     "negative flush": (["timeouts.telemetryFlush=-1s"], "timeouts.telemetryFlush must be positive, got -1s"),
     "negative drain": (["timeouts.drainDelay=-5s"], "timeouts.drainDelay must not be negative, got -5s"),
     "overflow": (["timeouts.shutdown=2562048h"], 'timeouts.shutdown "2562048h" is not a Go duration (overflow)'),
+    "upstream timeout past the handler deadline": (
+        ["timeouts.upstreamTimeout=7200ms"],
+        "timeouts.upstreamTimeout 7200ms + timeouts.upstreamMargin 380ms must not exceed timeouts.handler 7500ms",
+    ),
+    "handler lowered below the upstream timeout": (
+        ["timeouts.handler=2s"],
+        "timeouts.upstreamTimeout 7120ms + timeouts.upstreamMargin 380ms must not exceed timeouts.handler 2s",
+    ),
     "two errors in one line": (
         ["timeouts.write=1s", "timeouts.read=1s"],
         "timeouts.readHeader 5s must not exceed timeouts.read 1s; "

@@ -101,6 +101,15 @@ def rule_table() -> tuple[Rule, ...]:
              "lifecycle.preStop.exec runs `sleep` or a shell AND the image has no shell",
              "Use the native `lifecycle.preStop.sleep.seconds` (Kubernetes >= 1.30; no binary needed), or drain "
              "in the app (fail /readyz on SIGTERM and keep serving for the drain delay)."),
+        Rule("upstream-timeout", "error",
+             "Upstream call timeout longer than the handler deadline allows",
+             "A call to another service that may outlive the handler deadline is cut by it anyway, after the "
+             "caller already got its 503; the retries and the margin to answer the caller are lost.",
+             "UPSTREAM_TIMEOUT + UPSTREAM_MARGIN <= HANDLER_TIMEOUT (the margin, when not set, is the tuning "
+             f"rule's max({seconds_text(t.UPSTREAM_MARGIN_MIN_MS)}, HANDLER_TIMEOUT / "
+             f"{t.UPSTREAM_MARGIN_DIVISOR}))",
+             "Lower UPSTREAM_TIMEOUT (`timeouts.upstreamTimeout`) to HANDLER_TIMEOUT - UPSTREAM_MARGIN, or raise "
+             "HANDLER_TIMEOUT."),
         Rule("gomemlimit-at-limit", "error",
              "GOMEMLIMIT at or above the container memory limit",
              "GOMEMLIMIT is a soft limit for the Go heap and runtime only; at or above the cgroup limit the "
@@ -707,6 +716,34 @@ def _check_idle(x: _Ctx, c: Container, lbs: list[LoadBalancer], opts: Options, n
               idle_timeout_ms=idle, lb_idle_timeout_ms=lb_ms, wanted_ms=want)
 
 
+def _env_ms(c: Container, name: str) -> tuple[int | None, int | None]:
+    """Return (milliseconds, env index) of a duration env var of `c`; (None, None) when unset or not literal."""
+    var = c.env.get(name)
+    if var is None or var.value is None:
+        return None, None
+    return duration_ms(var.value), var.index
+
+
+def _check_upstream(x: _Ctx, c: Container) -> None:
+    """An upstream call (UPSTREAM_TIMEOUT + margin) must end inside the handler deadline."""
+    handler, _ = _env_ms(c, "HANDLER_TIMEOUT")
+    upstream, index = _env_ms(c, "UPSTREAM_TIMEOUT")
+    if handler is None or upstream is None or index is None:
+        return
+    margin, _ = _env_ms(c, "UPSTREAM_MARGIN")
+    margin_src = "UPSTREAM_MARGIN"
+    if margin is None:
+        margin, margin_src = _t().upstream_margin_ms(handler), "derived margin"
+    if upstream + margin <= handler:
+        return
+    x.add("upstream-timeout", c, (*c.path, "env", index),
+          f"UPSTREAM_TIMEOUT {seconds_text(upstream)} + {margin_src} {seconds_text(margin)} = "
+          f"{seconds_text(upstream + margin)} > HANDLER_TIMEOUT {seconds_text(handler)}: upstream calls outlive the "
+          "handler deadline",
+          f"set UPSTREAM_TIMEOUT to at most {seconds_text(max(handler - margin, 0))} (HANDLER_TIMEOUT - margin)",
+          upstream_timeout_ms=upstream, upstream_margin_ms=margin, handler_timeout_ms=handler)
+
+
 def _check_prestop(x: _Ctx, c: Container, opts: Options) -> None:
     _, kind, cmd = _prestop(c)
     if kind != "exec" or not cmd:
@@ -865,6 +902,7 @@ def check(docs: list[Doc], opts: Options | None = None) -> Report:
                 _check_drain(x, c, opts)
             _check_idle(x, c, lbs, opts, notes)
             _check_prestop(x, c, opts)
+            _check_upstream(x, c)
             _check_field_refs(x, c)
             _check_probes(x, c)
             if x.app and not x.is_app(c) and not c.native_sidecar:
