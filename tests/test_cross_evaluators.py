@@ -223,7 +223,8 @@ func TestCrossCheck(t *testing.T) {
 				"idle_timeout": cfg.IdleTimeout.Milliseconds(), "drain_delay": cfg.DrainDelay.Milliseconds(),
 				"shutdown_timeout": cfg.ShutdownTimeout.Milliseconds(),
 				"telemetry_flush_timeout": cfg.TelemetryFlushTimeout.Milliseconds(),
-				"upstream_timeout": cfg.UpstreamTimeout.Milliseconds(), "upstream_margin": cfg.UpstreamMargin.Milliseconds(),
+				"upstream_timeout": cfg.UpstreamTimeout.Milliseconds(),
+				"upstream_margin":  cfg.UpstreamMargin.Milliseconds(),
 			}
 		}
 		outs = append(outs, o)

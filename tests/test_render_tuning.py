@@ -71,6 +71,8 @@ GO_CONSTS = {
     "defaultDrainDelay": "drain_delay",
     "defaultShutdownTimeout": "shutdown_timeout",
     "defaultTelemetryFlushTimeout": "telemetry_flush_timeout",
+    "defaultUpstreamTimeout": "upstream_timeout",
+    "defaultUpstreamMargin": "upstream_margin",
 }
 #: values.yaml timeouts key -> tuned.durations key.
 HELM_TIMEOUTS = {
@@ -82,6 +84,8 @@ HELM_TIMEOUTS = {
     "drainDelay": "drain_delay",
     "shutdown": "shutdown_timeout",
     "telemetryFlush": "telemetry_flush_timeout",
+    "upstreamTimeout": "upstream_timeout",
+    "upstreamMargin": "upstream_margin",
 }
 
 
@@ -134,6 +138,8 @@ func TestZZTunedDefaults(t *testing.T) {
 		"drain_delay":             cfg.DrainDelay.Milliseconds(),
 		"shutdown_timeout":        cfg.ShutdownTimeout.Milliseconds(),
 		"telemetry_flush_timeout": cfg.TelemetryFlushTimeout.Milliseconds(),
+		"upstream_timeout":        cfg.UpstreamTimeout.Milliseconds(),
+		"upstream_margin":         cfg.UpstreamMargin.Milliseconds(),
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
