@@ -56,6 +56,15 @@ type result struct {
 	FirstFailAt float64        `json:"first_failure_unix"`
 	LastFailAt  float64        `json:"last_failure_unix"`
 	Pinned      *pinnedResult  `json:"pinned,omitempty"`
+	// ByStatus holds the latency percentiles of the responses of each status code.
+	ByStatus map[string]statusLatency `json:"by_status"`
+}
+
+// statusLatency is the latency of the responses of one status code.
+type statusLatency struct {
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	Maxms float64 `json:"max_ms"`
 }
 
 // pinnedResult is what -pinned adds: how the pinned connections ended.
@@ -70,6 +79,7 @@ type pinnedResult struct {
 type recorder struct {
 	mu        sync.Mutex
 	latencies []time.Duration
+	byStatus  map[string][]time.Duration
 	status    map[string]int
 	errs      map[string]int
 	ok        int64
@@ -87,6 +97,10 @@ func (r *recorder) add(d time.Duration, code int, err error) {
 		r.errs[classify(err)]++
 	default:
 		r.status[strconv.Itoa(code)]++
+		if r.byStatus == nil {
+			r.byStatus = map[string][]time.Duration{}
+		}
+		r.byStatus[strconv.Itoa(code)] = append(r.byStatus[strconv.Itoa(code)], d)
 	}
 	if err == nil && code < 400 {
 		r.ok++
@@ -252,6 +266,12 @@ func run() error {
 	}
 	if n > 0 {
 		res.Maxms = float64(rec.latencies[n-1].Microseconds()) / 1000
+	}
+	res.ByStatus = map[string]statusLatency{}
+	for code, lat := range rec.byStatus {
+		slices.Sort(lat)
+		res.ByStatus[code] = statusLatency{P50ms: percentile(lat, 0.50), P99ms: percentile(lat, 0.99),
+			Maxms: float64(lat[len(lat)-1].Microseconds()) / 1000}
 	}
 	if pin != nil {
 		res.Pinned = &pinnedResult{
