@@ -704,7 +704,8 @@ DURATIONS: dict[str, tuple[list[str], list[str]]] = {
 #: pattern of its own, the unsigned Go duration of the resync period).
 DURATION_KEYS: dict[str, str | None] = {
     **{f"timeouts.{k}": "goDuration" for k in ("readHeader", "read", "handler", "write", "idle", "drainDelay",
-                                                "shutdown", "telemetryFlush")},
+                                                "shutdown", "telemetryFlush", "upstreamTimeout", "upstreamMargin")},
+    "app.shedTargetLatency": "goDuration",
     "serviceMonitor.interval": "promDuration", "serviceMonitor.scrapeTimeout": "promDuration",
     "slo.for.page": "ruleDuration", "slo.for.ticket": "ruleDuration",
     **{f"slo.windows.{w}.{k}": "ruleDuration" for w in ("pageFast", "pageSlow", "ticketFast", "ticketSlow")
@@ -835,6 +836,7 @@ def test_values_documented_and_tuned(projects: dict[str, Path], answers: str) ->
         "readHeader": d["read_header_timeout"], "read": d["read_timeout"], "handler": d["handler_timeout"],
         "write": d["write_timeout"], "idle": d["idle_timeout"], "drainDelay": d["drain_delay"],
         "shutdown": d["shutdown_timeout"], "telemetryFlush": d["telemetry_flush_timeout"],
+        "upstreamTimeout": d["upstream_timeout"], "upstreamMargin": d["upstream_margin"],
     }
     # 0 = derived in the template (an explicit answer stays explicit); the template's number equals the rule's.
     assert values["terminationGracePeriodSeconds"] == answer_file["termination_grace_period_seconds"]

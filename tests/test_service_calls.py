@@ -125,9 +125,9 @@ def test_trace_context_and_baggage_go_over_the_wire(binary: Path, start) -> None
 def test_slow_upstream_is_cut_at_the_callers_budget_minus_the_margin(binary: Path, start) -> None:
     """B slower than A's handler budget: the call ends at A's deadline minus UPSTREAM_MARGIN (not at
     the longer UPSTREAM_TIMEOUT), A answers 504 before its own deadline, and B sees the cut."""
-    handler, margin = 1.0, 0.25
+    handler, margin = 2.0, 1.0  # a margin of half the budget: a busy machine's late timers cannot blur them
     with Upstream(hold=10) as up:
-        a = start(binary, {"UPSTREAM_URL": up.url, "HANDLER_TIMEOUT": "1s", "UPSTREAM_MARGIN": "250ms",
+        a = start(binary, {"UPSTREAM_URL": up.url, "HANDLER_TIMEOUT": "2s", "UPSTREAM_MARGIN": "1s",
                            "UPSTREAM_TIMEOUT": "5s"})
         t0 = time.monotonic()
         status, body = http_get(a.app + "/v1/relay/slow", timeout=10)
@@ -140,8 +140,8 @@ def test_slow_upstream_is_cut_at_the_callers_budget_minus_the_margin(binary: Pat
     assert req["closed"] is not None, "the upstream's connection stayed open after the cut"
     cut = req["closed"] - req["at"]
     print(f"call cut after {cut:.3f}s (budget {handler}s - margin {margin}s), A answered after {elapsed:.3f}s")
-    assert handler - margin - 0.1 <= cut <= handler - margin + 0.2
-    assert elapsed < handler + 0.2
+    assert handler - margin - 0.1 <= cut <= handler - margin / 2  # at the cut, well before A's own deadline
+    assert elapsed < handler
     (call,) = [x for x in a.json_lines() if x["msg"] == "upstream request"]
     assert call["status"] == 0 and call["error"] == "deadline exceeded"
     assert 0.5 * 1000 < call["budget_ms"] <= (handler - margin) * 1000

@@ -260,7 +260,8 @@ func (b *cancelBody) Close() error {
 // backoff returns the wait before attempt+1: full jitter over base x 2^(attempt-1), at most max.
 func (c *Client) backoff(attempt int) time.Duration {
 	ceil := min(c.o.BackoffBase<<(attempt-1), c.o.BackoffMax)
-	return rand.N(ceil) + 1 // never zero, so that retries spread out
+	// Jitter needs no cryptographic randomness; +1 keeps the wait above zero.
+	return rand.N(ceil) + 1 //nolint:gosec // G404: spreading retries out is not a security decision
 }
 
 // Retryable reports whether req may be sent twice: an idempotent method (RFC 9110 9.2.2) or an

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -194,12 +195,13 @@ func TestTraceAndBaggageCrossTheCall(t *testing.T) {
 }
 
 // TestDeadlineCutsTheCall: B is slower than A's budget: the call ends at A's deadline minus the
-// margin (not at the longer upstream timeout), and B's handler context is canceled.
+// margin (not at the longer upstream timeout, nor at A's own deadline), and B's handler context is
+// canceled. The margin is half the budget, so a busy machine's late timers cannot blur the two.
 func TestDeadlineCutsTheCall(t *testing.T) {
-	const budget, margin = 600 * time.Millisecond, 150 * time.Millisecond
+	const budget, margin = 2 * time.Second, time.Second
 	bCanceled := make(chan struct{})
 	bRoutes := http.NewServeMux()
-	bRoutes.HandleFunc("GET /b", func(w http.ResponseWriter, r *http.Request) {
+	bRoutes.HandleFunc("GET /b", func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			close(bCanceled)
@@ -240,9 +242,6 @@ func TestDeadlineCutsTheCall(t *testing.T) {
 	if r.left < margin/2 || r.left > margin {
 		t.Errorf("A's budget left after the call = %s, want about the margin %s (call took %s)", r.left, margin, r.elapsed)
 	}
-	if r.elapsed > budget-margin+margin/2 {
-		t.Errorf("call took %s, want about %s", r.elapsed, budget-margin)
-	}
 	select {
 	case <-bCanceled:
 	case <-time.After(5 * time.Second):
@@ -279,7 +278,11 @@ func TestDeadlineIsTheSoonerOfBudgetAndTimeout(t *testing.T) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(50*time.Millisecond))
 	defer cancel()
-	if _, err := c.Get(ctx, "/"); err == nil || !strings.Contains(err.Error(), client.ErrNoBudget.Error()) {
+	resp, err := c.Get(ctx, "/")
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+	if !errors.Is(err, client.ErrNoBudget) {
 		t.Fatalf("call with less budget than the margin: err = %v, want ErrNoBudget", err)
 	}
 }

@@ -20,11 +20,11 @@ func TestShedding(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, limit)
 	routes := http.NewServeMux()
-	routes.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+	routes.HandleFunc("GET /slow", func(http.ResponseWriter, *http.Request) {
 		entered <- struct{}{}
 		<-release
 	})
-	routes.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {})
+	routes.HandleFunc("GET /fast", func(http.ResponseWriter, *http.Request) {})
 	logs := &syncBuffer{}
 	m := metrics.New(metrics.BuildInfo{})
 	app := httptest.NewServer(App(routes, AppOptions{Log: testLogger(logs), Metrics: m, HandlerTimeout: 10 * time.Second, MaxInFlight: limit}))
