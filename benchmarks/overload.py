@@ -46,16 +46,16 @@ def post_latency(url: str, body: bytes, timeout: float = 10) -> float:
     return time.monotonic() - start
 
 
-def started_limit(log: Path) -> str:
-    """Return max_in_flight and its source from the service's start line."""
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("msg") == "starting":
-            return f"{rec.get('max_in_flight')} ({rec.get('max_in_flight_source')}, GOMAXPROCS {rec.get('gomaxprocs')})"
-    return "?"
+def scraped_limit(admin: str) -> str:
+    """Return the in-flight limit and GOMAXPROCS the service reports on /metrics."""
+    with urllib.request.urlopen(admin + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = {}
+    for line in text.splitlines():
+        for name in ("http_server_in_flight_limit", "app_runtime_gomaxprocs"):
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                found[name] = line.rsplit(" ", 1)[1]
+    return f"{found.get('http_server_in_flight_limit', '?')} at GOMAXPROCS {found.get('app_runtime_gomaxprocs', '?')}"
 
 
 def run_variant(args: Any, binary: Path, lg: Path, wd: Path, quota: Fraction, limit: int, rate: float,
@@ -68,6 +68,7 @@ def run_variant(args: Any, binary: Path, lg: Path, wd: Path, quota: Fraction, li
     body = b"x" * args.body
     try:
         svc.wait_ready()
+        limit_text = scraped_limit(svc.admin)
         url = svc.http + "/v1/echo"
         load = subprocess.Popen(
             [*c.loadgen(lg, url, rate=rate, conc=args.max_conns, duration=args.duration, body=args.body),
@@ -88,7 +89,7 @@ def run_variant(args: Any, binary: Path, lg: Path, wd: Path, quota: Fraction, li
         cg.remove()
     res = json.loads(out)
     res["recovery_s"] = recovery
-    res["limit"] = started_limit(log)
+    res["limit"] = limit_text
     return res
 
 
@@ -100,7 +101,7 @@ def main() -> int:
     p.add_argument("--factors", default="2,4", help="offered load as multiples of the capacity (default 2,4)")
     p.add_argument("--limits", default="0,8",
                    help="in-flight limits to compare with no shedding; 0 = derived (default 0,8)")
-    p.add_argument("--body", type=int, default=65536, help="POST /v1/echo body bytes (default 65536)")
+    p.add_argument("--body", type=int, default=262144, help="POST /v1/echo body bytes (default 262144)")
     p.add_argument("--max-conns", type=int, default=4000, help="cap on the load generator's requests in flight")
     p.add_argument("--recovery-max", type=float, default=30, help="longest wait for recovery, seconds (default 30)")
     args = p.parse_args()

@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "service_overhead": ("service_overhead.py", []),
     "drain": ("drain.py", ["--warmup", "2"]),
     "cpu_limit": ("cpu_limit.py", ["--duration", "8"]),
+    "overload": ("overload.py", ["--duration", "5"]),
     "rollout": ("rollout.py", ["--rollouts", "1"]),
 }
 

@@ -156,6 +156,7 @@ BENCHMARK_RUNS = {
     "startup": ["--runs", "1", "--requests", "50"],
     "drain": ["--warmup", "0.5", "--drain-delay", "1500ms", "--lb-delay", "0.5", "--rate", "50", "--clients", "4"],
     "cpu_limit": ["--duration", "1", "--warmup", "0.2", "--connections", "4", "--echo-bytes", "4096"],
+    "overload": ["--duration", "1", "--factors", "2", "--limits", "8", "--body", "4096", "--recovery-max", "5"],
 }
 
 
@@ -176,8 +177,8 @@ def test_benchmark_script_runs_and_reports(name: str, tmp_path: Path) -> None:
     assert result["benchmark"] == name
     assert result["machine"]["nproc"] and result["machine"]["go"].startswith("go version")
     assert f"{name}.py" in result["command"]
-    if result["skipped"]:  # cpu_limit on a machine without cgroup control
-        assert name == "cpu_limit" and not result["rows"]
+    if result["skipped"]:  # cpu_limit and overload on a machine without cgroup control
+        assert name in ("cpu_limit", "overload") and not result["rows"]
     else:
         assert result["rows"] and all(value for _, value in result["rows"])
     if name == "drain":  # both modes ran: the constant rate one and the pinned keep-alive one
