@@ -125,6 +125,37 @@ TOOLCHAIN=go1.27.3 provide golangci-lint github.com/golangci/golangci-lint/v2/cm
   "$GOLANGCI_VERSION" 1-4 \
   "\"\$1\" version | grep -q 'version ${GOLANGCI_VERSION#v} built with go1.27'"
 
+# otelcol: the OpenTelemetry Collector the collector-sidecar tests run (tests/tools/otelcol: OTLP receiver,
+# batch/memory_limiter processors, OTLP exporters at one pinned release line). Rebuilt only when its
+# source changes (the stamp is the sha256 of go.mod, go.sum and main.go, as tests/conftest.py checks).
+OTELCOL_SRC=tests/tools/otelcol
+otelcol_digest=
+if [ -f "$OTELCOL_SRC/main.go" ]; then
+  otelcol_digest=$(cat "$OTELCOL_SRC/go.mod" "$OTELCOL_SRC/go.sum" "$OTELCOL_SRC/main.go" | sha256sum | cut -d' ' -f1)
+fi
+if [ -z "$otelcol_digest" ]; then
+  :
+elif [ -x "$BIN/otelcol" ] && [ "$(cat "$BIN/.otelcol.sha256" 2>/dev/null)" = "$otelcol_digest" ]; then
+  :
+elif ! command -v go >/dev/null 2>&1; then
+  unavailable otelcol "Go is not installed, so the collector cannot be built"
+else
+  say "building otelcol (OpenTelemetry Collector v0.165.0/v1.71.0 modules) from the Go module proxy (first build: estimate 2-6 min on 2 cores, idle to busy)"
+  otelcol_start=$SECONDS
+  otelcol_log="$TOOLS/otelcol.build.log"
+  progress_start otelcol 2-6
+  if (cd "$OTELCOL_SRC" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/otelcol.tmp" .) >"$otelcol_log" 2>&1 &&
+      mv "$BIN/otelcol.tmp" "$BIN/otelcol"; then
+    progress_stop
+    echo "$otelcol_digest" >"$BIN/.otelcol.sha256"
+    say "built otelcol in $(took "$otelcol_start" 2-6)"
+  else
+    progress_stop
+    rm -f "$BIN/.otelcol.sha256" "$BIN/otelcol.tmp"
+    unavailable otelcol "building tests/tools/otelcol failed: $(tail -n 1 "$otelcol_log" | tr '\t' ' ') (log: .tools/otelcol.build.log)"
+  fi
+fi
+
 # qemu-user-static runs the cross-compiled linux/arm64 binary (Debian package).
 if ! command -v qemu-aarch64-static >/dev/null 2>&1 && ! command -v qemu-aarch64 >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -201,3 +201,32 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         raise
     yield running
     running.stop()
+
+
+#: The collector the collector-sidecar tests run: tests/tools/otelcol, built by scripts/tools.sh (same stamp).
+OTELCOL_SRC = Path(__file__).resolve().parent / "tools" / "otelcol"
+
+
+@pytest.fixture(scope="session")
+def otelcol() -> Path:
+    """The OpenTelemetry Collector binary of tests/tools/otelcol (built once per source change)."""
+    import hashlib
+    import os
+
+    import gen
+
+    if not gen.have("go"):
+        pytest.skip("go not on PATH")
+    digest = hashlib.sha256(
+        b"".join((OTELCOL_SRC / f).read_bytes() for f in ("go.mod", "go.sum", "main.go"))
+    ).hexdigest()
+    tools_bin = gen.ROOT / ".tools" / "bin"
+    binary, stamp = tools_bin / "otelcol", tools_bin / ".otelcol.sha256"
+    if not (binary.exists() and stamp.exists() and stamp.read_text().strip() == digest):
+        tools_bin.mkdir(parents=True, exist_ok=True)
+        tmp = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # atomic: xdist workers may race
+        gen.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], OTELCOL_SRC,
+                env={"CGO_ENABLED": "0"})
+        tmp.replace(binary)
+        stamp.write_text(digest + "\n")
+    return binary
