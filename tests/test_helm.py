@@ -247,7 +247,8 @@ def test_rendered_objects_valid_and_consistent(
     config_on = values.get("config", {}).get("enabled", False)
     dashboards = [o for o in kc.by_kind(objs, "ConfigMap") if values["dashboard"]["label"] in o["metadata"]["labels"]]
     assert len(dashboards) == int(values["dashboard"]["enabled"])
-    assert kinds.count("ConfigMap") - len(dashboards) == int(config_on)
+    collector_on = values["otel"]["enabled"] and values["otel"]["collector"]["sidecar"]["enabled"]
+    assert kinds.count("ConfigMap") - len(dashboards) == int(config_on) + int(collector_on)
     assert ("ServiceAccount" in kinds) == values["serviceAccount"]["create"]
     floor = values["autoscaling"]["minReplicas"] if values["autoscaling"]["enabled"] else values["replicaCount"]
     assert ("PodDisruptionBudget" in kinds) == (values["podDisruptionBudget"]["enabled"] and floor >= 2)
@@ -347,7 +348,8 @@ def go_ns(text: str) -> int:
 
 def derived_grace(values: dict[str, Any], *, native_sleep: bool, native_sidecars: bool = True) -> int:
     """terminationGracePeriodSeconds the chart derives: preStop + drain + shutdown + flush + 2s, rounded up; with
-    sidecars, their stop (longest preStop sleep + sidecarShutdownSeconds + 2s) follows it (native sidecars are
+    sidecars (and the collector sidecar), their stop (longest preStop sleep + the larger of sidecarShutdownSeconds
+    and otel.collector.sidecar.shutdownSeconds + 2s) follows it (native sidecars are
     stopped after the service) or runs beside it (regular containers: the larger of the two)."""
     t, sleep = values["timeouts"], values["preStopSleepSeconds"]
     drain = sleep * 10**9 if sleep > 0 else go_ns(t["drainDelay"])  # native sleep or the app's delay, never both
@@ -355,11 +357,16 @@ def derived_grace(values: dict[str, Any], *, native_sleep: bool, native_sidecars
     assert native_sleep or sleep == 0 or drain == sleep * 10**9
     app = math.ceil(Fraction(total, 10**9))
     sidecars = values.get("sidecars") or []
+    shutdown = int(values.get("sidecarShutdownSeconds") or 0)
+    collector = ((values.get("otel") or {}).get("collector") or {}).get("sidecar") or {}
+    if values.get("otel", {}).get("enabled") and collector.get("enabled"):  # the collector sidecar
+        sidecars = [*sidecars, {"name": "otel-collector"}]
+        shutdown = max(shutdown, int(collector["shutdownSeconds"]))
     if not sidecars:
         return app
     pre = max(int(((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0))
               for c in sidecars)
-    side = pre + int(values.get("sidecarShutdownSeconds") or 0) + 2
+    side = pre + shutdown + 2
     return app + side if native_sidecars else max(app, side)
 
 
@@ -586,15 +593,19 @@ def test_collector_sidecar_values(projects: dict[str, Path], rendered: gen.Rende
     of the NetworkPolicy still lets the pod reach otel.endpoint; off by default and with otel.enabled false."""
     need(tool)
     chart = chart_dir(projects["defaults"])  # OTLP/gRPC, NetworkPolicy on
+    old_chart = chart_dir(projects["legacy"])  # kubeVersion floor 1.28
     values = merged_values(chart, "ci/otel-collector-values.yaml")
     side = values["otel"]["collector"]["sidecar"]
-    app = derived_grace(values, native_sleep=True)
     cases = [("1.28.0", "auto", False), ("1.29.0", "auto", True), ("1.30.0", "auto", True),
              ("1.30.0", "legacy", False), ("1.30.0", "native", True)]
     for kube, mode, native in cases:
-        objs = template(tool, chart, "-f", "ci/otel-collector-values.yaml", "--set", f"sidecarsMode={mode}",
-                        "--set", "sidecars[0].name=proxy", "--set", "sidecars[0].image=registry.k8s.io/pause:3.10",
-                        kube=kube)
+        c = old_chart if kube < "1.30" else chart
+        v = merged_values(c, "ci/otel-collector-values.yaml")
+        app = derived_grace(deep_merge(v, {"otel": {"collector": {"sidecar": {"enabled": False}}}}),
+                            native_sleep=kube >= "1.30")
+        objs = template(tool, c, "-f", "ci/otel-collector-values.yaml",
+                        "--set", f"sidecarsMode={mode}", "--set", "sidecars[0].name=proxy",
+                        "--set", "sidecars[0].image=registry.k8s.io/pause:3.10", kube=kube)
         tmpl = kc.pod_template(kc.one(objs, "Deployment"))
         spec = tmpl["spec"]
         service = spec["containers"][0]
@@ -614,18 +625,19 @@ def test_collector_sidecar_values(projects: dict[str, Path], rendered: gen.Rende
         assert collector["securityContext"] == service["securityContext"]
         assert kc.check_restricted_pss(spec, "Deployment") == [], (kube, mode)
         (volume,) = [v for v in spec["volumes"] if v["name"] == "otel-collector-config"]
-        assert volume["configMap"]["name"] == "rel-demo-svc-otel-collector"
+        assert volume["configMap"]["name"] == f"rel-{c.name}-otel-collector"
         assert {"name": "otel-collector-config", "mountPath": "/etc/otelcol", "readOnly": True} in \
             collector["volumeMounts"]
         assert env_of(service)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
         want = app + side["shutdownSeconds"] + 2 if native else max(app, side["shutdownSeconds"] + 2)
-        assert spec["terminationGracePeriodSeconds"] == want, (kube, mode)
+        assert spec["terminationGracePeriodSeconds"] == want == derived_grace(
+            v, native_sleep=kube >= "1.30", native_sidecars=native), (kube, mode)
         assert tmpl["metadata"]["annotations"]["gosmith.dev/sidecar-shutdown-timeout"] == f"{side['shutdownSeconds']}s"
         assert tmpl["metadata"]["annotations"]["checksum/otel-collector-config"]
         if native:  # an explicit grace below it fails, naming the collector's value
             line = helm(tool, "template", "rel", ".", "-f", "ci/otel-collector-values.yaml",
                         "--set", f"terminationGracePeriodSeconds={want - 1}", "--kube-version", kube,
-                        cwd=chart, check=False).stderr
+                        cwd=c, check=False).stderr
             assert f"otel.collector.sidecar.shutdownSeconds {side['shutdownSeconds']}s" in line, line
     config = collector_config(objs)
     assert config["receivers"] == {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"},
