@@ -73,6 +73,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 	defer stopReload()
 
 	m := metrics.New(metrics.BuildInfo{Version: info.Version, Commit: info.Commit, GoVersion: info.GoVersion})
+	m.Registry().MustRegister(tel.Collectors()...)
 	stopLimits := watchRuntimeLimits(ctx, tuner, runtimeLimits, cfg.LimitsRecheckInterval, m)
 	defer stopLimits()
 	kc, err := startKube(ctx, cfg, getenv, m.Registry(), tel.TracerProvider, root.Named("kube"))
@@ -161,6 +162,9 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 	if runErr != nil {
 		return runErr
 	}
-	log.Info("stopped")
+	// The final span counts: what reached the collector before the process exits (they match
+	// otel_spans_exported_total and otel_spans_failed_total, which can no longer be scraped).
+	spans := tel.SpanCounts()
+	log.Info("stopped", zap.Int64("spans_exported", spans.Exported), zap.Int64("spans_failed", spans.Failed))
 	return nil
 }
