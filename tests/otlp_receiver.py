@@ -98,18 +98,20 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class GrpcReceiver:
-    """OTLP/gRPC receiver on 127.0.0.1 (plaintext, like a collector's 4317 without TLS)."""
+    """OTLP/gRPC receiver on 127.0.0.1 (plaintext, like a collector's 4317 without TLS); `host` is another
+    address of the test's own (the cluster tests' bridge, for pods to reach)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.store = Store()
+        self.host = host
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self.store), self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.port = self.server.add_insecure_port(f"{host}:0")
 
     @property
     def endpoint(self) -> str:
         """Value for OTEL_EXPORTER_OTLP_ENDPOINT."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def __enter__(self) -> GrpcReceiver:
         self.server.start()

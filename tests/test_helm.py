@@ -647,19 +647,20 @@ def test_collector_sidecar_values(projects: dict[str, Path], rendered: gen.Rende
     assert exporter["sending_queue"] == {"enabled": True, "queue_size": side["queueSize"]}
     assert exporter["retry_on_failure"]["enabled"] is True
     assert exporter["headers"] == {"x-tenant": "shop"}  # merged from otel.collector.sidecar.config
-    assert config["service"]["pipelines"] == {"traces": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"],
-                                                         "exporters": ["otlp_grpc"]}}
+    assert config["service"]["pipelines"] == {"traces": {
+        "receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["otlp_grpc"]}}
     assert config["processors"]["memory_limiter"]["limit_mib"] == side["memoryLimitMiB"]
     # The pod still reaches otel.endpoint: the OTLP egress rule is there with the sidecar.
     (np,) = [o for o in objs if o["kind"] == "NetworkPolicy"]
     otlp_ports = [[p["port"] for p in rule["ports"]] for rule in np["spec"]["egress"]]
     assert [4317] in otlp_ports or any(4317 in p for p in otlp_ports), np["spec"]["egress"]
     # A changed collector config rolls the pods.
-    other = template(tool, chart, "-f", "ci/otel-collector-values.yaml", "--set",
-                     "otel.collector.sidecar.queueSize=10")
-    assert kc.pod_template(kc.one(other, "Deployment"))["metadata"]["annotations"]["checksum/otel-collector-config"] != \
-        kc.pod_template(kc.one(template(tool, chart, "-f", "ci/otel-collector-values.yaml"),
-                               "Deployment"))["metadata"]["annotations"]["checksum/otel-collector-config"]
+    def checksum(*extra: str) -> str:
+        objs = template(tool, chart, "-f", "ci/otel-collector-values.yaml", *extra)
+        annotations = kc.pod_template(kc.one(objs, "Deployment"))["metadata"]["annotations"]
+        return str(annotations["checksum/otel-collector-config"])
+
+    assert checksum("--set", "otel.collector.sidecar.queueSize=10") != checksum()
     # https endpoints keep TLS on.
     tls = collector_config(template(tool, chart, "-f", "ci/otel-collector-values.yaml",
                                     "--set", "otel.endpoint=https://otel.example.com:4317"))
