@@ -632,3 +632,111 @@ def test_selector_change_migration_from_the_docs_loses_no_request(cluster: Clust
     print(f"\nselector migration: {load.ok} requests, {len(load.failures)} failed: {load.failures[:3]}")
     assert load.ok > 1000, f"too little traffic to tell: {load.ok}"
     assert not load.failures, f"{len(load.failures)} failed: {load.failures[:10]}"
+
+
+COLLECTOR_IMAGE = "gosmith.local/otelcol:suite"
+
+
+@dataclass
+class FollowedLog:
+    """`kubectl logs -f` of one container, read in the background until the container exits."""
+
+    pod: str
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def _read(self) -> None:
+        assert self.proc.stdout
+        self.lines.extend(self.proc.stdout)
+
+    def json_lines(self, timeout: float) -> list[dict[str, Any]]:
+        """The JSON lines once the stream ended (the container exited)."""
+        self.proc.wait(timeout=timeout)
+        assert self.thread
+        self.thread.join(timeout=10)
+        return [json.loads(x) for x in self.lines if x.startswith("{")]
+
+
+def follow(cluster: Cluster, ns: str, pod: str, container: str) -> FollowedLog:
+    proc = subprocess.Popen([str(TOOLS_BIN / "kubectl"), "-n", ns, "logs", "-f", pod, "-c", container],
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    log = FollowedLog(pod, proc)
+    log.thread = threading.Thread(target=log._read, daemon=True)
+    log.thread.start()
+    return log
+
+
+@dataclass
+class SpanAccount:
+    """One old pod of a rollout: the spans its service logged, counted as exported, and that arrived."""
+
+    pod: str
+    logged: set[str]
+    exported: int
+    failed: int
+    received: set[str]
+    stopped: bool
+
+
+def rollout_spans(cluster: Cluster, chart: Path, otelcol: Path, ns: str, *extra: str) -> tuple[Load, list[SpanAccount]]:
+    """Install the chart with the collector sidecar exporting to a receiver on the bridge address (every request
+    sampled), roll it once under load, and account for the spans of each old pod."""
+    from cluster import GATEWAY
+    from otlp_receiver import GrpcReceiver
+
+    cluster.image(COLLECTOR_IMAGE, {"/otelcol": otelcol}, ["/otelcol"])
+    repo, tag = COLLECTOR_IMAGE.rsplit(":", 1)
+    with GrpcReceiver(GATEWAY) as receiver:
+        sets = ["otel.enabled=true", f"otel.endpoint={receiver.endpoint}", "otel.sampler=always_on",
+                "otel.collector.sidecar.enabled=true", f"otel.collector.sidecar.image.repository={repo}",
+                f"otel.collector.sidecar.image.tag={tag}", "networkPolicy.otlp.namespace=",
+                f"networkPolicy.otlp.ports[0]={receiver.port}", *extra]
+        install(cluster, chart, ns, *sets)
+        old = [p["metadata"]["name"] for p in
+               cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"]]
+        logs = [follow(cluster, ns, pod, chart.name) for pod in old]
+        time.sleep(1)
+        load = rollouts(cluster, chart, ns, 1, *sets)
+        accounts = []
+        for log in logs:
+            lines = log.json_lines(timeout=60)
+            logged = {x["span_id"] for x in lines if x.get("msg") == "request" and x.get("span_id")}
+            last = lines[-1] if lines else {}
+            accounts.append(SpanAccount(log.pod, logged, int(last.get("spans_exported", -1)),
+                                        int(last.get("spans_failed", -1)), set(), last.get("msg") == "stopped"))
+        time.sleep(2)  # a legacy collector may still be exporting what it had
+        for span in list(receiver.store.spans):
+            for a in accounts:
+                if span.resource.get("k8s.pod.name") == a.pod:
+                    a.received.add(span.span_id)
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    for a in accounts:
+        print(f"{ns} {a.pod}: logged {len(a.logged)}, exported {a.exported}, failed {a.failed}, "
+              f"received {len(a.received)}, stopped line {a.stopped}")
+    return load, accounts
+
+
+def test_collector_sidecar_delivers_every_span_through_a_rollout(cluster: Cluster, chart: Path, otelcol: Path) -> None:
+    """The collector as a native sidecar: during a rollout under load with every request sampled, each old pod
+    logs its "stopped" line, and the spans received downstream from it are exactly the spans of the requests it
+    logged, as many as its exported counter says; no request fails."""
+    load, accounts = rollout_spans(cluster, chart, otelcol, "collector")
+    assert load.ok > 1000, f"too little traffic to tell: {load.ok}"
+    assert not load.failures, f"{len(load.failures)} failed of {load.ok + len(load.failures)}: {load.failures[:10]}"
+    assert len(accounts) == 2
+    for a in accounts:
+        assert a.stopped, f"{a.pod}: no stopped line"
+        assert len(a.logged) > 100, f"{a.pod}: too few traced requests to tell ({len(a.logged)})"
+        assert a.failed == 0, a.pod
+        assert a.received == a.logged, f"{a.pod}: {len(a.logged - a.received)} logged spans never arrived"
+        assert len(a.received) == a.exported, a.pod
+
+
+def test_collector_as_regular_container_loses_spans(cluster: Cluster, chart: Path, otelcol: Path) -> None:
+    """Control: sidecarsMode legacy (the collector is a regular container, SIGTERMed with the service): it stops
+    receiving while the service still drains, and spans of the old pods' last requests never arrive."""
+    _, accounts = rollout_spans(cluster, chart, otelcol, "collector-legacy", "sidecarsMode=legacy")
+    lost = sum(len(a.logged - a.received) for a in accounts)
+    assert all(a.stopped for a in accounts), accounts
+    assert lost > 0, "no span was lost with a regular-container collector: the sidecar test has no teeth"
