@@ -4,7 +4,9 @@ built service under PodSecurity `restricted`, Ready through its own probes, `hel
 no request, while the same rollout with the drain disabled does (negative control). Four answer sets are
 installed as generated: the defaults, a 500m CPU + 512Mi memory limit set (GOMAXPROCS/GOMEMLIMIT from the
 kubelet's cgroup, an in-place resize), hot reload (a ConfigMap change through the kubelet) and
-drain_mode=prestop.
+drain_mode=prestop. The OpenTelemetry Collector sidecar (tests/tools/otelcol in an image) is rolled under load
+with every request sampled: as a native sidecar every span of the old pods arrives downstream; as a regular
+container (sidecarsMode legacy, the control) some are lost.
 
 Needs root and the tools of scripts/cluster-tools.sh; skipped with the reason otherwise
 (GOSMITH_SKIP_CLUSTER=1 skips them too).
