@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 import yaml
 from gen import PROJECTS, ROOT, Rendered, listeners, run, wait_http
 from otlp_receiver import GrpcReceiver
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
 
@@ -118,6 +120,8 @@ class Outcome:
     statuses: list[int | None]
     #: the service logged "telemetry flush failed" (its flush at exit did not reach the collector)
     flush_failed: bool
+    #: otel_spans_exported_total and otel_spans_failed_total scraped from /metrics under load, before SIGTERM
+    scraped: dict[str, float]
 
 
 def run_pair(rendered: Rendered, otelcol: Path, procs: list[Proc], tmp_path: Path, *, native: bool) -> Outcome:
@@ -149,6 +153,9 @@ def run_pair(rendered: Rendered, otelcol: Path, procs: list[Proc], tmp_path: Pat
         for w in workers:
             w.start()
         time.sleep(1.5)
+        with urllib.request.urlopen(svc_ports.admin_url + "/metrics", timeout=5) as resp:
+            metrics = {s.name: s.value for f in text_string_to_metric_families(resp.read().decode())
+                       for s in f.samples if s.name.startswith("otel_spans_")}
         service.proc.send_signal(signal.SIGTERM)
         if native:  # kubelet stops a native sidecar only after the service has exited
             service_code = service.wait(timeout=20)
@@ -169,7 +176,7 @@ def run_pair(rendered: Rendered, otelcol: Path, procs: list[Proc], tmp_path: Pat
     served = sum(1 for x in lines if x["msg"] == "request" and x.get("path", "/v1/hello/load") == "/v1/hello/load")
     return Outcome(served, stopped["spans_exported"], stopped["spans_failed"], len(spans),
                    len({s.span_id for s in spans}), statuses,
-                   any(x["msg"] == "telemetry flush failed" for x in lines))
+                   any(x["msg"] == "telemetry flush failed" for x in lines), metrics)
 
 
 def test_native_order_delivers_every_exported_span(rendered: Rendered, otelcol: Path, procs: list[Proc],
@@ -183,6 +190,9 @@ def test_native_order_delivers_every_exported_span(rendered: Rendered, otelcol: 
     assert o.received == o.unique, f"duplicate spans downstream: {o}"
     assert o.received == o.exported, o
     assert not o.flush_failed, o
+    # the same counter in /metrics, scraped under load: already counting, never ahead of the final number
+    assert 0 < o.scraped["otel_spans_exported_total"] <= o.exported, o
+    assert o.scraped["otel_spans_failed_total"] == 0, o
     assert o.exported == o.served, f"spans of served requests were not exported: {o}"
     assert all(s == 200 for s in o.statuses), [s for s in o.statuses if s != 200][:5]
 
