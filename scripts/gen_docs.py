@@ -272,7 +272,7 @@ def settings_markdown(root: Path = ROOT) -> str:
 # ----------------------------------------------------------------------------- doctor rules reference
 def doctor_rules_markdown() -> str:
     """Return the `gosmith doctor` rules reference: every rule of its table (id, what, why, formula, fix)."""
-    from gosmith.doctor import CONFIG_KEYS
+    from gosmith.doctor import config_keys
     from gosmith.doctor_load import ANNOTATION, POD_TEMPLATE
     from gosmith.doctor_rules import (
         GO_ENV,
@@ -357,7 +357,7 @@ def doctor_rules_markdown() -> str:
         "The service's own timings are read from its container env first (`DRAIN_DELAY`, `SHUTDOWN_TIMEOUT`,",
         "`TELEMETRY_FLUSH_TIMEOUT`, `IDLE_TIMEOUT`: what a gosmith service reads), then from annotations on the",
         "pod template or the workload, then from flags or a `--config` YAML file whose keys are the flag names",
-        f"({', '.join(_code(k) for k in CONFIG_KEYS)}). Durations are Go durations (`15s`, `1m30s`) or seconds.",
+        f"({', '.join(_code(k) for k in config_keys())}). Durations are Go durations (`15s`, `1m30s`) or seconds.",
         "A rule whose inputs are unknown is not applied; the report lists what it could not check.",
         "",
         "| Annotation | Meaning | Flag |",

@@ -68,7 +68,7 @@ func TestLoadOverrides(t *testing.T) {
 			IdleTimeout: time.Minute, HandlerTimeout: 1500 * time.Millisecond, DrainDelay: 0,
 			ShutdownTimeout: 7 * time.Second, TelemetryFlushTimeout: time.Second,
 		},
-		MaxHeaderBytes: 8192, GOMAXPROCSPolicy: "ceil", GOMEMLIMITRatio: "0.75", LimitsRecheckInterval: 2 * time.Second,
+		Requests: Requests{MaxHeaderBytes: 8192}, GOMAXPROCSPolicy: "ceil", GOMEMLIMITRatio: "0.75", LimitsRecheckInterval: 2 * time.Second,
 		PodName: "p", PodNamespace: "ns", NodeName: "n", InKubernetes: true,
 		Settings: Settings{LogLevel: zapcore.DebugLevel, Greeting: "Hi"},
 	}
