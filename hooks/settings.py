@@ -612,6 +612,10 @@ SETTINGS: tuple[Setting, ...] = (
             section="RUN TIME", unit=" bytes", minimum=MIN_MAX_HEADER_BYTES, answer=False,
             why="below 4 KiB ordinary requests with cookies or tokens are refused",
             values=("app.maxHeaderBytes",), env="MAX_HEADER_BYTES", go="MaxHeaderBytes", go_const="minMaxHeaderBytes"),
+    Setting("max_body_bytes", "int", 1 << 20, "Largest request body a business route may read (413 above)",
+            section="RUN TIME", unit=" bytes", minimum=1024, answer=False,
+            why="below 1 KiB even small JSON bodies are refused",
+            values=("app.maxBodyBytes",), env="MAX_BODY_BYTES", go="MaxBodyBytes", go_const="minMaxBodyBytes"),
     Setting("log_level", "choice", "info", "Minimum level logged", section="RUN TIME", choices=(
             "debug", "info", "warn", "error"), answer=False, values=("app.logLevel",), env="LOG_LEVEL",
             go="Settings.LogLevel"),

@@ -10,6 +10,10 @@ const (
 	defaultMaxHeaderBytes = 1048576
 	// minMaxHeaderBytes is the smallest MAX_HEADER_BYTES: below 4 KiB ordinary requests with cookies or tokens are refused.
 	minMaxHeaderBytes = 4096
+	// defaultMaxBodyBytes is the default of MAX_BODY_BYTES.
+	defaultMaxBodyBytes = 1048576
+	// minMaxBodyBytes is the smallest MAX_BODY_BYTES: below 1 KiB even small JSON bodies are refused.
+	minMaxBodyBytes = 1024
 )
 
 // Requests are the request limits of the app listener. Config embeds it; each field can be
@@ -17,12 +21,15 @@ const (
 type Requests struct {
 	// MaxHeaderBytes is the largest request header the app listener accepts (431 above) (MAX_HEADER_BYTES).
 	MaxHeaderBytes int
+	// MaxBodyBytes is the largest request body a business route may read (413 above) (MAX_BODY_BYTES).
+	MaxBodyBytes int
 }
 
 // requests reads every Requests field from its environment variable.
 func (p *parser) requests() Requests {
 	return Requests{
 		MaxHeaderBytes: p.integer("MAX_HEADER_BYTES", defaultMaxHeaderBytes),
+		MaxBodyBytes:   p.integer("MAX_BODY_BYTES", defaultMaxBodyBytes),
 	}
 }
 
@@ -31,6 +38,9 @@ func (r Requests) problems() []error {
 	var errs []error
 	if r.MaxHeaderBytes < minMaxHeaderBytes {
 		errs = append(errs, fmt.Errorf("MAX_HEADER_BYTES must be at least %d, got %d", minMaxHeaderBytes, r.MaxHeaderBytes))
+	}
+	if r.MaxBodyBytes < minMaxBodyBytes {
+		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES must be at least %d, got %d", minMaxBodyBytes, r.MaxBodyBytes))
 	}
 	return errs
 }
