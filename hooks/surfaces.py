@@ -10,6 +10,7 @@ file differs from what the table generates now.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from . import quantities as q
@@ -319,6 +320,45 @@ def schema_requests(schema: str) -> str:
 def readme_request_rows() -> list[str]:
     """Return the generated README's env-table rows of the request limits."""
     return [f"| `{s.env}` | `{s.default}` | {_lower_first(s.description)} |" for s in request_limits()]
+
+
+# ----------------------------------------------------------------------------- hand-written Go settings
+def go_const_name(s: st.Setting, kind: str) -> str:
+    """Return the Go constant of a row's default, min or max (`kind`): `defaultKubeWorkers`, `minKubeWorkers`."""
+    return f"{kind}{'Kube' if s.go.startswith('Kube.') else ''}{s.go.split('.')[-1]}"
+
+
+def _go_literal(s: st.Setting) -> str:
+    if s.type == "bool":
+        return "true" if s.default else "false"
+    if s.type == "int":
+        return str(s.default)
+    return json.dumps(s.default)
+
+
+def table_consts(go_source: str) -> list[str]:
+    """Return the generated const block of a hand-written config file: the defaults and limits of the run-time
+    rows whose Go field that file declares (`LogLevel`, `Kube.Workers`, ...), so the numbers live in the table."""
+    generated = {s.name for s in request_limits()}
+    rows = [s for s in st.SETTINGS if s.section == "RUN TIME" and s.go and s.name not in generated
+            and s.default not in ("", None) and re.search(rf"^\t{s.go.split('.')[-1]} ", go_source, re.M)
+            and ("Kube." in s.go) == ("type Kube struct" in go_source)]
+    consts: list[tuple[str, str]] = []
+    for s in rows:
+        consts.append((go_const_name(s, "default"), _go_literal(s)))
+        if s.type == "int" and s.minimum is not None:
+            consts.append((go_const_name(s, "min"), str(s.minimum)))
+        if s.type == "int" and s.maximum is not None:
+            consts.append((go_const_name(s, "max"), str(s.maximum)))
+    width = max(len(name) for name, _ in consts)
+    return ["", "// Defaults and limits of the settings below, from gosmith's rule table; each can be overridden",
+            "// with the variable named where it is read.", "const (",
+            *(f"\t{name.ljust(width)} = {value}" for name, value in consts), ")"]
+
+
+def config_go(text: str) -> str:
+    """Return a hand-written config file (.go.jinja) with its generated const block rewritten from the table."""
+    return replace_block(text, "table-consts", table_consts(text), JINJA_MARKER)
 
 
 # ----------------------------------------------------------------------------- gosmith tune

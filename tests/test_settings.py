@@ -237,6 +237,27 @@ def test_go_port_range_is_the_recorded_exception() -> None:
         assert (int(m[1]), int(m[2])) == s.limits("go", s.go), name
 
 
+def test_hand_written_config_files_take_defaults_and_limits_from_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The defaults and limits of LOG_LEVEL and the flavors' KUBE_*/WATCH_*/LEADER_ELECT settings are a generated
+    const block of the file that reads them: a moved default or limit in a row moves the Go constant."""
+    surfaces = gen_surfaces.surfaces(ROOT)
+    config = ROOT / "template" / "internal" / "config"
+    informer = next(config.glob("*informer*kube.go*.jinja"))
+    controller = next(config.glob("*controller*kube.go*.jinja"))
+    wanted = {CONFIG_GO: {"defaultLogLevel = \"info\""},
+              informer: {"defaultKubeWorkers       = 2", "maxKubeWorkers           = 64",
+                         'defaultKubeLabelSelector = "app.kubernetes.io/part-of={{ service_name }}"'},
+              controller: {"defaultKubeLeaderElection = true", "defaultKubeResyncPeriod   = \"10m\""}}
+    for path, lines in wanted.items():
+        block = [line.strip() for line in surfaces.table_consts(path.read_text(encoding="utf-8"))]
+        assert lines <= set(block), (path.name, block)
+    row = settings.BY_NAME["kube_workers"]
+    moved = dataclasses.replace(row, default=3, maximum=32)
+    monkeypatch.setattr(surfaces.st, "SETTINGS", tuple(moved if s is row else s for s in settings.SETTINGS))
+    block = [line.strip() for line in surfaces.table_consts(controller.read_text(encoding="utf-8"))]
+    assert "defaultKubeWorkers        = 3" in block and "maxKubeWorkers            = 32" in block, block
+
+
 def test_go_default_max_header_bytes_is_the_table_default() -> None:
     assert go_const("defaultMaxHeaderBytes") == settings.BY_NAME["max_header_bytes"].default
 

@@ -22,9 +22,14 @@ const (
 	defaultAdminAddr   = ":9090"
 	defaultDebugAddr   = "127.0.0.1:6060"
 	defaultEnv         = "production"
-	defaultLogLevel    = "info"
 	defaultGreeting    = "Hello"
 	maxGreetingLen     = 200
+)
+
+// Defaults and limits of the settings below, from gosmith's rule table; each can be overridden
+// with the variable named where it is read.
+const (
+	defaultLogLevel = "info"
 )
 
 // Runtime limits: internal/limits applies these to the cgroup limits the service runs under,
