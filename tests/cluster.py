@@ -15,9 +15,9 @@ bridge) are checked not to overlap any address or route of the machine, and ever
 component listens on the bridge's gateway address or 127.0.0.1. Pod DNS knows only the cluster zone.
 
 `stop()` undoes everything `start()` did: pods removed, every process stopped by its PID (containerd's
-shims too), the iptables chains kubelet, kube-proxy and the enforcer made removed (and the enforcer's ipsets), the sysctls the kubelet set
-restored, the mounts under the work directory unmounted, the bridge and the pods' network
-namespaces deleted.
+shims too), the iptables chains kubelet, kube-proxy and the enforcer made removed (and the enforcer's
+ipsets), the sysctls the kubelet set restored, the mounts under the work directory unmounted, the bridge
+and the pods' network namespaces deleted.
 """
 
 from __future__ import annotations
