@@ -840,6 +840,72 @@ def test_networkpolicy_egress_dns_and_otlp_only(fenced: Fenced) -> None:
     assert any(s.resource.get("k8s.namespace.name") == NP_APP for s in spans), [s.resource for s in spans][:3]
 
 
+#: The informer flavor (a client-go informer behind /readyz): its NetworkPolicy egress to the API server.
+INFORMER = ("cluster-informer", {"service_name": "demo-informer", "kubernetes_client": "informer"})
+
+
+def readyz(cluster: Cluster, ns: str) -> list[str]:
+    """`HTTP <status> <body>` of /readyz of each of the release's pods, from the node (always allowed)."""
+    out = []
+    for pod in cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"]:
+        if pod["status"].get("podIP") and "deletionTimestamp" not in pod["metadata"]:
+            conn = http.client.HTTPConnection(pod["status"]["podIP"], admin_port(pod), timeout=5)
+            conn.request("GET", "/readyz")
+            resp = conn.getresponse()
+            out.append(f"HTTP {resp.status} {resp.read().decode().strip()}")
+            conn.close()
+    return out
+
+
+def test_networkpolicy_kubernetes_flavor_reaches_the_api_server_at_its_endpoint(cluster: Cluster,
+                                                                                 rendered: Any) -> None:
+    """The informer flavor's API-server egress: with the chart's default (any address, ports 443 and 6443) the
+    service pod cannot open a connection to this cluster's API server, neither at its endpoint (another port)
+    nor through the `kubernetes` Service's 443: the enforcer matches the endpoint behind the Service (control).
+    With `kubernetesClient.apiServer` set from the `kubernetes` EndpointSlice, as the chart's values say,
+    both connect, the informer's cache syncs (/readyz 200) and other egress stays refused.
+
+    The pods become Ready with the default values too: the connections a pod opens in its first moments,
+    before the enforcer has its IP, are not policed (and conntrack keeps them); docs/operations.md."""
+    chart = chart_of(cluster, rendered, *INFORMER)
+    ns = cluster.restricted_namespace("np-kube")
+    bystander_ip, bystander_ns = pause_pod(cluster, ns, "bystander", {"role": "bystander"})
+    api_service_ip = SERVICE_CIDR.rsplit(".", 1)[0] + ".1"
+
+    def egress() -> dict[str, str]:
+        """From a service pod, once the enforcer refuses its egress to the bystander pod."""
+        pod = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"][0]
+        pod_ns = podnet.netns_of(pod["status"]["podIP"])
+        cluster.wait(lambda: podnet.run_in(pod_ns, podnet.tcp_connect, bystander_ip, 8081) != "connected", 60,
+                     "the service pod's egress policed", interval=0.5)
+        return {"api-endpoint": podnet.run_in(pod_ns, podnet.tcp_connect, GATEWAY, cluster.api_port),
+                "api-service": podnet.run_in(pod_ns, podnet.tcp_connect, api_service_ip, 443),
+                "same-namespace-pod": podnet.run_in(pod_ns, podnet.tcp_connect, bystander_ip, 8081)}
+
+    eps = cluster.get_json("-n", "default", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes")
+    addresses = sorted({a for sl in eps["items"] for e in sl["endpoints"] for a in e["addresses"]})
+    ports = sorted({p["port"] for sl in eps["items"] for p in sl["ports"]})
+    assert addresses == [GATEWAY] and ports == [cluster.api_port], (addresses, ports)
+    endpoint_sets = [f"kubernetesClient.apiServer.cidrs={{{','.join(f'{a}/32' for a in addresses)}}}",
+                     f"kubernetesClient.apiServer.ports={{{','.join(map(str, ports))}}}"]
+    with podnet.listening(bystander_ns, 8081):
+        cluster.helm("install", "rel", str(chart), "-n", ns, "--wait", "--timeout", "3m", *values(chart))
+        default = egress()
+        cluster.helm("upgrade", "rel", str(chart), "-n", ns, "--wait", "--timeout", "3m",
+                     *values(chart, *endpoint_sets))
+        cluster.kubectl("-n", ns, "rollout", "status", "deployment", "--timeout=120s", timeout=150)
+        endpoint = egress()
+        synced = readyz(cluster, ns)
+    cluster.helm("uninstall", "rel", "-n", ns, "--wait")
+    cluster.kubectl("delete", "namespace", ns, "--wait=false")
+    print(f"\ninformer egress, chart default apiServer: {default}\nfrom the EndpointSlice: {endpoint}, "
+          f"/readyz {synced}")
+    assert set(default.values()) == {"ConnectionRefusedError"}, default
+    assert endpoint == {"api-endpoint": "connected", "api-service": "connected",
+                        "same-namespace-pod": "ConnectionRefusedError"}, endpoint
+    assert synced and all(r.startswith("HTTP 200") for r in synced), synced
+
+
 def test_networkpolicy_rollout_under_load_from_an_allowed_pod_loses_no_request(fenced: Fenced) -> None:
     """Two `helm upgrade` rollouts under keep-alive load sent through the ClusterIP from the gateway pod, with the
     policy enforced (new pods get their rules while they start): no request lost. Control: the same ClusterIP
