@@ -6,6 +6,10 @@ installed as generated: the defaults, a 500m CPU + 512Mi memory limit set (GOMAX
 kubelet's cgroup, an in-place resize), hot reload (a ConfigMap change through the kubelet) and
 drain_mode=prestop.
 
+The cluster enforces NetworkPolicies (kube-router's network policy controller): every test here runs with
+the chart's policy enforced, and the `networkpolicy` tests check each port and the egress rules with traffic
+sent from client pods, each with a control that deletes the policy.
+
 Needs root and the tools of scripts/cluster-tools.sh; skipped with the reason otherwise
 (GOSMITH_SKIP_CLUSTER=1 skips them too).
 """
