@@ -16,7 +16,7 @@ import socket
 import struct
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,7 +62,7 @@ def run_in(ns: Path, fn: Callable[..., T], *args: Any) -> T:
     t.join()
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return box["value"]
 
 
 def http_get(ip: str, port: int, path: str = "/", timeout: float = 3) -> str:
@@ -107,7 +107,7 @@ def dns_a(server: str, name: str, timeout: float = 3) -> str:
 
 
 @contextlib.contextmanager
-def listening(ns: Path, port: int) -> Any:
+def listening(ns: Path, port: int) -> Iterator[socket.socket]:
     """A TCP listener on 0.0.0.0:`port` inside `ns` that accepts and closes every connection."""
     sock = run_in(ns, lambda: socket.create_server(("0.0.0.0", port)))
     stop = threading.Event()

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -655,8 +656,8 @@ def test_selector_change_migration_from_the_docs_loses_no_request(cluster: Clust
 
 NP_APP, NP_GATEWAY, NP_MONITORING, NP_OBSERVABILITY, NP_OTHER = (
     "np-app", "np-gateway", "np-monitoring", "np-observability", "np-other")
-OTLP_PORT = 4317
-DEBUG_PORT = 6060
+#: The default answer set's ports (the fixture checks the pod declares them) and the debug listener's.
+HTTP_PORT, ADMIN_PORT, OTLP_PORT, DEBUG_PORT = 8080, 9090, 4317, 6060
 #: Client pods: name -> (namespace, labels).
 CLIENTS = {
     "same-namespace": (NP_APP, {"role": "peer"}),
@@ -712,7 +713,7 @@ class Fenced:
         return {c: self.probe(c, port, path) for c in self.clients}
 
     @contextlib.contextmanager
-    def policy_removed(self) -> Any:
+    def policy_removed(self) -> Iterator[None]:
         """Control: the chart's NetworkPolicy deleted (the enforcer lets everything through), then restored."""
         name = self.policy["metadata"]["name"]
         self.cluster.kubectl("-n", NP_APP, "delete", "networkpolicy", name)
@@ -726,12 +727,8 @@ class Fenced:
                               "the policy enforced again", interval=0.5)
 
 
-HTTP_PORT = 8080
-ADMIN_PORT = 9090
-
-
 @pytest.fixture(scope="module")
-def fenced(cluster: Cluster, chart: Path) -> Any:
+def fenced(cluster: Cluster, chart: Path) -> Iterator[Fenced]:
     """Client pods in five namespaces, an OTLP/gRPC receiver in a collector pod's network namespace behind a
     Service, and the default chart in NP_APP with ingress from NP_GATEWAY's role=gateway pods, scraping from
     NP_MONITORING's app=prometheus pods and OTLP egress to NP_OBSERVABILITY's app=collector pods."""
