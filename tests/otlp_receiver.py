@@ -98,13 +98,13 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class GrpcReceiver:
-    """OTLP/gRPC receiver on 127.0.0.1 (plaintext, like a collector's 4317 without TLS)."""
+    """OTLP/gRPC receiver on 127.0.0.1 (plaintext, like a collector's 4317 without TLS); `address` binds elsewhere."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1:0") -> None:
         self.store = Store()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self.store), self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.port = self.server.add_insecure_port(address)
 
     @property
     def endpoint(self) -> str:
