@@ -213,13 +213,14 @@ else
 fi
 # The single-node cluster of the `cluster` tests (scripts/cluster-tools.sh): kubelet, kube-proxy,
 # controller-manager and scheduler from the API server's module (about 2 min from its build cache),
-# CNI plugins, crane and CoreDNS from the Go module proxy, containerd/runc/iptables from apt.
+# CNI plugins, crane, CoreDNS and the NetworkPolicy enforcer (kube-router, about 3 min) from the Go module
+# proxy, containerd/runc/iptables/ipset from apt.
 if [ "${GOSMITH_SKIP_CLUSTER:-}" = 1 ]; then
   say "GOSMITH_SKIP_CLUSTER=1: not building the cluster tools (the cluster tests skip, saying so)"
 else
   cluster_log="$TOOLS/cluster.build.log"
   cluster_start=$SECONDS
-  progress_start "cluster tools" 4-12
+  progress_start "cluster tools" 6-15
   if CLUSTER_UNAVAILABLE="$UNAVAILABLE.tmp" bash scripts/cluster-tools.sh >"$cluster_log" 2>&1; then
     progress_stop
   else
@@ -227,7 +228,7 @@ else
     grep -q . "$UNAVAILABLE.tmp" || unavailable cluster "scripts/cluster-tools.sh failed (log: .tools/cluster.build.log)"
   fi
   grep -E '^(==>|    |warning:)' "$cluster_log" >&2 || true
-  say "cluster tools step took $(took "$cluster_start" 4-12)"
+  say "cluster tools step took $(took "$cluster_start" 6-15)"
 fi
 mv "$UNAVAILABLE.tmp" "$UNAVAILABLE"
 [ -s "$UNAVAILABLE" ] || rm -f "$UNAVAILABLE"

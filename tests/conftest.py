@@ -184,13 +184,16 @@ def servicemonitor_crd_yaml(monitoring_crds: dict[str, str]) -> str:
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One real single-node Kubernetes cluster for the whole run (tests/cluster.py; tools built by
-    scripts/cluster-tools.sh), torn down at the end: skipped with the reason when this machine cannot run it."""
+    scripts/cluster-tools.sh), torn down at the end: skipped with the reason when this machine cannot run it.
+
+    The NetworkPolicy enforcer is always on, so every cluster test runs with the chart's NetworkPolicy
+    enforced (tests/test_cluster.py's policy tests prove it is, each with a control)."""
     import cluster as cluster_harness
 
-    reason = cluster_harness.missing()
+    reason = cluster_harness.missing(network_policy=True)
     if reason:
         pytest.skip(reason)
-    running = cluster_harness.Cluster(tmp_path_factory.mktemp("cluster"))
+    running = cluster_harness.Cluster(tmp_path_factory.mktemp("cluster"), network_policy=True)
     try:
         running.start()
     except cluster_harness.Unavailable as exc:
@@ -230,3 +233,5 @@ def otelcol() -> Path:
         tmp.replace(binary)
         stamp.write_text(digest + "\n")
     return binary
+    left = running.enforcer_leftovers()
+    assert not left, f"stop() left the NetworkPolicy enforcer's rules behind: {left}"

@@ -96,6 +96,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 		TracerProvider: tel.TracerProvider,
 		Propagator:     tel.Propagator,
 		HandlerTimeout: cfg.HandlerTimeout,
+		MaxBodyBytes:   int64(cfg.MaxBodyBytes),
 		Drain:          drain,
 	})
 	ready := &server.Readiness{}
@@ -140,6 +141,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout),
 		zap.Duration("telemetry_flush_timeout", cfg.TelemetryFlushTimeout),
 		zap.Int("max_header_bytes", cfg.MaxHeaderBytes),
+		zap.Int("max_body_bytes", cfg.MaxBodyBytes),
 		zap.String("log_level", level.String()),
 		zap.String("trace_exporter", tel.Exporter),
 	)
