@@ -204,6 +204,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         raise
     yield running
     running.stop()
+    left = running.enforcer_leftovers()
+    assert not left, f"stop() left the NetworkPolicy enforcer's rules behind: {left}"
 
 
 #: The collector the collector-sidecar tests run: tests/tools/otelcol, built by scripts/tools.sh (same stamp).
@@ -233,5 +235,3 @@ def otelcol() -> Path:
         tmp.replace(binary)
         stamp.write_text(digest + "\n")
     return binary
-    left = running.enforcer_leftovers()
-    assert not left, f"stop() left the NetworkPolicy enforcer's rules behind: {left}"
