@@ -268,6 +268,9 @@ class Setting:
     chart_value: str = ""
     #: `gosmith tune`'s flag when it is not `--name-with-dashes` (a bool's `--on/--off` pair).
     tune_flags: str = ""
+    #: The short label under which `gosmith doctor` reads this service timing from a workload (env `env`,
+    #: annotation `gosmith.dev/name-with-dashes`, flag `--name-with-dashes`); "" = not a doctor input.
+    doctor: str = ""
 
     def limits(self, where: str = "", name: str = "") -> tuple[Fraction | int | None, Fraction | int | None]:
         """Return (minimum, maximum) on a surface (`where`, `name`), the table's unless a Surface differs."""
@@ -616,6 +619,10 @@ SETTINGS: tuple[Setting, ...] = (
             section="RUN TIME", unit=" bytes", minimum=MIN_MAX_HEADER_BYTES, answer=False,
             why="below 4 KiB ordinary requests with cookies or tokens are refused",
             values=("app.maxHeaderBytes",), env="MAX_HEADER_BYTES", go="MaxHeaderBytes", go_const="minMaxHeaderBytes"),
+    Setting("max_body_bytes", "int", 1 << 20, "Largest request body a business route may read (413 above)",
+            section="RUN TIME", unit=" bytes", minimum=1024, answer=False,
+            why="below 1 KiB even small JSON bodies are refused",
+            values=("app.maxBodyBytes",), env="MAX_BODY_BYTES", go="MaxBodyBytes", go_const="minMaxBodyBytes"),
     Setting("log_level", "choice", "info", "Minimum level logged", section="RUN TIME", choices=(
             "debug", "info", "warn", "error"), answer=False, values=("app.logLevel",), env="LOG_LEVEL",
             go="Settings.LogLevel"),
@@ -652,29 +659,30 @@ SETTINGS: tuple[Setting, ...] = (
     # (internal/config/durations.go), the chart's timeouts values, env entries and invariant key lists.
     *(
         Setting(key, "duration", None, text, section="DERIVED", answer=False, derived=True,
-                values=(f"timeouts.{path}",), env=env, go=go, zero_ok=zero_ok, chart_value=chart_value)
-        for key, path, env, go, zero_ok, chart_value, text in (
+                values=(f"timeouts.{path}",), env=env, go=go, zero_ok=zero_ok, chart_value=chart_value,
+                doctor=doctor)
+        for key, path, env, go, zero_ok, chart_value, doctor, text in (
             ("read_header_timeout", "readHeader", "READ_HEADER_TIMEOUT", "ReadHeaderTimeout", False, "",
-             "Bounds reading the request headers"),
-            ("read_timeout", "read", "READ_TIMEOUT", "ReadTimeout", False, "", "Bounds reading the whole request"),
+             "", "Bounds reading the request headers"),
+            ("read_timeout", "read", "READ_TIMEOUT", "ReadTimeout", False, "", "", "Bounds reading the whole request"),
             ("handler_timeout", "handler", "HANDLER_TIMEOUT", "HandlerTimeout", False, "",
-             "Sets the deadline of a business request; on expiry the client gets 503"),
+             "", "Sets the deadline of a business request; on expiry the client gets 503"),
             ("write_timeout", "write", "WRITE_TIMEOUT", "WriteTimeout", False, "",
-             "Bounds the handler plus writing the response"),
+             "", "Bounds the handler plus writing the response"),
             ("idle_timeout", "idle", "IDLE_TIMEOUT", "IdleTimeout", False, "",
-             "Bounds how long a keep-alive connection waits for the next request"),
+             "idle", "Bounds how long a keep-alive connection waits for the next request"),
             ("drain_delay", "drainDelay", "DRAIN_DELAY", "DrainDelay", True, "$timing.drainDelay",
-             "Keeps serving after SIGTERM while /readyz reports 503, so endpoints and load balancers stop "
+             "drain", "Keeps serving after SIGTERM while /readyz reports 503, so endpoints and load balancers stop "
              "sending traffic; 0s when a preStop sleep drains instead (never both)"),
             ("shutdown_timeout", "shutdown", "SHUTDOWN_TIMEOUT", "ShutdownTimeout", False, "",
-             "Bounds waiting for in-flight requests after the drain"),
+             "shutdown", "Bounds waiting for in-flight requests after the drain"),
             ("telemetry_flush_timeout", "telemetryFlush", "TELEMETRY_FLUSH_TIMEOUT", "TelemetryFlushTimeout", False,
-             "", "Bounds flushing buffered spans at exit"),
+             "", "flush", "Bounds flushing buffered spans at exit"),
             ("upstream_timeout", "upstreamTimeout", "UPSTREAM_TIMEOUT", "UpstreamTimeout", False, "",
-             "Bounds each call to the upstream, retries included; the caller's remaining budget minus "
+             "", "Bounds each call to the upstream, retries included; the caller's remaining budget minus "
              "upstream_margin cuts it sooner"),
             ("upstream_margin", "upstreamMargin", "UPSTREAM_MARGIN", "UpstreamMargin", False, "",
-             "Kept from the caller's remaining handler budget when calling the upstream, to answer after a "
+             "", "Kept from the caller's remaining handler budget when calling the upstream, to answer after a "
              "cut call"),
         )
     ),
@@ -683,6 +691,8 @@ SETTINGS: tuple[Setting, ...] = (
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 #: Every copier question, in copier.yml order.
 ANSWERS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.answer)
+#: `gosmith doctor`'s service timings (flags, config keys, annotations, env), in table order.
+DOCTOR_INPUTS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.doctor)
 #: Named `gosmith tune` options.
 TUNE_OPTIONS: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.tune)
 #: Field name -> single-field validator for every answer (and run-time setting with limits).

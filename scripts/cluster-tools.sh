@@ -5,7 +5,10 @@
 #   `pause` (the pod sandbox) and `wget` (the chart's `helm test` client);
 # - the CNI plugins bridge, host-local and loopback (.tools/cni/bin), crane (images as tarballs without
 #   Docker) and CoreDNS (with its kubernetes plugin), from the Go module proxy;
-# - containerd, runc and iptables from Debian (apt, waiting up to APT_LOCK_TIMEOUT seconds for dpkg's lock).
+# - the NetworkPolicy enforcer: kube-router's network policy controller (iptables + ipset), from the Go module
+#   proxy. v2.1.0 is the only release the proxy serves here, and security flaws are reported for it: it is
+#   pinned and runs only inside the suite's isolated cluster (a bridge with no uplink), see docs/operations.md;
+# - containerd, runc, iptables and ipset from Debian (apt, waiting up to APT_LOCK_TIMEOUT seconds for dpkg's lock).
 #
 # Each group carries a version stamp in .tools/bin, so a re-run is a no-op until a pin changes.
 # Cost in a cold `make test` on 2 cores (empty Go caches, after scripts/kube-tools.sh): about 2 min for the
@@ -23,6 +26,7 @@ APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-120}
 CNI_PLUGINS_VERSION=v1.10.0
 CRANE_VERSION=v0.22.1
 COREDNS_VERSION=v1.15.0
+KUBE_ROUTER_VERSION=v2.1.0
 mkdir -p "$BIN" "$CNI_BIN"
 
 if [ "${GOSMITH_SKIP_CLUSTER:-}" = 1 ]; then
@@ -112,15 +116,16 @@ if command -v go >/dev/null 2>&1; then
     github.com/containernetworking/plugins/plugins/ipam/host-local
   install crane "$CRANE_VERSION" "$BIN" 1-2 github.com/google/go-containerregistry/cmd/crane
   install coredns "$COREDNS_VERSION" "$BIN" 2-5 github.com/coredns/coredns
+  install kube-router "$KUBE_ROUTER_VERSION" "$BIN" 2-5 github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 else
-  for name in kubelet kube-proxy kube-controller-manager kube-scheduler crane coredns bridge; do
+  for name in kubelet kube-proxy kube-controller-manager kube-scheduler crane coredns kube-router bridge; do
     unavailable "$name" "Go is not installed"
   done
 fi
 
-# 3. containerd, runc, iptables from Debian.
+# 3. containerd, runc, iptables, ipset from Debian.
 missing=()
-for cmd in containerd:containerd runc:runc iptables:iptables; do
+for cmd in containerd:containerd runc:runc iptables:iptables ipset:ipset; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || missing+=("${cmd#*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

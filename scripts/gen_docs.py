@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 import typing
 from pathlib import Path
 from typing import Any
@@ -218,11 +219,21 @@ def settings_markdown(root: Path = ROOT) -> str:
         "",
         "Several surfaces are written from the rows by `scripts/gen_surfaces.py` (`make generate`; a test",
         "fails with the diff when a committed file drifts): copier.yml's questions (help texts take their",
-        "numbers from the row), and for the derived durations the Go `Durations` struct with its env",
+        "numbers from the row); for the derived durations the Go `Durations` struct with its env",
         "loading and range checks (`internal/config/durations.go`), the chart's `timeouts` values with",
         "their helm-docs comments, their `values.schema.json` node, the Deployment's env entries and the",
-        "invariants' key lists. A new derived duration is one row here, its formula in `hooks/tuning.py`,",
-        "the Go code that uses it, and tests; `make generate` writes the rest.",
+        "invariants' key lists; for the app listener's run-time limits (`MAX_HEADER_BYTES`,",
+        "`MAX_BODY_BYTES`) the Go `Requests` struct (`internal/config/requests.go`), the chart's `app`",
+        "values, schema properties and env entries; the generated README's env rows; `gosmith tune`'s",
+        "options; `gosmith doctor`'s service-timing inputs (rows with a doctor label: flags, config keys,",
+        "annotations, env names); and the generated parts of [tuning](tuning.md). A new setting is one row",
+        "here, its formula in `hooks/tuning.py` when it is derived, the Go code that uses it, and tests;",
+        "`make generate` writes the rest (`MAX_BODY_BYTES` was added exactly so). The Go settings whose",
+        "reading has more to it than a row (`LOG_LEVEL` in the hot-reloadable `Settings`, the",
+        "`kubernetes_client` flavors' `KUBE_*`, `WATCH_*` and `LEADER_ELECT` with their namespace fallbacks",
+        "and leader-election rules) keep hand-written loading, but their defaults and limits are a generated",
+        "const block in the file that reads them; the runtime answers (`GOMAXPROCS_POLICY`,",
+        "`GOMEMLIMIT_RATIO`) default to the answer, and `internal/limits` is compared with their rows by tests.",
         "",
         "| Setting | Type | Default | Allowed | Answer | `tune` option | Helm values | Env | Go field |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -272,7 +283,7 @@ def settings_markdown(root: Path = ROOT) -> str:
 # ----------------------------------------------------------------------------- doctor rules reference
 def doctor_rules_markdown() -> str:
     """Return the `gosmith doctor` rules reference: every rule of its table (id, what, why, formula, fix)."""
-    from gosmith.doctor import CONFIG_KEYS
+    from gosmith.doctor import config_keys
     from gosmith.doctor_load import ANNOTATION, POD_TEMPLATE
     from gosmith.doctor_rules import (
         GO_ENV,
@@ -357,7 +368,7 @@ def doctor_rules_markdown() -> str:
         "The service's own timings are read from its container env first (`DRAIN_DELAY`, `SHUTDOWN_TIMEOUT`,",
         "`TELEMETRY_FLUSH_TIMEOUT`, `IDLE_TIMEOUT`: what a gosmith service reads), then from annotations on the",
         "pod template or the workload, then from flags or a `--config` YAML file whose keys are the flag names",
-        f"({', '.join(_code(k) for k in CONFIG_KEYS)}). Durations are Go durations (`15s`, `1m30s`) or seconds.",
+        f"({', '.join(_code(k) for k in config_keys())}). Durations are Go durations (`15s`, `1m30s`) or seconds.",
         "A rule whose inputs are unknown is not applied; the report lists what it could not check.",
         "",
         "| Annotation | Meaning | Flag |",
@@ -685,10 +696,44 @@ def fill_placeholders(markdown: str) -> str:
     return _PLACEHOLDER.sub(repl, markdown)
 
 
+# ----------------------------------------------------------------------------- tuning page
+#: The example of docs/tuning.md: `gosmith tune` with these options (the defaults, a CPU and a memory limit).
+TUNE_EXAMPLE = {"cpu_request": "250m", "cpu_limit": "500m", "memory_request": "512Mi", "memory_limit": "512Mi"}
+
+
+def tuning_markdown() -> str:
+    """Return docs/tuning.md with its parts that come from the rules rewritten: the `tuned.durations` keys, the
+    list of `gosmith tune` options and the example table `gosmith tune` prints (the prose stays as written)."""
+    from gosmith.tune import table, tune
+
+    text = (ROOT / "docs" / "tuning.md").read_text(encoding="utf-8")
+    settings = _rules().settings
+    keys = ", ".join(s.name for s in settings.SETTINGS if s.derived and s.type == "duration")
+    text = re.sub(r"^\| `durations\.\{[^}]*\}` \|", f"| `durations.{{{keys}}}` |", text, count=1, flags=re.M)
+    flags = []
+    for name in settings.TUNE_OPTIONS:
+        s = settings.BY_NAME[name]
+        flags.append(s.tune_flags or "--" + name.replace("_", "-"))
+    listed = ", ".join(f"`{f}`" for f in flags)
+    paragraphs = text.split("\n\n")
+    for i, para in enumerate(paragraphs):
+        flat = " ".join(para.split())
+        if "is an option of the same name (" in flat:
+            flat = re.sub(r"(is an option of the same name \()[^)]*(\); options override)",
+                          lambda m: m[1] + listed + m[2], flat)
+            paragraphs[i] = textwrap.fill(flat, width=100, break_long_words=False, break_on_hyphens=False)
+    text = "\n\n".join(paragraphs)
+    example = table(tune(dict(TUNE_EXAMPLE))).rstrip("\n")
+    head, _, rest = text.partition("<!-- tune-example:start -->\n")
+    _, _, tail = rest.partition("<!-- tune-example:end -->")
+    return f"{head}<!-- tune-example:start -->\n```text\n{example}\n```\n<!-- tune-example:end -->{tail}"
+
+
 # ----------------------------------------------------------------------------- reference pages, mkdocs hook
-#: The reference pages, committed under docs/ (regenerate: python scripts/gen_docs.py).
+#: The reference pages, committed under docs/ (regenerate: python scripts/gen_docs.py); tuning.md is written by
+#: hand except for the parts tuning_markdown() rewrites.
 GENERATED = {"answers.md": answers_markdown, "settings.md": settings_markdown, "cli.md": cli_markdown,
-             "doctor-rules.md": doctor_rules_markdown}
+             "doctor-rules.md": doctor_rules_markdown, "tuning.md": tuning_markdown}
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

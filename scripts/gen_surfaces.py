@@ -1,6 +1,7 @@
-"""Write the files the rule table (hooks/settings.py) generates: copier.yml's questions, the Go durations,
-the chart's timeouts values, schema, env entries and invariant key lists, the generated README's env rows,
-`gosmith tune`'s options.
+"""Write the files the rule table (hooks/settings.py) generates: copier.yml's questions, the Go durations
+and request limits, the defaults and limits in the hand-written config files, the chart's timeouts and app
+values, schema, env entries and invariant key lists, the generated README's env rows, `gosmith tune`'s
+options, `gosmith doctor`'s timing inputs.
 
 `python scripts/gen_surfaces.py` rewrites them; `--check` exits 1 and prints the diff when a
 committed file differs (tests/test_settings.py runs the same check).
@@ -34,14 +35,21 @@ def generated(root: Path = ROOT) -> dict[Path, str]:
              chart / "templates" / "_invariants.tpl.jinja")
     readme = root / "template" / "README.md.jinja"
     cli = root / "src" / "gosmith" / "cli.py"
+    config = root / "template" / "internal" / "config"
+    config_go = [config / "config.go.jinja", *sorted(config.glob("*kube.go*.jinja"))]
+    doctor_rules = root / "src" / "gosmith" / "doctor_rules.py"
     texts = gen.chart_files(*(p.read_text(encoding="utf-8") for p in parts))
     return {
         copier_yml: gen.copier_yml(copier_yml.read_text(encoding="utf-8")),
         root / "template" / "internal" / "config" / "durations.go.jinja": gen.go_durations(),
+        root / "template" / "internal" / "config" / "requests.go": gen.go_requests(),
+        **{path: gen.config_go(path.read_text(encoding="utf-8")) for path in config_go},
         **dict(zip(parts, texts, strict=True)),
         readme: gen.readme(readme.read_text(encoding="utf-8")),
         cli: gen.cli(cli.read_text(encoding="utf-8")),
-        chart / "values.schema.json": gen.schema_timeouts((chart / "values.schema.json").read_text(encoding="utf-8")),
+        doctor_rules: gen.doctor_rules(doctor_rules.read_text(encoding="utf-8")),
+        chart / "values.schema.json": gen.schema_requests(
+            gen.schema_timeouts((chart / "values.schema.json").read_text(encoding="utf-8"))),
     }
 
 

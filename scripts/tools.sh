@@ -125,6 +125,37 @@ TOOLCHAIN=go1.27.3 provide golangci-lint github.com/golangci/golangci-lint/v2/cm
   "$GOLANGCI_VERSION" 1-4 \
   "\"\$1\" version | grep -q 'version ${GOLANGCI_VERSION#v} built with go1.27'"
 
+# otelcol: the OpenTelemetry Collector the collector-sidecar tests run (tests/tools/otelcol: OTLP receiver,
+# batch/memory_limiter processors, OTLP exporters at one pinned release line). Rebuilt only when its
+# source changes (the stamp is the sha256 of go.mod, go.sum and main.go, as tests/conftest.py checks).
+OTELCOL_SRC=tests/tools/otelcol
+otelcol_digest=
+if [ -f "$OTELCOL_SRC/main.go" ]; then
+  otelcol_digest=$(cat "$OTELCOL_SRC/go.mod" "$OTELCOL_SRC/go.sum" "$OTELCOL_SRC/main.go" | sha256sum | cut -d' ' -f1)
+fi
+if [ -z "$otelcol_digest" ]; then
+  :
+elif [ -x "$BIN/otelcol" ] && [ "$(cat "$BIN/.otelcol.sha256" 2>/dev/null)" = "$otelcol_digest" ]; then
+  :
+elif ! command -v go >/dev/null 2>&1; then
+  unavailable otelcol "Go is not installed, so the collector cannot be built"
+else
+  say "building otelcol (OpenTelemetry Collector v0.165.0/v1.71.0 modules) from the Go module proxy (first build: estimate 2-6 min on 2 cores, idle to busy)"
+  otelcol_start=$SECONDS
+  otelcol_log="$TOOLS/otelcol.build.log"
+  progress_start otelcol 2-6
+  if (cd "$OTELCOL_SRC" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/otelcol.tmp" .) >"$otelcol_log" 2>&1 &&
+      mv "$BIN/otelcol.tmp" "$BIN/otelcol"; then
+    progress_stop
+    echo "$otelcol_digest" >"$BIN/.otelcol.sha256"
+    say "built otelcol in $(took "$otelcol_start" 2-6)"
+  else
+    progress_stop
+    rm -f "$BIN/.otelcol.sha256" "$BIN/otelcol.tmp"
+    unavailable otelcol "building tests/tools/otelcol failed: $(tail -n 1 "$otelcol_log" | tr '\t' ' ') (log: .tools/otelcol.build.log)"
+  fi
+fi
+
 # qemu-user-static runs the cross-compiled linux/arm64 binary (Debian package).
 if ! command -v qemu-aarch64-static >/dev/null 2>&1 && ! command -v qemu-aarch64 >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -182,13 +213,14 @@ else
 fi
 # The single-node cluster of the `cluster` tests (scripts/cluster-tools.sh): kubelet, kube-proxy,
 # controller-manager and scheduler from the API server's module (about 2 min from its build cache),
-# CNI plugins, crane and CoreDNS from the Go module proxy, containerd/runc/iptables from apt.
+# CNI plugins, crane, CoreDNS and the NetworkPolicy enforcer (kube-router, about 3 min) from the Go module
+# proxy, containerd/runc/iptables/ipset from apt.
 if [ "${GOSMITH_SKIP_CLUSTER:-}" = 1 ]; then
   say "GOSMITH_SKIP_CLUSTER=1: not building the cluster tools (the cluster tests skip, saying so)"
 else
   cluster_log="$TOOLS/cluster.build.log"
   cluster_start=$SECONDS
-  progress_start "cluster tools" 4-12
+  progress_start "cluster tools" 6-15
   if CLUSTER_UNAVAILABLE="$UNAVAILABLE.tmp" bash scripts/cluster-tools.sh >"$cluster_log" 2>&1; then
     progress_stop
   else
@@ -196,7 +228,7 @@ else
     grep -q . "$UNAVAILABLE.tmp" || unavailable cluster "scripts/cluster-tools.sh failed (log: .tools/cluster.build.log)"
   fi
   grep -E '^(==>|    |warning:)' "$cluster_log" >&2 || true
-  say "cluster tools step took $(took "$cluster_start" 4-12)"
+  say "cluster tools step took $(took "$cluster_start" 6-15)"
 fi
 mv "$UNAVAILABLE.tmp" "$UNAVAILABLE"
 [ -s "$UNAVAILABLE" ] || rm -f "$UNAVAILABLE"

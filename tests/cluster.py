@@ -3,6 +3,11 @@
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd (+ runc), kubelet and
 kube-proxy (iptables mode) of this machine, each started as a process of its own under one temporary
 directory, and CoreDNS (the real binary with its `kubernetes` plugin) as a Deployment in the cluster.
+With `network_policy=True` a NetworkPolicy enforcer runs too: kube-router's network policy controller
+(iptables + ipset, its router and service proxy off), a process of its own like kube-proxy. Pod-to-pod
+traffic on the bridge passes iptables (bridge-nf-call-iptables, set on the bridge itself), so the
+enforcer sees pod sources; traffic from the node itself is always allowed (kube-router accepts
+sources local to the node: the kubelet's probes, and the test process's own connections).
 
 Networking is isolated: a Linux bridge (BRIDGE) that connects nothing but the pods and the node
 (no uplink, no NAT, no default route in the pods), the pod CIDR and the service CIDR (routed to the
@@ -10,9 +15,9 @@ bridge) are checked not to overlap any address or route of the machine, and ever
 component listens on the bridge's gateway address or 127.0.0.1. Pod DNS knows only the cluster zone.
 
 `stop()` undoes everything `start()` did: pods removed, every process stopped by its PID (containerd's
-shims too), the iptables chains kubelet and kube-proxy made removed, the sysctls the kubelet set
-restored, the mounts under the work directory unmounted, the bridge and the pods' network
-namespaces deleted.
+shims too), the iptables chains kubelet, kube-proxy and the enforcer made removed (and the enforcer's
+ipsets), the sysctls the kubelet set restored, the mounts under the work directory unmounted, the bridge
+and the pods' network namespaces deleted.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import io
 import ipaddress
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -52,6 +58,11 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "k
                    "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
 BUILT = ("etcd", "kube-apiserver", "kubectl", "kubelet", "kube-proxy", "kube-controller-manager",
          "kube-scheduler", "pause", "wget", "crane", "coredns")
+#: What `network_policy=True` needs besides: the enforcer (scripts/cluster-tools.sh) and Debian's ipset.
+ENFORCER_BUILT = ("kube-router",)
+ENFORCER_SYSTEM = ("ipset",)
+#: Prefixes of the ipsets kube-router's network policy controller makes (removed at stop when new).
+ENFORCER_IPSETS = ("KUBE-SRC-", "KUBE-DST-", "inet6:KUBE-SRC-", "inet6:KUBE-DST-")
 SYSTEM = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables", "iptables-save", "ip6tables",
           "ip", "openssl", "mount", "umount")
 
@@ -60,17 +71,18 @@ class Unavailable(RuntimeError):
     """The cluster cannot start on this machine now (not a fault of the code under test)."""
 
 
-def missing() -> str | None:
-    """Why this machine cannot run the cluster, or None when it can."""
+def missing(network_policy: bool = False) -> str | None:
+    """Why this machine cannot run the cluster (with the NetworkPolicy enforcer when asked), or None when it can."""
     if os.environ.get("GOSMITH_SKIP_CLUSTER") == "1":
         return "GOSMITH_SKIP_CLUSTER=1"
     if os.geteuid() != 0:
         return "the cluster tests need root (kubelet, containerd, iptables, a bridge)"
     if not Path("/sys/fs/cgroup").is_dir():
         return "no /sys/fs/cgroup"
-    absent = [n for n in BUILT if not os.access(TOOLS_BIN / n, os.X_OK)]
+    built = BUILT + (ENFORCER_BUILT if network_policy else ())
+    absent = [n for n in built if not os.access(TOOLS_BIN / n, os.X_OK)]
     absent += [f"cni/{n}" for n in ("bridge", "host-local", "loopback") if not os.access(CNI_BIN / n, os.X_OK)]
-    absent += [n for n in SYSTEM if shutil.which(n) is None]
+    absent += [n for n in SYSTEM + (ENFORCER_SYSTEM if network_policy else ()) if shutil.which(n) is None]
     if absent:
         return f"cluster tools missing: {', '.join(absent)} (run scripts/cluster-tools.sh)"
     return overlap()
@@ -148,7 +160,7 @@ def _iptables_cleanup(command: str, before: str) -> None:
                     and not words[1].startswith(("KUBE-", "CNI-")) and line not in before:
                 jumps.append((table, line))
     for table, rule in jumps:
-        _run([command, "-w", "5", "-t", table, "-D", *rule.split()[1:]], check=False)
+        _run([command, "-w", "5", "-t", table, "-D", *shlex.split(rule)[1:]], check=False)  # quoted comments
     for table, name in chains:
         _run([command, "-w", "5", "-t", table, "-F", name], check=False)
     for table, name in chains:
@@ -185,6 +197,9 @@ class Cluster(KubeCLI):
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api_port: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    #: Run the NetworkPolicy enforcer (kube-router's network policy controller).
+    network_policy: bool = False
+    _ipsets_before: set[str] | None = None
     _sysctls: dict[str, str] = field(default_factory=dict)
     _netns_before: set[str] = field(default_factory=set)
     _iptables_before: dict[str, str] = field(default_factory=dict)
@@ -289,6 +304,8 @@ class Cluster(KubeCLI):
         results = Path("/var/lib/cni/results")
         self._cni_cache_before = set(os.listdir(results)) if results.is_dir() else set()
         self._iptables_before = {c: _run([f"{c}-save"], check=False).stdout for c in ("iptables", "ip6tables")}
+        if self.network_policy:
+            self._ipsets_before = set(_run(["ipset", "list", "-n"], check=False).stdout.split())
         # the kubelet's QoS cgroups (/kubepods in every hierarchy) are removed at stop unless they were here
         self._cgroups_made = [h / "kubepods" for h in Path("/sys/fs/cgroup").iterdir()
                               if h.is_dir() and not (h / "kubepods").exists()]
@@ -305,10 +322,13 @@ class Cluster(KubeCLI):
         _write_sysctl(f"net/ipv4/conf/{BRIDGE}/forwarding", "1")
         _write_sysctl(f"net/ipv4/conf/{BRIDGE}/send_redirects", "0")
         _write_sysctl(f"net/ipv6/conf/{BRIDGE}/disable_ipv6", "1")
+        if self.network_policy:
+            # bridged pod-to-pod packets pass iptables (the enforcer's FORWARD rules) on this bridge only
+            _run(["ip", "link", "set", BRIDGE, "type", "bridge", "nf_call_iptables", "1"])
 
         self._pki()
         tokens = {c: base64.b32encode(os.urandom(20)).decode().lower() for c in
-                  ("admin", "controller-manager", "scheduler", "kubelet", "kube-proxy")}
+                  ("admin", "controller-manager", "scheduler", "kubelet", "kube-proxy", "kube-router")}
         (d / "pki" / "tokens.csv").write_text("".join(
             f'{tok},system:gosmith:{c},uid-{c},"system:masters"\n' for c, tok in tokens.items()))
 
@@ -358,6 +378,9 @@ class Cluster(KubeCLI):
         self._kube_proxy()
         self.wait(self._node_ready_or_restart_kubelet, 120, "node Ready", may_exit="kubelet")
         self.timings["node-ready"] = time.monotonic() - t0
+        if self.network_policy:
+            self._enforcer()
+            self.timings["enforcer"] = time.monotonic() - t0
         self._coredns()
         self.timings["ready"] = time.monotonic() - t0
 
@@ -532,6 +555,21 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         (d / "kube-proxy.json").write_text(json.dumps(config, indent=1))
         self._spawn("kube-proxy", [str(TOOLS_BIN / "kube-proxy"), f"--config={d / 'kube-proxy.json'}", "--v=0"])
 
+    def _enforcer(self) -> None:
+        """kube-router's network policy controller only (no routes, no BGP, no service proxy, no listeners)."""
+        d = self.workdir
+        self._spawn("kube-router", [
+            str(TOOLS_BIN / "kube-router"), f"--kubeconfig={d / 'kube-router.kubeconfig'}",
+            f"--hostname-override={NODE}", "--run-firewall=true", "--run-router=false",
+            "--run-service-proxy=false", "--run-loadbalancer=false", "--health-port=0", "--metrics-port=0",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--iptables-sync-period=1m", "--v=1"],
+            env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+
+        def synced() -> bool:
+            rules = _run(["iptables-save", "-t", "filter"], check=False).stdout
+            return ":KUBE-ROUTER-FORWARD" in rules and "-j KUBE-ROUTER-FORWARD" in rules
+        self.wait(synced, 60, "kube-router's FORWARD chain")
+
     def _node_ready_or_restart_kubelet(self) -> bool:
         """The node is Ready; a kubelet that died while starting is started again, twice at most.
 
@@ -558,7 +596,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
     def _coredns(self) -> None:
-        corefile = ".:1053 {\n    errors\n    health 127.0.0.1:8080\n    ready :8181\n" \
+        corefile = ".:53 {\n    errors\n    health 127.0.0.1:8080\n    ready :8181\n" \
                    "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n        pods insecure\n" \
                    "        fallthrough in-addr.arpa ip6.arpa\n        ttl 5\n    }\n    cache 5\n    loop\n}\n"
         labels = {"k8s-app": "kube-dns"}
@@ -584,13 +622,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                  "metadata": {"labels": labels},
                  "spec": {"serviceAccountName": "coredns", "dnsPolicy": "Default", "priorityClassName":
                           "system-cluster-critical",
+                          # port 53 in the pod as in real clusters (NetworkPolicy DNS rules name the pod's
+                          # port, 53), without root: a safe sysctl of the pod's own network namespace
                           "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
-                                              "seccompProfile": {"type": "RuntimeDefault"}},
+                                              "seccompProfile": {"type": "RuntimeDefault"},
+                                              "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start",
+                                                           "value": "53"}]},
                           "containers": [{
                               "name": "coredns", "image": COREDNS_IMAGE, "imagePullPolicy": "Never",
                               "args": ["-conf", "/etc/coredns/Corefile"],
-                              "ports": [{"name": "dns", "containerPort": 1053, "protocol": "UDP"},
-                                        {"name": "dns-tcp", "containerPort": 1053, "protocol": "TCP"}],
+                              "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                        {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}],
                               "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 1},
                               "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                             "limits": {"memory": "128Mi"}},
@@ -600,8 +642,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             {"apiVersion": "v1", "kind": "Service",
              "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
              "spec": {"clusterIP": DNS_IP, "selector": labels, "ports": [
-                 {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
-                 {"name": "dns-tcp", "port": 53, "targetPort": 1053, "protocol": "TCP"}]}},
+                 {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
+                 {"name": "dns-tcp", "port": 53, "targetPort": 53, "protocol": "TCP"}]}},
         )
         self.kubectl("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=120s", timeout=150)
 
@@ -627,7 +669,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 for task in self._running_tasks():
                     self.ctr("tasks", "kill", "-s", "SIGKILL", task, check=False)
                 self.wait(lambda: not self._running_tasks(), 30, "pod containers stopped")
-        for name in ("kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager"):
+        for name in ("kube-router", "kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager"):
             self._terminate(name)
         if "containerd" in self.procs and self.procs["containerd"].poll() is None:
             with contextlib.suppress(Exception):
@@ -641,6 +683,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             _run([str(TOOLS_BIN / "kube-proxy"), "--cleanup", "--v=0"], check=False)
         for command, before in self._iptables_before.items():
             _iptables_cleanup(command, before)
+        if self._ipsets_before is not None:  # the enforcer's sets, once no rule refers to them
+            for name in _run(["ipset", "list", "-n"], check=False).stdout.split():
+                if name.startswith(ENFORCER_IPSETS) and name not in self._ipsets_before:
+                    _run(["ipset", "destroy", name], check=False)
         self._unmount()
         if Path("/run/netns").is_dir():
             for ns in set(os.listdir("/run/netns")) - self._netns_before:
@@ -665,6 +711,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             if not self._cni_cache_existed:
                 shutil.rmtree(cache, ignore_errors=True)
         self.timings["teardown"] = time.monotonic() - t0
+
+    def enforcer_leftovers(self) -> list[str]:
+        """The enforcer's iptables chains and ipsets still present that were not there before start()."""
+        left = []
+        for command, before in self._iptables_before.items():
+            for line in _run([f"{command}-save"], check=False).stdout.splitlines():
+                name = line[1:].split()[0] if line.startswith(":") else ""
+                if name.startswith(("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")) and f":{name} " not in before:
+                    left.append(f"{command} chain {name}")
+        if self._ipsets_before is not None:
+            left += [f"ipset {n}" for n in _run(["ipset", "list", "-n"], check=False).stdout.split()
+                     if n.startswith(ENFORCER_IPSETS) and n not in self._ipsets_before]
+        return left
 
     def _running_tasks(self) -> list[str]:
         out = self.ctr("tasks", "ls", check=False, timeout=20).stdout.splitlines()[1:]

@@ -184,13 +184,16 @@ def servicemonitor_crd_yaml(monitoring_crds: dict[str, str]) -> str:
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One real single-node Kubernetes cluster for the whole run (tests/cluster.py; tools built by
-    scripts/cluster-tools.sh), torn down at the end: skipped with the reason when this machine cannot run it."""
+    scripts/cluster-tools.sh), torn down at the end: skipped with the reason when this machine cannot run it.
+
+    The NetworkPolicy enforcer is always on, so every cluster test runs with the chart's NetworkPolicy
+    enforced (tests/test_cluster.py's policy tests prove it is, each with a control)."""
     import cluster as cluster_harness
 
-    reason = cluster_harness.missing()
+    reason = cluster_harness.missing(network_policy=True)
     if reason:
         pytest.skip(reason)
-    running = cluster_harness.Cluster(tmp_path_factory.mktemp("cluster"))
+    running = cluster_harness.Cluster(tmp_path_factory.mktemp("cluster"), network_policy=True)
     try:
         running.start()
     except cluster_harness.Unavailable as exc:
@@ -201,3 +204,34 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         raise
     yield running
     running.stop()
+    left = running.enforcer_leftovers()
+    assert not left, f"stop() left the NetworkPolicy enforcer's rules behind: {left}"
+
+
+#: The collector the collector-sidecar tests run: tests/tools/otelcol, built by scripts/tools.sh (same stamp).
+OTELCOL_SRC = Path(__file__).resolve().parent / "tools" / "otelcol"
+
+
+@pytest.fixture(scope="session")
+def otelcol() -> Path:
+    """The OpenTelemetry Collector binary of tests/tools/otelcol (built once per source change)."""
+    import hashlib
+    import os
+
+    import gen
+
+    if not gen.have("go"):
+        pytest.skip("go not on PATH")
+    digest = hashlib.sha256(
+        b"".join((OTELCOL_SRC / f).read_bytes() for f in ("go.mod", "go.sum", "main.go"))
+    ).hexdigest()
+    tools_bin = gen.ROOT / ".tools" / "bin"
+    binary, stamp = tools_bin / "otelcol", tools_bin / ".otelcol.sha256"
+    if not (binary.exists() and stamp.exists() and stamp.read_text().strip() == digest):
+        tools_bin.mkdir(parents=True, exist_ok=True)
+        tmp = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # atomic: xdist workers may race
+        gen.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], OTELCOL_SRC,
+                env={"CGO_ENABLED": "0"})
+        tmp.replace(binary)
+        stamp.write_text(digest + "\n")
+    return binary

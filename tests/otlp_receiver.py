@@ -98,18 +98,21 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class GrpcReceiver:
-    """OTLP/gRPC receiver on 127.0.0.1 (plaintext, like a collector's 4317 without TLS)."""
+    """OTLP/gRPC receiver on 127.0.0.1 (plaintext, like a collector's 4317 without TLS); `address` binds elsewhere
+    (`endpoint` then names that host; 127.0.0.1 for 0.0.0.0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1:0") -> None:
         self.store = Store()
+        host = address.rsplit(":", 1)[0]
+        self.host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self.store), self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.port = self.server.add_insecure_port(address)
 
     @property
     def endpoint(self) -> str:
         """Value for OTEL_EXPORTER_OTLP_ENDPOINT."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def __enter__(self) -> GrpcReceiver:
         self.server.start()

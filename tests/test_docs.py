@@ -161,12 +161,33 @@ def test_reference_pages_are_committed_and_current() -> None:
     """The reference pages are committed (readable in the repository without building the site) and equal
     what scripts/gen_docs.py generates from the sources now: regenerate with `python scripts/gen_docs.py`."""
     gen = _load_gen_docs()
-    assert set(gen.GENERATED) == {"answers.md", "settings.md", "cli.md", "doctor-rules.md"}
+    assert set(gen.GENERATED) == {"answers.md", "settings.md", "cli.md", "doctor-rules.md", "tuning.md"}
     for name, make in gen.GENERATED.items():
         page = ROOT / "docs" / name
         assert page.is_file(), f"docs/{name} is missing: run python scripts/gen_docs.py"
         assert page.read_text(encoding="utf-8") == make(), f"docs/{name} drifted: run python scripts/gen_docs.py"
     assert gen.stale_pages() == []
+
+
+def test_tuning_page_lists_follow_the_table() -> None:
+    """docs/tuning.md's `tuned.durations` keys and `gosmith tune` option list are the table's: a new derived
+    duration or tune option appears there by regeneration, and a hand edit is undone."""
+    gen = _load_gen_docs()
+    settings = gen._rules().settings
+    page = (ROOT / "docs" / "tuning.md").read_text(encoding="utf-8")
+    derived = [s.name for s in settings.SETTINGS if s.derived and s.type == "duration"]
+    assert f"| `durations.{{{', '.join(derived)}}}` |" in page
+    flat = " ".join(page.split())
+    for name in settings.TUNE_OPTIONS:
+        flag = settings.BY_NAME[name].tune_flags or "--" + name.replace("_", "-")
+        assert f"`{flag}`" in flat, flag
+    edited = page.replace("`--replicas`, ", "", 1)
+    assert edited != page
+    (ROOT / "docs" / "tuning.md").write_text(edited, encoding="utf-8")
+    try:
+        assert "`--replicas`" in " ".join(gen.tuning_markdown().split())
+    finally:
+        (ROOT / "docs" / "tuning.md").write_text(page, encoding="utf-8")
 
 
 def test_reference_pages_drift_is_detected(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def values_files(chart: Path) -> list[str]:
 
 
 CI_FILES = ["", "ci/autoscaling-values.yaml", "ci/loadbalancer-values.yaml", "ci/minimal-values.yaml",
-            "ci/prestop-values.yaml", "ci/sidecar-values.yaml"]
+            "ci/otel-collector-values.yaml", "ci/prestop-values.yaml", "ci/sidecar-values.yaml"]
 #: Shipped only by projects generated with hot_reload (the config.* values exist only there).
 HOT_FILE = "ci/hot-reload-values.yaml"
 
@@ -247,7 +247,8 @@ def test_rendered_objects_valid_and_consistent(
     config_on = values.get("config", {}).get("enabled", False)
     dashboards = [o for o in kc.by_kind(objs, "ConfigMap") if values["dashboard"]["label"] in o["metadata"]["labels"]]
     assert len(dashboards) == int(values["dashboard"]["enabled"])
-    assert kinds.count("ConfigMap") - len(dashboards) == int(config_on)
+    collector_on = values["otel"]["enabled"] and values["otel"]["collector"]["sidecar"]["enabled"]
+    assert kinds.count("ConfigMap") - len(dashboards) == int(config_on) + int(collector_on)
     assert ("ServiceAccount" in kinds) == values["serviceAccount"]["create"]
     floor = values["autoscaling"]["minReplicas"] if values["autoscaling"]["enabled"] else values["replicaCount"]
     assert ("PodDisruptionBudget" in kinds) == (values["podDisruptionBudget"]["enabled"] and floor >= 2)
@@ -347,7 +348,8 @@ def go_ns(text: str) -> int:
 
 def derived_grace(values: dict[str, Any], *, native_sleep: bool, native_sidecars: bool = True) -> int:
     """terminationGracePeriodSeconds the chart derives: preStop + drain + shutdown + flush + 2s, rounded up; with
-    sidecars, their stop (longest preStop sleep + sidecarShutdownSeconds + 2s) follows it (native sidecars are
+    sidecars (and the collector sidecar), their stop (longest preStop sleep + the larger of sidecarShutdownSeconds
+    and otel.collector.sidecar.shutdownSeconds + 2s) follows it (native sidecars are
     stopped after the service) or runs beside it (regular containers: the larger of the two)."""
     t, sleep = values["timeouts"], values["preStopSleepSeconds"]
     drain = sleep * 10**9 if sleep > 0 else go_ns(t["drainDelay"])  # native sleep or the app's delay, never both
@@ -355,11 +357,16 @@ def derived_grace(values: dict[str, Any], *, native_sleep: bool, native_sidecars
     assert native_sleep or sleep == 0 or drain == sleep * 10**9
     app = math.ceil(Fraction(total, 10**9))
     sidecars = values.get("sidecars") or []
+    shutdown = int(values.get("sidecarShutdownSeconds") or 0)
+    collector = ((values.get("otel") or {}).get("collector") or {}).get("sidecar") or {}
+    if values.get("otel", {}).get("enabled") and collector.get("enabled"):  # the collector sidecar
+        sidecars = [*sidecars, {"name": "otel-collector"}]
+        shutdown = max(shutdown, int(collector["shutdownSeconds"]))
     if not sidecars:
         return app
     pre = max(int(((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0))
               for c in sidecars)
-    side = pre + int(values.get("sidecarShutdownSeconds") or 0) + 2
+    side = pre + shutdown + 2
     return app + side if native_sidecars else max(app, side)
 
 
@@ -564,6 +571,129 @@ def test_sidecars_follow_cluster_version_and_mode(projects: dict[str, Path], too
     assert proc.returncode != 0 and "sidecarsMode native needs Kubernetes >= 1.29" in proc.stderr, proc.stderr
 
 
+def collector_config(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The collector sidecar's configuration from its rendered ConfigMap."""
+    (cm,) = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-otel-collector")]
+    config: dict[str, Any] = yaml.safe_load(cm["data"]["config.yaml"])
+    return config
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    """A container's plain env values by name."""
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_collector_sidecar_values(projects: dict[str, Path], rendered: gen.Rendered, tool: str) -> None:
+    """otel.collector.sidecar (ci/otel-collector-values.yaml): a collector placed by sidecarsMode (native, last in
+    initContainers, on >= 1.29; a regular container below or in mode legacy), restricted PSS, its config from a
+    ConfigMap (OTLP receiver on 127.0.0.1 only, memory_limiter + batch, the service's OTLP exporter with a sending
+    queue and retries to otel.endpoint, the file's extra exporter header merged in); the service exports to
+    127.0.0.1; the grace period holds the collector's shutdownSeconds after the service's stop; the OTLP egress
+    of the NetworkPolicy still lets the pod reach otel.endpoint; off by default and with otel.enabled false."""
+    need(tool)
+    chart = chart_dir(projects["defaults"])  # OTLP/gRPC, NetworkPolicy on
+    old_chart = chart_dir(projects["legacy"])  # kubeVersion floor 1.28
+    values = merged_values(chart, "ci/otel-collector-values.yaml")
+    side = values["otel"]["collector"]["sidecar"]
+    cases = [("1.28.0", "auto", False), ("1.29.0", "auto", True), ("1.30.0", "auto", True),
+             ("1.30.0", "legacy", False), ("1.30.0", "native", True)]
+    for kube, mode, native in cases:
+        c = old_chart if kube < "1.30" else chart
+        v = merged_values(c, "ci/otel-collector-values.yaml")
+        app = derived_grace(deep_merge(v, {"otel": {"collector": {"sidecar": {"enabled": False}}}}),
+                            native_sleep=kube >= "1.30")
+        objs = template(tool, c, "-f", "ci/otel-collector-values.yaml",
+                        "--set", f"sidecarsMode={mode}", "--set", "sidecars[0].name=proxy",
+                        "--set", "sidecars[0].image=registry.k8s.io/pause:3.10", kube=kube)
+        tmpl = kc.pod_template(kc.one(objs, "Deployment"))
+        spec = tmpl["spec"]
+        service = spec["containers"][0]
+        if native:
+            # the user's sidecars first, the collector last: native sidecars stop in reverse order
+            assert [c["name"] for c in spec["initContainers"]] == ["proxy", "otel-collector"], (kube, mode)
+            collector = spec["initContainers"][1]
+            assert collector["restartPolicy"] == "Always"
+        else:
+            assert [c["name"] for c in spec["containers"]] == [service["name"], "proxy", "otel-collector"]
+            collector = spec["containers"][2]
+            assert "restartPolicy" not in collector and "initContainers" not in spec
+        assert collector["image"] == f"{side['image']['repository']}:{side['image']['tag']}"
+        assert collector["args"] == ["--config=/etc/otelcol/config.yaml"]
+        assert collector["resources"] == side["resources"]
+        assert env_of(collector) == {"GOMEMLIMIT": f"{side['memoryLimitMiB']}MiB"}
+        assert collector["securityContext"] == service["securityContext"]
+        assert kc.check_restricted_pss(spec, "Deployment") == [], (kube, mode)
+        (volume,) = [v for v in spec["volumes"] if v["name"] == "otel-collector-config"]
+        assert volume["configMap"]["name"] == f"rel-{c.name}-otel-collector"
+        assert {"name": "otel-collector-config", "mountPath": "/etc/otelcol", "readOnly": True} in \
+            collector["volumeMounts"]
+        assert env_of(service)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
+        want = app + side["shutdownSeconds"] + 2 if native else max(app, side["shutdownSeconds"] + 2)
+        assert spec["terminationGracePeriodSeconds"] == want == derived_grace(
+            v, native_sleep=kube >= "1.30", native_sidecars=native), (kube, mode)
+        assert tmpl["metadata"]["annotations"]["gosmith.dev/sidecar-shutdown-timeout"] == f"{side['shutdownSeconds']}s"
+        assert tmpl["metadata"]["annotations"]["checksum/otel-collector-config"]
+        if native:  # an explicit grace below it fails, naming the collector's value
+            line = helm(tool, "template", "rel", ".", "-f", "ci/otel-collector-values.yaml",
+                        "--set", f"terminationGracePeriodSeconds={want - 1}", "--kube-version", kube,
+                        cwd=c, check=False).stderr
+            assert f"otel.collector.sidecar.shutdownSeconds {side['shutdownSeconds']}s" in line, line
+    config = collector_config(objs)
+    assert config["receivers"] == {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"},
+                                                          "http": {"endpoint": "127.0.0.1:4318"}}}}
+    exporter = config["exporters"]["otlp_grpc"]
+    assert exporter["endpoint"] == values["otel"]["endpoint"] and exporter["tls"] == {"insecure": True}
+    assert exporter["sending_queue"] == {"enabled": True, "queue_size": side["queueSize"]}
+    assert exporter["retry_on_failure"]["enabled"] is True
+    assert exporter["headers"] == {"x-tenant": "shop"}  # merged from otel.collector.sidecar.config
+    assert config["service"]["pipelines"] == {"traces": {
+        "receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["otlp_grpc"]}}
+    assert config["processors"]["memory_limiter"]["limit_mib"] == side["memoryLimitMiB"]
+    # The pod still reaches otel.endpoint: the OTLP egress rule is there with the sidecar.
+    (np,) = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    otlp_ports = [[p["port"] for p in rule["ports"]] for rule in np["spec"]["egress"]]
+    assert [4317] in otlp_ports or any(4317 in p for p in otlp_ports), np["spec"]["egress"]
+    # A changed collector config rolls the pods.
+    def checksum(*extra: str) -> str:
+        objs = template(tool, chart, "-f", "ci/otel-collector-values.yaml", *extra)
+        annotations = kc.pod_template(kc.one(objs, "Deployment"))["metadata"]["annotations"]
+        return str(annotations["checksum/otel-collector-config"])
+
+    assert checksum("--set", "otel.collector.sidecar.queueSize=10") != checksum()
+    # https endpoints keep TLS on.
+    tls = collector_config(template(tool, chart, "-f", "ci/otel-collector-values.yaml",
+                                    "--set", "otel.endpoint=https://otel.example.com:4317"))
+    assert "tls" not in tls["exporters"]["otlp_grpc"]
+    # Off by default, and off when tracing is off.
+    for extra in ([], ["-f", "ci/otel-collector-values.yaml", "--set", "otel.enabled=false"]):
+        objs = template(tool, chart, *extra)
+        spec = kc.pod_template(kc.one(objs, "Deployment"))["spec"]
+        assert "otel-collector" not in [c["name"] for c in spec["containers"] + spec.get("initContainers", [])]
+        assert not [o for o in objs if o["metadata"]["name"].endswith("-otel-collector")]
+        assert spec["terminationGracePeriodSeconds"] == derived_grace(merged_values(chart, ""), native_sleep=True)
+    # The HTTP/protobuf variant: the service sends to 4318 and the collector exports over OTLP/HTTP.
+    http = chart_dir(rendered("http-go1265-ports"))
+    objs = template(tool, http, "--set", "otel.collector.sidecar.enabled=true")
+    assert env_of(kc.pod_template(kc.one(objs, "Deployment"))["spec"]["containers"][0])[
+        "OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+    assert list(collector_config(objs)["exporters"]) == ["otlp_http"]
+
+
+@pytest.mark.parametrize("tool", HELMS)
+def test_collector_sidecar_schema(projects: dict[str, Path], tool: str) -> None:
+    """values.schema.json is strict under otel.collector.sidecar: unknown keys, a non-positive shutdownSeconds,
+    a bad image tag and a tiny memory limit fail at render time."""
+    need(tool)
+    chart = chart_dir(projects["defaults"])
+    for bad in ("otel.collector.sidecar.imagee=x", "otel.collector.sidecar.shutdownSeconds=0",
+                "otel.collector.sidecar.image.tag=bad tag", "otel.collector.sidecar.memoryLimitMiB=1",
+                "otel.collector.unknown=true"):
+        proc = helm(tool, "template", "rel", ".", "--set", "otel.collector.sidecar.enabled=true", "--set", bad,
+                    cwd=chart, check=False)
+        assert proc.returncode != 0 and "schema" in proc.stderr.lower(), (bad, proc.stderr)
+
+
 @pytest.mark.parametrize("tool", HELMS)
 def test_notes_warn_about_regular_sidecars(projects: dict[str, Path], tool: str, tmp_path: Path) -> None:
     """NOTES.txt warns that regular-container sidecars stop together with the service (below 1.29, or in mode
@@ -590,6 +720,12 @@ def test_notes_warn_about_regular_sidecars(projects: dict[str, Path], tool: str,
     assert "WARNING" not in native and "proxy run as native sidecars" in native, native
     assert "then the sidecars' 7s: preStop sleep + sidecarShutdownSeconds + 2s" in native, native
     assert "sidecar" not in notes("1.28.0").lower()
+    # The collector sidecar is named like any other sidecar, with its own shutdown value.
+    collector = notes("1.30.0", "-f", "ci/otel-collector-values.yaml", "--set", "sidecarsMode=legacy")
+    assert "WARNING: sidecars otel-collector run as regular containers (sidecarsMode legacy)" in collector, collector
+    collector = notes("1.30.0", "-f", "ci/otel-collector-values.yaml")
+    assert "otel-collector run as native sidecars" in collector, collector
+    assert "then the sidecars' 10s: preStop sleep + otel.collector.sidecar.shutdownSeconds + 2s" in collector, collector
     if tool == "helm":  # the real NOTES of a (client-side) install, at Helm's own cluster version
         out = helm(tool, "install", "rel", ".", "--dry-run=client", "-f", "ci/sidecar-values.yaml",
                    cwd=chart_dir(projects["legacy"])).stdout

@@ -585,6 +585,42 @@ def test_slow_headers_are_cut_and_large_headers_get_431(binaries: Binaries, star
     assert http_get(svc.app + "/v1/hello/ok", {"X-Fine": "a" * 1000})[0] == 200
 
 
+def _post(url: str, body: bytes) -> tuple[int, str, str]:
+    """POST `body` to `url`; return (status, body, Connection header) also for error statuses."""
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode(), resp.headers.get("Connection", "")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(), err.headers.get("Connection", "")
+
+
+def test_bodies_over_max_body_bytes_get_413_with_the_table_default_and_floor(binaries: Binaries, start) -> None:
+    """MAX_BODY_BYTES (a rule-table row, nothing else written by hand) limits every business request body on the
+    real binary: the echo route reads up to the limit and gets 413 above it, and the connection is closed after
+    that response; unset, the row's default applies; below the row's floor the service does not start and
+    names the variable and the floor."""
+    from gosmith.template import rules
+
+    row = rules().settings.BY_NAME["max_body_bytes"]
+    svc = start(binaries.grpc, {"MAX_BODY_BYTES": "2048"})
+    status, body, _ = _post(svc.app + "/v1/echo", b"x" * 2048)
+    assert status == 200 and json.loads(body)["bytes"] == 2048
+    status, body, connection = _post(svc.app + "/v1/echo", b"x" * 2049)
+    assert (status, json.loads(body), connection.lower()) == (413, {"error": "body is too large"}, "close")
+    started = next(x for x in svc.json_lines() if x["msg"] == "starting")
+    assert started["max_body_bytes"] == 2048
+
+    default = start(binaries.grpc)
+    assert _post(default.app + "/v1/echo", b"x" * row.default)[0] == 200
+    assert _post(default.app + "/v1/echo", b"x" * (row.default + 1))[0] == 413
+
+    low = start(binaries.grpc, {"MAX_BODY_BYTES": str(row.minimum - 1)}, wait_ready=False)
+    assert low.wait(timeout=30) == 1
+    (line,) = fatal_lines(low.stderr())
+    assert f"MAX_BODY_BYTES must be at least {row.minimum}, got {row.minimum - 1}" in line["error"], line
+
+
 def test_pprof_only_with_the_build_tag(binaries: Binaries, start) -> None:
     """/debug/pprof/ exists on the debug listener only in binaries built with -tags pprof, never on
     the app or admin port."""

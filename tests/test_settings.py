@@ -26,6 +26,8 @@ settings = rules().settings
 gen_surfaces = load_module(ROOT / "scripts" / "gen_surfaces.py", "gen_surfaces")
 CHART = ROOT / "template" / "deploy" / "helm" / "{{service_name}}"
 CONFIG_GO = ROOT / "template" / "internal" / "config" / "config.go.jinja"
+#: The config package's hand-written and generated files (constants may live in either).
+CONFIG_SOURCES = (CONFIG_GO, ROOT / "template" / "internal" / "config" / "requests.go")
 #: copier question type for each table type.
 COPIER_TYPE = {
     "int": "int", "number": "float", "str": "str", "bool": "bool", "choice": "str", "multichoice": "str",
@@ -111,6 +113,29 @@ def test_tune_options_are_the_table_tune_settings() -> None:
         assert settings.BY_NAME[name].answer, f"tune option {name} must be an answer too"
 
 
+# ----------------------------------------------------------------------------- gosmith doctor
+def test_doctor_timing_inputs_are_the_table_doctor_rows(tmp_path: Path) -> None:
+    """The doctor reads exactly the table's doctor inputs: its flags, config keys, Options fields and the env
+    names it reads from a workload (a manifest whose env holds one row's variable is read from that env)."""
+    from gosmith import doctor, doctor_rules
+
+    rows = settings.DOCTOR_INPUTS
+    assert {s.name for s in rows} == {"drain_delay", "shutdown_timeout", "telemetry_flush_timeout", "idle_timeout"}
+    command = typer.main.get_command(app).commands["doctor"]  # type: ignore[attr-defined]
+    flags = {p.name for p in command.params}
+    assert {s.name for s in rows} <= flags
+    assert set(doctor.config_keys()[: len(rows)]) == {s.name.replace("_", "-") for s in rows}
+    fields = {f.name for f in dataclasses.fields(doctor_rules.Options)}
+    assert {f"{s.name}_ms" for s in rows} <= fields
+    assert {env for env, _, _ in doctor_rules.timings().values()} == {s.env for s in rows}
+    for s in rows:
+        req = doctor.DoctorRequest(target="-", timings={s.name: "1500ms"})
+        opts, _ = doctor.options(req)
+        assert getattr(opts, f"{s.name}_ms") == 1500, s.name
+        others = [getattr(opts, f"{o.name}_ms") for o in rows if o is not s]
+        assert others == [None] * (len(rows) - 1), s.name
+
+
 # ----------------------------------------------------------------------------- errors
 NUMERIC = [s for s in settings.SETTINGS if s.type in ("int", "number") and s.minimum is not None]
 
@@ -189,9 +214,10 @@ def test_schema_port_floor_is_enforced_by_helm(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- Go config
 def go_const(name: str) -> int:
-    """Return the value of an integer constant of config.go.jinja (`x = 4 << 10`, `x = 4096`)."""
-    m = re.search(rf"^\s*{name}\s*=\s*([0-9]+)(?:\s*<<\s*([0-9]+))?", CONFIG_GO.read_text(encoding="utf-8"), re.M)
-    assert m, f"config.go.jinja has no constant {name}"
+    """Return the value of an integer constant of the config package (`x = 4 << 10`, `x = 4096`)."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in CONFIG_SOURCES)
+    m = re.search(rf"^\s*{name}\s*=\s*([0-9]+)(?:\s*<<\s*([0-9]+))?", text, re.M)
+    assert m, f"the config package has no constant {name}"
     return int(m[1]) << int(m[2] or 0)
 
 
@@ -209,6 +235,27 @@ def test_go_port_range_is_the_recorded_exception() -> None:
     for name in ("http_port", "admin_port"):
         s = settings.BY_NAME[name]
         assert (int(m[1]), int(m[2])) == s.limits("go", s.go), name
+
+
+def test_hand_written_config_files_take_defaults_and_limits_from_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The defaults and limits of LOG_LEVEL and the flavors' KUBE_*/WATCH_*/LEADER_ELECT settings are a generated
+    const block of the file that reads them: a moved default or limit in a row moves the Go constant."""
+    surfaces = gen_surfaces.surfaces(ROOT)
+    config = ROOT / "template" / "internal" / "config"
+    informer = next(config.glob("*informer*kube.go*.jinja"))
+    controller = next(config.glob("*controller*kube.go*.jinja"))
+    wanted = {CONFIG_GO: {"defaultLogLevel = \"info\""},
+              informer: {"defaultKubeWorkers       = 2", "maxKubeWorkers           = 64",
+                         'defaultKubeLabelSelector = "app.kubernetes.io/part-of={{ service_name }}"'},
+              controller: {"defaultKubeLeaderElection = true", "defaultKubeResyncPeriod   = \"10m\""}}
+    for path, lines in wanted.items():
+        block = [line.strip() for line in surfaces.table_consts(path.read_text(encoding="utf-8"))]
+        assert lines <= set(block), (path.name, block)
+    row = settings.BY_NAME["kube_workers"]
+    moved = dataclasses.replace(row, default=3, maximum=32)
+    monkeypatch.setattr(surfaces.st, "SETTINGS", tuple(moved if s is row else s for s in settings.SETTINGS))
+    block = [line.strip() for line in surfaces.table_consts(controller.read_text(encoding="utf-8"))]
+    assert "defaultKubeWorkers        = 3" in block and "maxKubeWorkers            = 32" in block, block
 
 
 def test_go_default_max_header_bytes_is_the_table_default() -> None:

@@ -15,15 +15,20 @@ from typing import Any
 import yaml
 
 from gosmith.doctor_load import ChartOptions, duration_ms, load
-from gosmith.doctor_rules import LB_DEFAULTS, SEVERITIES, Options, Report, check
+from gosmith.doctor_rules import LB_DEFAULTS, SEVERITIES, Options, Report, check, timings
 from gosmith.errors import UserError
 
-#: Keys of the config file (`--config FILE`), each the name of the flag it stands for.
-CONFIG_KEYS = (
-    "drain-delay", "shutdown-timeout", "telemetry-flush-timeout", "idle-timeout", "go-version",
-    "lb-idle-timeout", "lb-idle", "image-with-shell", "image-without-shell", "fail-on", "endpoint-propagation",
-    "app-container",
+#: Keys of the config file (`--config FILE`) besides the service timings, each the name of its flag.
+OTHER_KEYS = (
+    "go-version", "lb-idle-timeout", "lb-idle", "image-with-shell", "image-without-shell", "fail-on",
+    "endpoint-propagation", "app-container",
 )
+
+
+def config_keys() -> tuple[str, ...]:
+    """Return every key of the config file: the rule table's service timings, then the other flags."""
+    return (*(flag for _, flag, _ in timings().values()), *OTHER_KEYS)
+
 FAIL_ON = (*SEVERITIES, "never")
 
 
@@ -33,10 +38,8 @@ class DoctorRequest:
 
     target: str
     config: Path | None = None
-    drain_delay: str | None = None
-    shutdown_timeout: str | None = None
-    telemetry_flush_timeout: str | None = None
-    idle_timeout: str | None = None
+    #: The service timings by setting name (`drain_delay`: "5s"), the rule table's doctor inputs.
+    timings: dict[str, str | None] = field(default_factory=dict)
     go_version: str | None = None
     lb_idle_timeout: str | None = None
     lb_idle: list[str] = field(default_factory=list)
@@ -58,10 +61,10 @@ def _config(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"--config {path}: expected a mapping of option: value ({', '.join(CONFIG_KEYS)})")
-    unknown = sorted(str(k) for k in data if k not in CONFIG_KEYS)
+        raise UserError(f"--config {path}: expected a mapping of option: value ({', '.join(config_keys())})")
+    unknown = sorted(str(k) for k in data if k not in config_keys())
     if unknown:
-        raise UserError(f"--config {path}: unknown key {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})")
+        raise UserError(f"--config {path}: unknown key {unknown[0]!r} (known: {', '.join(config_keys())})")
     return data
 
 
@@ -88,13 +91,11 @@ def options(req: DoctorRequest) -> tuple[Options, str]:
         return flag if flag not in (None, []) else cfg.get(key)
 
     opts = Options(
-        drain_delay_ms=_ms("drain-delay", pick("drain-delay", req.drain_delay)),
-        shutdown_timeout_ms=_ms("shutdown-timeout", pick("shutdown-timeout", req.shutdown_timeout)),
-        telemetry_flush_timeout_ms=_ms("telemetry-flush-timeout",
-                                       pick("telemetry-flush-timeout", req.telemetry_flush_timeout)),
-        idle_timeout_ms=_ms("idle-timeout", pick("idle-timeout", req.idle_timeout)),
         endpoint_propagation_ms=_ms("endpoint-propagation", pick("endpoint-propagation", req.endpoint_propagation)),
     )
+    for _, timing_flag, field_name in timings().values():  # the rule table's service timings
+        given = req.timings.get(field_name.removesuffix("_ms"))
+        setattr(opts, field_name, _ms(timing_flag, pick(timing_flag, given)))
     go = pick("go-version", req.go_version)
     if go is not None:
         if not re.fullmatch(r"(go)?1\.\d+(\.\d+)?", str(go).strip()):

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from gosmith.doctor_rules import NO_SHELL_IMAGES, SHELL_IMAGES, Options, _t, default_propagation_ms
+from gosmith.doctor_rules import NO_SHELL_IMAGES, SHELL_IMAGES, Options, _t, default_propagation_ms, timings
 from gosmith.errors import UserError
 
 #: validationActions a binding can take (admissionregistration.k8s.io/v1).
@@ -176,14 +176,14 @@ def _validations(opts: Options) -> list[_V]:
     t = _t()
     f = "f"
 
-    def timing(env: str, ann: str, opt: int | None) -> str:
+    def timing(label: str) -> str:
+        env, ann, attr = timings()[label]
+        opt: int | None = getattr(opts, attr)
         fallback = _let("a", f"{_ann('gosmith.dev/' + ann)}.trim()", _duration_ms("a", str(-1 if opt is None else opt)))
         return (f"({f}.k_{env} == 1 ? {_let('v', f'{f}.v_{env}.trim()', _duration_ms('v', 'DFLT'))} : "
                 f"DFLT)").replace("DFLT", f"({fallback})")
 
-    drain = timing("DRAIN_DELAY", "drain-delay", opts.drain_delay_ms)
-    shutdown = timing("SHUTDOWN_TIMEOUT", "shutdown-timeout", opts.shutdown_timeout_ms)
-    flush = timing("TELEMETRY_FLUSH_TIMEOUT", "telemetry-flush-timeout", opts.telemetry_flush_timeout_ms)
+    drain, shutdown, flush = timing("drain"), timing("shutdown"), timing("flush")
     # preStop in ms: -1 = no hook, -2 = a hook of unknown length
     exec_ms = _let("m", f"{f}.precmd.find({_s(_SLEEP)})",
                    "m == '' ? -2 : (duration(m.find('[0-9]+(\\\\.[0-9]+)?') + 's') + duration('999999ns'))"

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -52,11 +53,12 @@ type Telemetry struct {
 	// Exporter names where spans go: "disabled", "none" or the OTLP transport.
 	Exporter string
 	shutdown func(context.Context) error
+	counts   *spanCounter
 }
 
 // Setup builds the tracing pipeline. Call Shutdown to flush it.
 func Setup(ctx context.Context, o Options) (*Telemetry, error) {
-	t := &Telemetry{Propagator: propagator(), shutdown: func(context.Context) error { return nil }}
+	t := &Telemetry{Propagator: propagator(), shutdown: func(context.Context) error { return nil }, counts: &spanCounter{}}
 	if isTrue(o.Getenv("OTEL_SDK_DISABLED")) {
 		t.TracerProvider = noop.NewTracerProvider()
 		t.Exporter = "disabled"
@@ -96,7 +98,7 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
+		opts = append(opts, sdktrace.WithBatcher(countingExporter{SpanExporter: exp, counts: t.counts}))
 		t.Exporter = exporterName
 	default:
 		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER: %q is not supported (use otlp or none)", v)
@@ -110,6 +112,17 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 // Shutdown flushes buffered spans and stops the exporter; ctx bounds how long that may take.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return t.shutdown(ctx)
+}
+
+// Collectors returns the span export counters (otel_spans_exported_total, otel_spans_failed_total)
+// to register in the service's Prometheus registry; they stay 0 when nothing is exported.
+func (t *Telemetry) Collectors() []prometheus.Collector {
+	return t.counts.collectors()
+}
+
+// SpanCounts returns the spans exported and failed so far; after Shutdown, the final numbers.
+func (t *Telemetry) SpanCounts() SpanCounts {
+	return SpanCounts{Exported: t.counts.exported.Load(), Failed: t.counts.failed.Load()}
 }
 
 // newResource describes this process: defaults first, then OTEL_SERVICE_NAME and

@@ -18,17 +18,19 @@ import (
 // Defaults chosen when the project was generated (gosmith derives the durations from the answers).
 // Each one can be overridden at run time with the environment variable named in Load.
 const (
-	defaultServiceName    = "orders-api"
-	defaultHTTPAddr       = ":8181"
-	defaultAdminAddr      = ":9191"
-	defaultDebugAddr      = "127.0.0.1:6060"
-	defaultEnv            = "production"
-	defaultLogLevel       = "info"
-	defaultGreeting       = "Hello"
-	defaultMaxHeaderBytes = 1 << 20
-	minMaxHeaderBytes     = 4 << 10 // below 4 KiB ordinary requests with cookies or tokens get 431
-	maxGreetingLen        = 200
-	// The in-flight limit is derived from GOMAXPROCS, HANDLER_TIMEOUT and this (server.InFlightLimit).
+	defaultServiceName = "orders-api"
+	defaultHTTPAddr    = ":8181"
+	defaultAdminAddr   = ":9191"
+	defaultDebugAddr   = "127.0.0.1:6060"
+	defaultEnv         = "production"
+	defaultGreeting    = "Hello"
+	maxGreetingLen     = 200
+)
+
+// Defaults and limits of the settings below, from gosmith's rule table; each can be overridden
+// with the variable named where it is read.
+const (
+	defaultLogLevel          = "info"
 	defaultShedTargetLatency = "100ms"
 )
 
@@ -60,13 +62,11 @@ type Config struct {
 	// Durations is the time budget: server timeouts, drain, shutdown and flush (durations.go,
 	// generated from gosmith's rule table).
 	Durations
-	// MaxHeaderBytes limits the size of request headers; larger ones get 431 (MAX_HEADER_BYTES).
-	MaxHeaderBytes int
+	// Requests are the request limits of the app listener (requests.go, generated from gosmith's
+	// rule table).
+	Requests
 	// UpstreamURL is the base URL of the service the relay route calls; empty = none (UPSTREAM_URL).
 	UpstreamURL string
-	// MaxInFlight is the number of business requests served at once before load shedding;
-	// 0 = derive it from GOMAXPROCS, HandlerTimeout and ShedTargetLatency (MAX_IN_FLIGHT).
-	MaxInFlight int
 	// ShedTargetLatency is the CPU time a typical request needs on one core (SHED_TARGET_LATENCY).
 	ShedTargetLatency time.Duration
 	// GOMAXPROCSPolicy derives GOMAXPROCS from the cgroup CPU limit: floor, ceil or go
@@ -119,9 +119,8 @@ func Load(getenv func(string) string) (Config, error) {
 		DebugAddr:             p.str("DEBUG_ADDR", defaultDebugAddr),
 		Env:                   p.str("APP_ENV", defaultEnv),
 		Durations:             p.durations(),
-		MaxHeaderBytes:        p.integer("MAX_HEADER_BYTES", defaultMaxHeaderBytes),
+		Requests:              p.requests(),
 		UpstreamURL:           p.str("UPSTREAM_URL", ""),
-		MaxInFlight:           p.integer("MAX_IN_FLIGHT", 0),
 		ShedTargetLatency:     p.duration("SHED_TARGET_LATENCY", defaultShedTargetLatency),
 		GOMAXPROCSPolicy:      p.str("GOMAXPROCS_POLICY", defaultGOMAXPROCSPolicy),
 		GOMEMLIMITRatio:       p.str("GOMEMLIMIT_RATIO", defaultGOMEMLIMITRatio),
@@ -188,9 +187,7 @@ func (c Config) problems() []error {
 	if c.LimitsRecheckInterval != 0 && c.LimitsRecheckInterval < minLimitsRecheckInterval {
 		errs = append(errs, fmt.Errorf("LIMITS_RECHECK_INTERVAL must be 0 (off) or at least %s, got %s", minLimitsRecheckInterval, c.LimitsRecheckInterval))
 	}
-	if c.MaxHeaderBytes < minMaxHeaderBytes {
-		errs = append(errs, fmt.Errorf("MAX_HEADER_BYTES must be at least %d, got %d", minMaxHeaderBytes, c.MaxHeaderBytes))
-	}
+	errs = append(errs, c.Requests.problems()...)
 	if strings.TrimSpace(c.ServiceName) == "" {
 		errs = append(errs, errors.New("OTEL_SERVICE_NAME must not be blank"))
 	}

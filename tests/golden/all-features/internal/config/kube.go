@@ -13,15 +13,19 @@ import (
 // Defaults of the informer (internal/kube); each can be overridden with the variable named in
 // parser.kube.
 const (
-	// The ConfigMaps of this service: label them app.kubernetes.io/part-of=orders-api.
-	defaultWatchLabelSelector = "app.kubernetes.io/part-of=orders-api"
-	defaultWatchNamespace     = "default" // outside a pod, when POD_NAMESPACE is unset too
-	defaultKubeWorkers        = 2
-	minKubeWorkers            = 1
-	maxKubeWorkers            = 64
-	defaultKubeResyncPeriod   = "10m"
+	defaultWatchNamespace = "default" // outside a pod, when POD_NAMESPACE is unset too
 	// client-go's own floor: a shorter resync is raised to it.
 	minKubeResyncPeriod = time.Second
+)
+
+// Defaults and limits of the settings below, from gosmith's rule table; each can be overridden
+// with the variable named where it is read.
+const (
+	defaultKubeLabelSelector = "app.kubernetes.io/part-of=orders-api"
+	defaultKubeWorkers       = 2
+	minKubeWorkers           = 1
+	maxKubeWorkers           = 64
+	defaultKubeResyncPeriod  = "10m"
 )
 
 // Kube configures the connection to the Kubernetes API and the ConfigMap informer.
@@ -51,7 +55,7 @@ func (p *parser) kube() Kube {
 	return Kube{
 		Kubeconfig:    p.getenv("KUBECONFIG"),
 		Namespace:     p.str("WATCH_NAMESPACE", namespace),
-		LabelSelector: p.str("WATCH_LABEL_SELECTOR", defaultWatchLabelSelector),
+		LabelSelector: p.str("WATCH_LABEL_SELECTOR", defaultKubeLabelSelector),
 		Workers:       p.integer("KUBE_WORKERS", defaultKubeWorkers),
 		ResyncPeriod:  p.duration("KUBE_RESYNC_PERIOD", defaultKubeResyncPeriod),
 	}

@@ -6,11 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +121,57 @@ func testRoutes() *http.ServeMux {
 		_, _ = io.WriteString(w, "too late")
 	})
 	return mux
+}
+
+// TestAppLimitsBodies: with MaxBodyBytes a route reads at most that many bytes; a larger body
+// fails the read with *http.MaxBytesError (the route answers 413), net/http closes the
+// connection after the response (also behind the tracing wrapper), and the route still sees its
+// matched pattern. 0 = no limit.
+func TestAppLimitsBodies(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /upload/{id}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		_, _ = io.WriteString(w, strconv.Itoa(len(body))+" "+r.Pattern)
+	})
+	for _, tt := range []struct {
+		name     string
+		limit    int64
+		size     int
+		wantCode int
+		wantBody string
+	}{
+		{"at the limit", 8, 8, http.StatusOK, "8 POST /upload/{id}"},
+		{"over the limit", 8, 9, http.StatusRequestEntityTooLarge, "too large\n"},
+		{"no limit", 0, 4096, http.StatusOK, "4096 POST /upload/{id}"},
+	} {
+		for _, traced := range []bool{false, true} {
+			o := AppOptions{MaxBodyBytes: tt.limit}
+			if traced {
+				o.TracerProvider = sdktrace.NewTracerProvider()
+			}
+			t.Run(fmt.Sprintf("%s traced=%v", tt.name, traced), func(t *testing.T) {
+				srv := httptest.NewServer(App(mux, o))
+				defer srv.Close()
+				resp, err := srv.Client().Post(srv.URL+"/upload/1", "application/octet-stream", strings.NewReader(strings.Repeat("x", tt.size)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != tt.wantCode || string(body) != tt.wantBody {
+					t.Fatalf("got %d %q, want %d %q", resp.StatusCode, body, tt.wantCode, tt.wantBody)
+				}
+				if resp.Close != (tt.wantCode == http.StatusRequestEntityTooLarge) {
+					t.Fatalf("connection closed after the response = %v, want it only after 413", resp.Close)
+				}
+			})
+		}
+	}
 }
 
 func TestAppRoutes(t *testing.T) {

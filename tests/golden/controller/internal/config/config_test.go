@@ -54,7 +54,7 @@ func TestLoadOverrides(t *testing.T) {
 		"HTTP_ADDR": "0.0.0.0:8000", "ADMIN_ADDR": ":9000", "APP_ENV": "staging", "LOG_LEVEL": "debug",
 		"READ_HEADER_TIMEOUT": "2s", "READ_TIMEOUT": "3s", "WRITE_TIMEOUT": "4s", "IDLE_TIMEOUT": "1m",
 		"HANDLER_TIMEOUT": "1500ms", "DRAIN_DELAY": "0s", "SHUTDOWN_TIMEOUT": "7s", "TELEMETRY_FLUSH_TIMEOUT": "1s",
-		"MAX_HEADER_BYTES": "8192", "OTEL_SERVICE_NAME": "other", "POD_NAME": "p", "POD_NAMESPACE": "ns",
+		"MAX_HEADER_BYTES": "8192", "MAX_BODY_BYTES": "2048", "OTEL_SERVICE_NAME": "other", "POD_NAME": "p", "POD_NAMESPACE": "ns",
 		"GOMAXPROCS_POLICY": "ceil", "GOMEMLIMIT_RATIO": "0.75", "LIMITS_RECHECK_INTERVAL": "2s",
 		"NODE_NAME": "n", "KUBERNETES_SERVICE_HOST": "10.0.0.1", "GREETING": "Hi", "DEBUG_ADDR": "[::1]:6061",
 		"UPSTREAM_URL": "http://orders.shop.svc:8080", "UPSTREAM_TIMEOUT": "1s", "UPSTREAM_MARGIN": "200ms",
@@ -71,8 +71,8 @@ func TestLoadOverrides(t *testing.T) {
 			ShutdownTimeout: 7 * time.Second, TelemetryFlushTimeout: time.Second,
 			UpstreamTimeout: time.Second, UpstreamMargin: 200 * time.Millisecond,
 		},
-		UpstreamURL: "http://orders.shop.svc:8080", MaxInFlight: 40, ShedTargetLatency: 20 * time.Millisecond,
-		MaxHeaderBytes: 8192, GOMAXPROCSPolicy: "ceil", GOMEMLIMITRatio: "0.75", LimitsRecheckInterval: 2 * time.Second,
+		UpstreamURL: "http://orders.shop.svc:8080", ShedTargetLatency: 20 * time.Millisecond,
+		Requests: Requests{MaxHeaderBytes: 8192, MaxBodyBytes: 2048, MaxInFlight: 40}, GOMAXPROCSPolicy: "ceil", GOMEMLIMITRatio: "0.75", LimitsRecheckInterval: 2 * time.Second,
 		PodName: "p", PodNamespace: "ns", NodeName: "n", InKubernetes: true,
 		Settings: Settings{LogLevel: zapcore.DebugLevel, Greeting: "Hi"},
 	}
@@ -96,6 +96,8 @@ func TestLoadRejects(t *testing.T) {
 		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, `LOG_LEVEL: "verbose"`},
 		{"max header bytes syntax", map[string]string{"MAX_HEADER_BYTES": "1MB"}, "MAX_HEADER_BYTES"},
 		{"max header bytes too small", map[string]string{"MAX_HEADER_BYTES": "10"}, "MAX_HEADER_BYTES must be at least"},
+		{"max body bytes syntax", map[string]string{"MAX_BODY_BYTES": "1MiB"}, "MAX_BODY_BYTES"},
+		{"max body bytes too small", map[string]string{"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES must be at least 1024"},
 		{"address without port", map[string]string{"HTTP_ADDR": "localhost"}, "HTTP_ADDR"},
 		{"bad port", map[string]string{"ADMIN_ADDR": ":99999"}, "ADMIN_ADDR"},
 		{"same address", map[string]string{"HTTP_ADDR": ":7000", "ADMIN_ADDR": ":7000"}, "must differ"},
@@ -149,7 +151,7 @@ func TestDebugListenerStaysOnLoopback(t *testing.T) {
 // TestOneMessagePerBadValue: a value that does not parse is reported once, not again through the
 // zero value it leaves behind ("must be positive", "must be below WRITE_TIMEOUT").
 func TestOneMessagePerBadValue(t *testing.T) {
-	for _, name := range []string{"HANDLER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "SHUTDOWN_TIMEOUT", "MAX_HEADER_BYTES"} {
+	for _, name := range []string{"HANDLER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "SHUTDOWN_TIMEOUT", "MAX_HEADER_BYTES", "MAX_BODY_BYTES"} {
 		_, err := Load(env(map[string]string{name: "abc"}))
 		if err == nil {
 			t.Fatalf("%s=abc: no error", name)

@@ -13,12 +13,8 @@ import (
 // Defaults of the controller (internal/kube); each can be overridden with the variable named in
 // parser.kube.
 const (
-	defaultWatchNamespace   = "default" // outside a pod, when POD_NAMESPACE is unset too
-	defaultKubeWorkers      = 2
-	minKubeWorkers          = 1
-	maxKubeWorkers          = 64
-	defaultKubeResyncPeriod = "10m"
-	minKubeResyncPeriod     = time.Second
+	defaultWatchNamespace = "default" // outside a pod, when POD_NAMESPACE is unset too
+	minKubeResyncPeriod   = time.Second
 	// The Lease that elects the one replica that reconciles.
 	defaultLeaderElectionID = "widget-op-controller"
 	// client-go's and controller-runtime's defaults: a leader that stops renewing is replaced
@@ -28,6 +24,16 @@ const (
 	defaultRetryPeriod   = "2s"
 	// client-go's leaderelection.JitterFactor: RenewDeadline must exceed RetryPeriod times it.
 	leaderElectionJitter = 1.2
+)
+
+// Defaults and limits of the settings below, from gosmith's rule table; each can be overridden
+// with the variable named where it is read.
+const (
+	defaultKubeWorkers        = 2
+	minKubeWorkers            = 1
+	maxKubeWorkers            = 64
+	defaultKubeResyncPeriod   = "10m"
+	defaultKubeLeaderElection = true
 )
 
 // Kube configures the connection to the Kubernetes API, the controller and its leader election.
@@ -70,7 +76,7 @@ func (p *parser) kube() Kube {
 		Namespace:               watched,
 		Workers:                 p.integer("KUBE_WORKERS", defaultKubeWorkers),
 		ResyncPeriod:            p.duration("KUBE_RESYNC_PERIOD", defaultKubeResyncPeriod),
-		LeaderElection:          p.boolean("LEADER_ELECT", true),
+		LeaderElection:          p.boolean("LEADER_ELECT", defaultKubeLeaderElection),
 		LeaderElectionID:        p.str("LEADER_ELECTION_ID", defaultLeaderElectionID),
 		LeaderElectionNamespace: p.str("LEADER_ELECTION_NAMESPACE", namespace),
 		LeaseDuration:           p.duration("LEADER_ELECTION_LEASE_DURATION", defaultLeaseDuration),

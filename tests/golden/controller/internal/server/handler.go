@@ -35,6 +35,9 @@ type AppOptions struct {
 	Propagator     propagation.TextMapPropagator
 	// HandlerTimeout is the deadline of each business request.
 	HandlerTimeout time.Duration
+	// MaxBodyBytes limits the request body a business route may read: reading past it fails
+	// with *http.MaxBytesError and the connection is closed after the response. 0 = no limit.
+	MaxBodyBytes int64
 	// Drain is the shutdown state shared with the Lifecycle; nil means never draining.
 	Drain *Drain
 	// MaxInFlight is the number of business requests served at once; the next one gets an
@@ -82,6 +85,11 @@ func App(routes *http.ServeMux, o AppOptions) http.Handler {
 			otelhttp.WithPropagators(prop),
 			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), // RED metrics are package metrics'
 		)
+	}
+	if o.MaxBodyBytes > 0 {
+		// net/http's own limit, outermost: the reader gets the server's response writer, so
+		// the server closes the connection after the response.
+		h = http.MaxBytesHandler(h, o.MaxBodyBytes)
 	}
 	shed := newShedder(o.MaxInFlight, o.Log, o.Metrics)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -20,10 +20,7 @@ import (
 	"example.com/golden-svc/internal/logging"
 )
 
-const (
-	maxNameLen  = 64
-	maxBodySize = 1 << 20
-)
+const maxNameLen = 64
 
 // Routes returns the business routes. greeting returns the current greeting; it may change
 // while the service runs. upstream is the service the relay route calls; nil (no UPSTREAM_URL)
@@ -35,6 +32,9 @@ func Routes(greeting func() string, upstream *client.Client) *http.ServeMux {
 	mux.HandleFunc("GET /v1/relay/{name}", relay(upstream))
 	return mux
 }
+
+// maxUpstreamBody bounds how much of the upstream's answer relay reads.
+const maxUpstreamBody = 1 << 20
 
 // relay asks the upstream to greet the name in the path (its GET /v1/hello/{name}) and
 // returns the upstream's status and answer. The call inherits this request's trace, baggage
@@ -62,7 +62,7 @@ func relay(upstream *client.Client) http.HandlerFunc {
 		}
 		defer func() { _ = resp.Body.Close() }()
 		var answer map[string]any
-		if err := json.NewDecoder(io.LimitReader(resp.Body, maxBodySize)).Decode(&answer); err != nil {
+		if err := json.NewDecoder(io.LimitReader(resp.Body, maxUpstreamBody)).Decode(&answer); err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": "upstream " + upstream.Name() + " answered no JSON"})
 			return
 		}
@@ -82,9 +82,10 @@ func hello(greeting func() string) http.HandlerFunc {
 	}
 }
 
-// echo reports the size and SHA-256 of the request body.
+// echo reports the size and SHA-256 of the request body. The server limits the body
+// (MAX_BODY_BYTES): a larger one fails the read with *http.MaxBytesError.
 func echo(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

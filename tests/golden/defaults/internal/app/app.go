@@ -76,6 +76,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 	defer stopReload()
 
 	m := metrics.New(metrics.BuildInfo{Version: info.Version, Commit: info.Commit, GoVersion: info.GoVersion})
+	m.Registry().MustRegister(tel.Collectors()...)
 	stopLimits := watchRuntimeLimits(ctx, tuner, runtimeLimits, cfg.LimitsRecheckInterval, m)
 	defer stopLimits()
 	kc, err := startKube(ctx, cfg, getenv, m.Registry(), tel.TracerProvider, root.Named("kube"))
@@ -119,6 +120,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 		TracerProvider: tel.TracerProvider,
 		Propagator:     tel.Propagator,
 		HandlerTimeout: cfg.HandlerTimeout,
+		MaxBodyBytes:   int64(cfg.MaxBodyBytes),
 		Drain:          drain,
 		MaxInFlight:    inFlight,
 	})
@@ -164,6 +166,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout),
 		zap.Duration("telemetry_flush_timeout", cfg.TelemetryFlushTimeout),
 		zap.Int("max_header_bytes", cfg.MaxHeaderBytes),
+		zap.Int("max_body_bytes", cfg.MaxBodyBytes),
 		zap.Int("max_in_flight", inFlight),
 		zap.String("max_in_flight_source", inFlightSource),
 		zap.String("upstream_url", cfg.UpstreamURL),
@@ -198,6 +201,9 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, std
 	if runErr != nil {
 		return runErr
 	}
-	log.Info("stopped")
+	// The final span counts: what reached the collector before the process exits (they match
+	// otel_spans_exported_total and otel_spans_failed_total, which can no longer be scraped).
+	spans := tel.SpanCounts()
+	log.Info("stopped", zap.Int64("spans_exported", spans.Exported), zap.Int64("spans_failed", spans.Failed))
 	return nil
 }

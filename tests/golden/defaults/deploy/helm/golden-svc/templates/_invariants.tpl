@@ -12,13 +12,15 @@ handler < write, upstreamTimeout + upstreamMargin <= handler), decides where the
   - preStopSleepSeconds > 0 on Kubernetes >= 1.30: the native preStop sleep; DRAIN_DELAY is 0s;
   - preStopSleepSeconds > 0 below 1.30 (no native sleep): the app waits that long (DRAIN_DELAY);
   - preStopSleepSeconds 0: the app waits timeouts.drainDelay.
-With `sidecars`, their stop is added (sidecar stop = the longest preStop sleep among them +
-sidecarShutdownSeconds + 2s margin): native sidecars (gosmith.sidecarsNative) are stopped only after
+With `sidecars` or the collector sidecar (otel.collector.sidecar.enabled; gosmith.allSidecars), their
+stop is added (sidecar stop = the longest preStop sleep among them + the larger of sidecarShutdownSeconds
+and otel.collector.sidecar.shutdownSeconds + 2s margin): native sidecars (gosmith.sidecarsNative) are stopped only after
 the service has exited, so the grace period is the service's sum above plus the sidecar stop; regular
 containers get SIGTERM with the service, so it is the larger of the two.
 terminationGracePeriodSeconds 0 renders the derived number; an explicit value below it fails.
 Returns JSON: {"grace": "<seconds>", "drainDelay": "<DRAIN_DELAY>", "preStop": <bool>, "sleep": <seconds>,
-"sidecarsNative": <bool>, "sidecarStop": <seconds, 0 without sidecars>}.
+"sidecarsNative": <bool>, "sidecarStop": <seconds, 0 without sidecars>, "sidecarShutdown": <seconds>,
+"sidecarShutdownName": <the value it comes from>}.
 Usage: include "golden-svc.timing" . | fromJson
 */}}
 {{- define "golden-svc.timing" -}}
@@ -79,10 +81,17 @@ Usage: include "golden-svc.timing" . | fromJson
 {{- $sideNative := eq (include "golden-svc.sidecarsNative" .) "true" }}
 {{- $sidePre := 0 }}
 {{- $sideStop := 0 }}
+{{- $sidecars := (include "golden-svc.allSidecars" . | fromJson).items }}
 {{- $sideShutdown := int64 (.Values.sidecarShutdownSeconds | default 0) }}
+{{- $collector := include "golden-svc.collectorSidecar" . | fromJson }}
+{{- $sideShutdownName := "sidecarShutdownSeconds" }}
+{{- if and $collector.enabled (gt (int64 $collector.shutdownSeconds) $sideShutdown) }}
+{{- $sideShutdown = int64 $collector.shutdownSeconds }}
+{{- $sideShutdownName = "otel.collector.sidecar.shutdownSeconds" }}
+{{- end }}
 {{- $appNeed := $need }}
-{{- if .Values.sidecars }}
-{{- range .Values.sidecars }}
+{{- if $sidecars }}
+{{- range $sidecars }}
 {{- $s := int64 (dig "lifecycle" "preStop" "sleep" "seconds" 0 .) }}
 {{- if gt $s $sidePre }}
 {{- $sidePre = $s }}
@@ -96,12 +105,12 @@ Usage: include "golden-svc.timing" . | fromJson
 {{- $grace = $need }}
 {{- else if lt $grace $need }}
 {{- $why := printf "preStop %ds + drain %s + shutdown %s + flush %s + margin %ds = %s" $preStop (include "golden-svc.seconds" (add (mul $drainSec 1000000000) $drainRem)) (include "golden-svc.seconds" $ns.shutdown) (include "golden-svc.seconds" $ns.telemetryFlush) $margin $total }}
-{{- if .Values.sidecars }}
-{{- $why = printf "%s (%ds), %s sidecars' preStop %ds + sidecarShutdownSeconds %ds + margin %ds = %ds" $why $appNeed (ternary "then the native" "beside it the regular" $sideNative) $sidePre $sideShutdown $margin $sideStop }}
+{{- if $sidecars }}
+{{- $why = printf "%s (%ds), %s sidecars' preStop %ds + %s %ds + margin %ds = %ds" $why $appNeed (ternary "then the native" "beside it the regular" $sideNative) $sidePre $sideShutdownName $sideShutdown $margin $sideStop }}
 {{- end }}
 {{- fail (printf "terminationGracePeriodSeconds %d is too short: %s -> at least %d (or 0 to derive it)" $grace $why $need) }}
 {{- end }}
-{{- dict "grace" (toString $grace) "drainDelay" $drain "preStop" $native "sleep" $sleep "sidecarsNative" $sideNative "sidecarStop" $sideStop | toJson }}
+{{- dict "grace" (toString $grace) "drainDelay" $drain "preStop" $native "sleep" $sleep "sidecarsNative" $sideNative "sidecarStop" $sideStop "sidecarShutdown" $sideShutdown "sidecarShutdownName" $sideShutdownName | toJson }}
 {{- end }}
 
 {{/*
@@ -121,7 +130,45 @@ Usage: eq (include "golden-svc.sidecarsNative" .) "true"
 {{- end }}
 
 {{/*
-gosmith.sidecars: the `sidecars` containers, with the restricted-PSS container securityContext of the
+gosmith.collectorSidecar: otel.collector.sidecar with its defaults, as JSON ({"enabled": false} when off or
+when tracing is off: the collector then has nothing to receive).
+Usage: include "golden-svc.collectorSidecar" . | fromJson
+*/}}
+{{- define "golden-svc.collectorSidecar" -}}
+{{- $c := dig "collector" "sidecar" dict (.Values.otel | default dict) }}
+{{- if and .Values.otel.enabled (dig "enabled" false $c) }}
+{{- $c | toJson }}
+{{- else }}
+{{- dict "enabled" false | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+gosmith.allSidecars: the sidecar containers of the pod as JSON {"items": [...]}: `sidecars`, then the
+OpenTelemetry Collector (otel.collector.sidecar) when enabled. Native sidecars stop in reverse order,
+so the collector, listed last, stops first among them, after the service has exited.
+Usage: (include "golden-svc.allSidecars" . | fromJson).items
+*/}}
+{{- define "golden-svc.allSidecars" -}}
+{{- $items := .Values.sidecars | default list }}
+{{- $c := include "golden-svc.collectorSidecar" . | fromJson }}
+{{- if $c.enabled }}
+{{- $image := ternary (printf "%s@%s" $c.image.repository $c.image.digest) (printf "%s:%s" $c.image.repository $c.image.tag) (ne ($c.image.digest | default "") "") }}
+{{- $container := dict
+    "name" "otel-collector"
+    "image" $image
+    "imagePullPolicy" $c.image.pullPolicy
+    "args" (list "--config=/etc/otelcol/config.yaml")
+    "env" (list (dict "name" "GOMEMLIMIT" "value" (printf "%dMiB" (int64 $c.memoryLimitMiB))))
+    "resources" $c.resources
+    "volumeMounts" (list (dict "name" "otel-collector-config" "mountPath" "/etc/otelcol" "readOnly" true)) }}
+{{- $items = append $items $container }}
+{{- end }}
+{{- dict "items" $items | toJson }}
+{{- end }}
+
+{{/*
+gosmith.sidecars: the `sidecars` containers and the collector sidecar (gosmith.allSidecars), with the restricted-PSS container securityContext of the
 service when one sets none of its own, and restartPolicy: Always when they are native sidecars.
 Usage: include "golden-svc.sidecars" (list $ $native)
 */}}
@@ -129,7 +176,7 @@ Usage: include "golden-svc.sidecars" (list $ $native)
 {{- $root := index . 0 }}
 {{- $native := index . 1 }}
 {{- $out := list }}
-{{- range $root.Values.sidecars }}
+{{- range (include "golden-svc.allSidecars" $root | fromJson).items }}
 {{- $c := deepCopy . }}
 {{- if not (hasKey $c "securityContext") }}
 {{- $_ := set $c "securityContext" (include "golden-svc.containerSecurityContext" $root | fromYaml) }}
