@@ -238,7 +238,8 @@ def test_go_port_range_is_the_recorded_exception() -> None:
 
 
 def test_hand_written_config_files_take_defaults_and_limits_from_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The defaults and limits of LOG_LEVEL, SHED_TARGET_LATENCY and the flavors' KUBE_*/WATCH_*/LEADER_ELECT settings are a generated
+    """The defaults and limits of LOG_LEVEL, SHED_TARGET_LATENCY and the flavors' KUBE_*/WATCH_*/LEADER_ELECT
+    settings are a generated
     const block of the file that reads them: a moved default or limit in a row moves the Go constant."""
     surfaces = gen_surfaces.surfaces(ROOT)
     config = ROOT / "template" / "internal" / "config"
