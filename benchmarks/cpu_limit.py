@@ -90,6 +90,28 @@ def _own_v2_cgroup() -> str:
     return ""
 
 
+def cpu_quota(rep: c.Report, args: argparse.Namespace, probe: str) -> Fraction | None:
+    """Return the quota of --cpu-limit when this machine lets a cgroup apply it (a probe cgroup named `probe`);
+    otherwise record the skip in `rep`, finish it and return None."""
+    from gosmith.template import rules
+
+    quota = Fraction(rules().quantities.parse_cpu(args.cpu_limit, "cpu_limit"))
+    try:
+        Cgroup.create(f"{probe}-{os.getpid()}", quota).remove()
+    except OSError as exc:
+        rep.skipped = f"cgroup CPU control is not possible on this machine ({exc}); nothing measured"
+        print(f"skipped: {rep.skipped}")
+        rep.finish(args.json)
+        return None
+    return quota
+
+
+def build_bench_service(wd: Path, cpu_limit: str) -> tuple[Path, Path]:
+    """Render the benchmark service for `cpu_limit`, build it and the load generator: (binary, loadgen)."""
+    project = c.render(wd / "bench-svc", answers={"cpu_limit": cpu_limit})
+    return c.build_service(project, wd / "bench-svc.bin"), c.build_loadgen(wd / "loadgen")
+
+
 def tuned_gomaxprocs(cpu_limit: str) -> tuple[int, str]:
     """Return the GOMAXPROCS gosmith's tuning rules derive for `cpu_limit` (0 = left to Go), and why."""
     from gosmith.template import rules
@@ -178,21 +200,12 @@ def main() -> int:
     args = p.parse_args()
     rep = c.Report("cpu_limit", f"CPU limit: GOMAXPROCS under a {args.cpu_limit} CFS quota")
     rep.header()
-    from gosmith.template import rules
-
-    quota = Fraction(rules().quantities.parse_cpu(args.cpu_limit, "cpu_limit"))
-    tuned, why = tuned_gomaxprocs(args.cpu_limit)
-    try:
-        Cgroup.create(f"gosmith-bench-probe-{os.getpid()}", quota).remove()
-    except OSError as exc:
-        rep.skipped = f"cgroup CPU control is not possible on this machine ({exc}); nothing measured"
-        print(f"skipped: {rep.skipped}")
-        rep.finish(args.json)
+    quota = cpu_quota(rep, args, "gosmith-bench-probe")
+    if quota is None:
         return 0
+    tuned, why = tuned_gomaxprocs(args.cpu_limit)
     with c.workdir(args.workdir) as wd:
-        project = c.render(wd / "bench-svc", answers={"cpu_limit": args.cpu_limit})
-        binary = c.build_service(project, wd / "bench-svc.bin")
-        lg = c.build_loadgen(wd / "loadgen")
+        binary, lg = build_bench_service(wd, args.cpu_limit)
         variants = [("Go default (GOMAXPROCS unset)", 0)]
         if tuned:
             variants.append((f"gosmith tuned (GOMAXPROCS={tuned})", tuned))

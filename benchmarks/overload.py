@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
-from cpu_limit import PERIOD_US, Cgroup
+from cpu_limit import PERIOD_US, Cgroup, build_bench_service, cpu_quota
 
 #: MAX_IN_FLIGHT that never sheds.
 NO_LIMIT = 1_000_000
@@ -108,20 +108,11 @@ def main() -> int:
     title = f"Overload: 2x and 4x capacity under a {args.cpu_limit} CPU quota, with and without shedding"
     rep = c.Report("overload", title)
     rep.header()
-    from gosmith.template import rules
-
-    quota = Fraction(rules().quantities.parse_cpu(args.cpu_limit, "cpu_limit"))
-    try:
-        Cgroup.create(f"gosmith-overload-probe-{os.getpid()}", quota).remove()
-    except OSError as exc:
-        rep.skipped = f"cgroup CPU control is not possible on this machine ({exc}); nothing measured"
-        print(f"skipped: {rep.skipped}")
-        rep.finish(args.json)
+    quota = cpu_quota(rep, args, "gosmith-overload-probe")
+    if quota is None:
         return 0
     with c.workdir(args.workdir) as wd:
-        project = c.render(wd / "bench-svc", answers={"cpu_limit": args.cpu_limit})
-        binary = c.build_service(project, wd / "bench-svc.bin")
-        lg = c.build_loadgen(wd / "loadgen")
+        binary, lg = build_bench_service(wd, args.cpu_limit)
         # capacity and idle latency, shedding off
         cg = Cgroup.create(f"gosmith-overload-cap-{os.getpid()}", quota)
         svc = c.start_service(binary, env={"LOG_LEVEL": "warn", "DRAIN_DELAY": "0s", "MAX_IN_FLIGHT": str(NO_LIMIT)},
