@@ -88,10 +88,17 @@ def install(cluster: Cluster, chart: Path, ns: str, *extra: str) -> str:
     return ns
 
 
-def assert_helm_test_passes(cluster: Cluster, ns: str) -> None:
-    """`helm test` of release `rel`: the chart's test pod (the suite's client image) reaches the Service by name."""
-    test = cluster.helm("test", "rel", "-n", ns, "--timeout", "2m")
-    phases = re.findall(r"^Phase:\s+(\S+)", test.stdout, re.M)
+def assert_helm_test_passes(cluster: Cluster, ns: str, attempts: int = 1) -> None:
+    """`helm test` of release `rel`: the chart's test pod (the suite's client image) reaches the Service by name.
+
+    `attempts` > 1 only for charts of released templates whose test pod has `restartPolicy: Never`: under the
+    enforced NetworkPolicy the first request of a new pod can be refused before the enforcer knows its IP
+    (docs/operations.md), which the working template's test pod (OnFailure) retries by itself."""
+    for attempt in range(1, attempts + 1):
+        test = cluster.helm("test", "rel", "-n", ns, "--timeout", "2m", check=attempt == attempts)
+        phases = re.findall(r"^Phase:\s+(\S+)", test.stdout, re.M)
+        if test.returncode == 0 and phases and set(phases) == {"Succeeded"}:
+            return
     assert phases and set(phases) == {"Succeeded"}, test.stdout
 
 
@@ -557,7 +564,7 @@ def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Pat
     took = time.monotonic() - started
     time.sleep(1)
     watch.stop()
-    assert_helm_test_passes(cluster, ns)
+    assert_helm_test_passes(cluster, ns, attempts=3 if target is not None else 1)
     new = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"]
     cluster.helm("uninstall", "rel", "-n", ns, "--wait")
     assert {p["spec"]["containers"][0]["image"] for p in new} == {f"{image}:{new_tag}"}
