@@ -37,6 +37,8 @@ DOCTOR_ONLY: dict[str, str] = {
     "sidecar-serves-traffic": "needs the Service that targets the sidecar's port (several objects)",
     "sidecar-grace-headroom": "not expressed in the policy yet: the doctor checks it (the sidecar's own "
                               "shutdown comes from its env or a gosmith.dev annotation)",
+    "upstream-timeout": "not expressed in the policy yet: the doctor checks UPSTREAM_TIMEOUT + UPSTREAM_MARGIN "
+                        "against HANDLER_TIMEOUT (the chart's render fails on it too)",
 }
 
 #: Rules the policy checks: the doctor severity each validation stands for.
