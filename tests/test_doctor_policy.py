@@ -116,15 +116,20 @@ def policy_server(kube_api: Any) -> Any:
                                             namespace_labels={LABEL: mode.lower()}))
         kube_api.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}))
         installed += [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in objs]
-    # a new policy takes a moment to reach the admission chain: wait until a known-bad object is refused/warned
+    # a new policy takes a moment to reach the admission chain: wait until a known-bad object of each policy
+    # (the errors one, the warnings one) is refused/warned in both namespaces
     bad = (DATA / "grace-period" / "bad.yaml").read_text()
+    bad_warning = (DATA / "gomaxprocs-old-go" / "bad.yaml").read_text()
     deadline = time.monotonic() + 60
     while True:
         deny = dry_run(kube_api, _in(yaml.safe_load(bad), "policy-deny"))
         warn = dry_run(kube_api, _in(yaml.safe_load(bad), "policy-warn"))
-        if deny.returncode != 0 and "grace-period" in deny.stderr and "grace-period" in warn.stderr:
+        warned = [dry_run(kube_api, _in(yaml.safe_load(bad_warning), ns)).stderr
+                  for ns in ("policy-deny", "policy-warn")]
+        if (deny.returncode != 0 and "grace-period" in deny.stderr and "grace-period" in warn.stderr
+                and all("gomaxprocs-old-go" in text for text in warned)):
             break
-        assert time.monotonic() < deadline, f"policies not active after 60s:\n{deny.stderr}\n{warn.stderr}"
+        assert time.monotonic() < deadline, f"policies not active after 60s:\n{deny.stderr}\n{warn.stderr}\n{warned}"
         time.sleep(1)
     yield kube_api
     for name in installed:
